@@ -1,0 +1,40 @@
+# optkit — the two set-up commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+OPTKIT := $(VENV)/bin/optkit
+
+.PHONY: demo test bench lint install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Installed once; re-installed when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(OPTKIT) solve instances/packing/*.json --time-limit 10
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -n 2 tests
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/packing/run.py
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check optkit tests benchmarks
+	$(VENV)/bin/ruff format --check optkit tests benchmarks
+	$(VENV)/bin/mypy optkit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

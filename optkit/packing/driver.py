@@ -1,0 +1,249 @@
+"""The front door of ``optkit.packing``: ``solve``, ``bound`` and ``check`` for both problems.
+
+``auto`` runs the bounds and heuristics first and stops as soon as they meet;
+otherwise it runs the strongest exact method for the instance class with the
+time that is left, warm-started with the best heuristic plan, and returns the
+best verified plan with the best proven bound. It is never worse than the
+heuristic it started from.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from optkit.packing import arcflow, exact, heuristics
+from optkit.packing import bounds as B
+from optkit.packing.check import check_binpacking, check_makespan
+from optkit.packing.instance import BinPackingInstance, MakespanInstance
+from optkit.result import Result, finalize, meets
+from optkit.solvers import MILP_BACKENDS, SolverOptions, require
+
+Instance = MakespanInstance | BinPackingInstance
+
+MAKESPAN_METHODS = ("auto", "lpt", "multifit", "kk", "local", "milp", "cpsat", "arcflow")
+BINPACKING_METHODS = ("auto", "ffd", "bfd", "milp", "cpsat", "arcflow")
+HEURISTIC_METHODS = ("lpt", "multifit", "kk", "local", "ffd", "bfd")
+
+
+def methods(inst: Instance) -> tuple[str, ...]:
+    return MAKESPAN_METHODS if isinstance(inst, MakespanInstance) else BINPACKING_METHODS
+
+
+def check(inst: Instance, plan: Sequence[int]) -> tuple[float, list[str]]:
+    """Recompute the objective of ``plan`` and list its violations (empty when valid)."""
+    if isinstance(inst, MakespanInstance):
+        return check_makespan(inst, plan)
+    return check_binpacking(inst, plan)
+
+
+def bound(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> B.Bound:
+    """The best proven lower bound of ``method`` (``auto``: cheap bounds; ``lp``: + arc-flow/LST LP)."""
+    if method not in ("auto", "cheap", "lp"):
+        raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
+    cheap = all_bounds(inst, time_limit_s)
+    best = B.best(cheap)
+    if method == "lp" and math.isfinite(best.value):
+        lp = lp_bound(inst, best.value, time_limit_s)
+        if lp is not None and lp.value > best.value:
+            best = lp
+    return best
+
+
+def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
+    if isinstance(inst, MakespanInstance):
+        return B.makespan_bounds(inst, time_limit_s)
+    return B.binpacking_bounds(inst)
+
+
+def lp_bound(inst: Instance, start: float, time_limit_s: float) -> B.Bound | None:
+    """Arc-flow LP bound (Gilmore–Gomory) for integral data; None when it does not apply."""
+    t0 = time.perf_counter()
+    if isinstance(inst, BinPackingInstance):
+        if not inst.integral:
+            return None
+        try:
+            sol = arcflow.solve(inst.sizes, inst.capacity, relax=True, time_limit_s=time_limit_s)
+        except arcflow.GraphTooLarge:
+            return None
+        return B.Bound(sol.bound, "arcflow-LP") if sol.status == "optimal" else None
+    if inst.kind != "identical" or not inst.integral:
+        return None
+    p, m = inst.durations, inst.m
+    assert p is not None
+
+    def refutes(C: int) -> bool:
+        left = max(0.1, time_limit_s - (time.perf_counter() - t0))
+        sol = arcflow.solve(p, C, relax=True, time_limit_s=left)
+        return sol.status == "optimal" and sol.bound > m
+
+    hi = int(math.ceil(float(p.sum()) / m + float(p.max())))
+    try:
+        C = B.raise_by_bisection(int(start), hi, refutes, time_limit_s)
+    except arcflow.GraphTooLarge:
+        return None
+    return B.Bound(float(C), "arcflow-LP")
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def _heuristic_plans(inst: Instance, method: str, budget_s: float, target: float, seed: int) -> list[tuple[str, np.ndarray]]:
+    """Plans of the heuristics that ``method`` asks for (``auto``: all that scale)."""
+    out: list[tuple[str, np.ndarray]] = []
+    if isinstance(inst, BinPackingInstance):
+        if method in ("auto", "ffd") or method in ("milp", "cpsat", "arcflow"):
+            out.append(("ffd", heuristics.first_fit_decreasing(inst)))
+        if method in ("auto", "bfd") or method in ("milp", "cpsat", "arcflow"):
+            out.append(("bfd", heuristics.best_fit_decreasing(inst)))
+        return out
+    out.append(("lpt", heuristics.lpt(inst)))
+    identical = inst.kind == "identical"
+    if identical and (method == "multifit" or (method != "lpt" and inst.n * inst.m <= 5_000_000)):
+        out.append(("multifit", heuristics.multifit(inst)))
+    if identical and (method == "kk" or (method != "lpt" and inst.n <= 20_000 and inst.m <= 200)):
+        out.append(("kk", heuristics.karmarkar_karp(inst)))
+    if method in ("auto", "local", "milp", "cpsat", "arcflow") and inst.n * inst.m <= 50_000_000:
+        name, plan = min(out, key=lambda kv: heuristics.makespan_of(inst, kv[1]))
+        improved = heuristics.local_search(inst, plan, budget_s, target, seed)
+        out.append((f"{name}+ls", improved))
+    if method not in ("auto", "local", "milp", "cpsat", "arcflow"):
+        out = [kv for kv in out if kv[0] == method]
+    return out
+
+
+def _objective(inst: Instance, plan: np.ndarray) -> float:
+    return check(inst, plan)[0]
+
+
+def solve(
+    inst: Instance,
+    method: str = "auto",
+    solver: str | None = None,
+    options: SolverOptions | None = None,
+    warm_start: Sequence[int] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Result:
+    """Solve a makespan or bin-packing instance; the plan is verified by ``check``.
+
+    ``method``: see :data:`MAKESPAN_METHODS` / :data:`BINPACKING_METHODS`.
+    ``solver``: back-end for ``milp`` (highs, cbc, scip) or the exact stage of
+    ``auto`` (highs, cbc, scip, cpsat). The time limit covers the whole call.
+    """
+    opts = options or SolverOptions()
+    if method not in methods(inst):
+        raise ValueError(f"unknown method {method!r} for {inst.problem}; expected one of "
+                         + ", ".join(methods(inst)))
+    if solver is not None:
+        require(solver)
+    t0 = time.perf_counter()
+    lines: list[str] = []
+
+    def say(msg: str) -> None:
+        lines.append(msg)
+        if log is not None:
+            log(msg)
+
+    def elapsed() -> float:
+        return time.perf_counter() - t0
+
+    reason = inst.infeasibility()
+    if reason:
+        return finalize(objective=None, bound=None, plan=None, violations=[], runtime_s=elapsed(),
+                        solver="none", method=method, infeasible_reason=reason)
+    bound_budget = min(5.0, 0.2 * opts.time_limit_s) if opts.time_limit_s else 5.0
+    bnds = all_bounds(inst, bound_budget)
+    lb = B.best(bnds)
+    say(f"bounds: " + ", ".join(f"{b.kind}={b.value:g}" for b in bnds))
+
+    # Heuristics (and the warm start the user gave).
+    ls_budget = min(2.0, 0.1 * opts.time_limit_s) if opts.time_limit_s else 2.0
+    cands = _heuristic_plans(inst, method, ls_budget, lb.value, opts.seed)
+    if warm_start is not None:
+        ws = np.asarray(warm_start, dtype=np.int64)
+        obj, viol = check(inst, ws)
+        if viol:
+            raise ValueError("warm start fails check(): " + "; ".join(viol[:3]))
+        cands.append(("warm", ws))
+    scored = [(name, plan, _objective(inst, plan)) for name, plan in cands]
+    for name, _, obj in scored:
+        say(f"heuristic {name}: {obj:g}")
+    best_name, best_plan, best_obj = min(scored, key=lambda x: x[2])
+    best_bound = lb.value
+    used_solver, used_method = "heuristic", f"{method}:{best_name}" if method == "auto" else method
+
+    need_exact = method in ("milp", "cpsat", "arcflow") or (
+        method == "auto" and not meets(best_obj, best_bound)
+    )
+    if need_exact:
+        stage = method if method != "auto" else _auto_exact(inst, solver, best_obj)
+        backend = solver if stage == "milp" else ("cpsat" if stage == "cpsat" else "highs")
+        if stage == "milp" and backend is None:
+            backend = "highs"
+        left = opts.remaining(elapsed())
+        stage_opts = SolverOptions(left, opts.threads, opts.seed, opts.verbose)
+        say(f"exact stage: {stage} ({backend}), {left if left is not None else 'no'} s left")
+        out = _run_exact(inst, stage, backend or "highs", stage_opts, best_plan, best_bound,
+                         best_obj, say)
+        best_bound = max(best_bound, out.bound)
+        used_solver = out.solver
+        used_method = f"auto:{stage}" if method == "auto" else stage
+        if out.plan is not None:
+            obj = _objective(inst, out.plan)
+            say(f"exact {stage}: status {out.status}, objective {obj:g}, bound {out.bound:g}")
+            if obj < best_obj - 1e-12:
+                best_plan, best_obj = out.plan, obj
+        else:
+            say(f"exact {stage}: status {out.status}, bound {out.bound:g} {out.note}".rstrip())
+
+    obj, viol = check(inst, best_plan)
+    return finalize(objective=obj, bound=best_bound, plan=tuple(int(v) for v in best_plan),
+                    violations=viol, runtime_s=elapsed(), solver=used_solver, method=used_method,
+                    log=tuple(lines))
+
+
+def _auto_exact(inst: Instance, solver: str | None, ub: float) -> str:
+    """Pick the exact method ``auto`` falls back on for this instance class."""
+    if solver in MILP_BACKENDS:
+        return "milp"
+    if solver == "cpsat":
+        return "cpsat"
+    if isinstance(inst, BinPackingInstance):
+        if inst.integral and inst.capacity <= arcflow.MAX_CAPACITY:
+            return "arcflow"
+        return "cpsat" if inst.integral else "milp"
+    if inst.kind == "identical" and inst.integral and ub <= arcflow.MAX_CAPACITY // 4:
+        return "arcflow"
+    if inst.integral:
+        return "cpsat"
+    return "milp"
+
+
+def _run_exact(inst: Instance, stage: str, backend: str, opts: SolverOptions, warm: np.ndarray,
+               lb: float, ub: float, say: Callable[[str], None]) -> exact.ExactOutcome:
+    if isinstance(inst, BinPackingInstance):
+        upper = int(round(ub))
+        if stage == "arcflow":
+            if not inst.integral:
+                raise ValueError("arc-flow needs integral sizes and capacity")
+            return exact.arcflow_binpacking(inst, opts, upper=upper, lower=lb)
+        if stage == "cpsat":
+            return exact.cpsat_binpacking(inst, opts, upper, warm, lb)
+        return exact.milp_binpacking(inst, backend, opts, upper, warm, lb)
+    if stage == "arcflow":
+        if not (inst.kind == "identical" and inst.integral):
+            raise ValueError("arc-flow needs identical machines and integral durations")
+        progress: list[str] = []
+        out = exact.arcflow_makespan(inst, opts, lb, ub, progress)
+        for line in progress:
+            say(line)
+        if out.status == "too_large" and inst.integral:
+            say(f"arc-flow: {out.note}; falling back to CP-SAT")
+            return exact.cpsat_makespan(inst, opts, warm, out.bound, ub)
+        return out
+    if stage == "cpsat":
+        return exact.cpsat_makespan(inst, opts, warm, lb, ub)
+    return exact.milp_makespan(inst, backend, opts, warm, lb)

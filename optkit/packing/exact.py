@@ -1,0 +1,397 @@
+"""Exact methods: the assignment MILP (PuLP), a CP-SAT model, and arc-flow.
+
+Each returns an :class:`ExactOutcome`: the best plan found (or None), the best
+lower bound proven by the back-end, and a short status. Whether a plan is
+optimal is decided later, by ``finalize`` after ``check()`` — never from a
+solver's status string alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from optkit.packing import arcflow
+from optkit.packing import bounds as B
+from optkit.packing.instance import BinPackingInstance, MakespanInstance
+from optkit.solvers import SolverOptions, cpsat_parameters, pulp_solver, require
+
+
+@dataclass(frozen=True)
+class ExactOutcome:
+    plan: np.ndarray | None
+    bound: float  # proven lower bound (0 when the back-end proved nothing)
+    status: str  # optimal | feasible | infeasible | time_limit | too_large
+    solver: str
+    note: str = ""
+
+
+def _canonical_identical(plan: np.ndarray, order: np.ndarray, m: int) -> np.ndarray:
+    """Relabel machines by their first job in ``order`` (so job order[k] sits on machine <= k)."""
+    label = -np.ones(m, dtype=np.int64)
+    nxt = 0
+    out = np.empty_like(plan)
+    for j in order.tolist():
+        i = int(plan[j])
+        if label[i] < 0:
+            label[i] = nxt
+            nxt += 1
+        out[j] = label[i]
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Assignment MILP (PuLP)
+# ----------------------------------------------------------------------------------------
+
+
+def build_makespan_milp(inst: MakespanInstance, lower: float = 0.0, symmetry: bool = True):  # type: ignore[no-untyped-def]
+    """PuLP model: min C s.t. sum_i x_ij = 1, sum_j t_ij x_ij <= C, x binary.
+
+    Symmetry breaking on identical machines: with jobs in non-increasing order,
+    job of rank k may only use machines 0..k. Returns (problem, x dict, C, order).
+    """
+    import pulp
+
+    t = inst.time_matrix()
+    n, m = inst.n, inst.m
+    prob = pulp.LpProblem(inst.name or "makespan", pulp.LpMinimize)
+    C = pulp.LpVariable("C", lowBound=lower)
+    order = np.argsort(-inst.min_times(), kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    x: dict[tuple[int, int], pulp.LpVariable] = {}
+    for j in range(n):
+        for i in range(m):
+            if not math.isfinite(t[i, j]):
+                continue
+            if symmetry and inst.kind == "identical" and i > rank[j]:
+                continue
+            x[i, j] = pulp.LpVariable(f"x_{i}_{j}", cat="Binary")
+    prob += C
+    by_job: dict[int, list] = {j: [] for j in range(n)}
+    by_mach: dict[int, list] = {i: [] for i in range(m)}
+    for (i, j), v in x.items():
+        by_job[j].append(v)
+        by_mach[i].append(float(t[i, j]) * v)
+    for j in range(n):
+        prob += pulp.lpSum(by_job[j]) == 1, f"assign_{j}"
+    for i in range(m):
+        prob += pulp.lpSum(by_mach[i]) <= C, f"load_{i}"
+    return prob, x, C, order
+
+
+def milp_makespan(
+    inst: MakespanInstance,
+    backend: str,
+    opts: SolverOptions,
+    warm: np.ndarray | None = None,
+    lower: float = 0.0,
+    symmetry: bool = True,
+) -> ExactOutcome:
+    import pulp
+
+    prob, x, C, order = build_makespan_milp(inst, lower, symmetry)
+    if warm is not None:
+        w = _canonical_identical(warm, order, inst.m) if inst.kind == "identical" and symmetry else warm
+        for (i, j), v in x.items():
+            v.setInitialValue(1 if w[j] == i else 0)
+        C.setInitialValue(float(_loads(inst, w).max()))
+    solver = pulp_solver(backend, opts)
+    if warm is not None and backend in ("highs", "cbc"):
+        solver.optionsDict["warmStart"] = True
+        if hasattr(solver, "warmStart"):
+            solver.warmStart = True
+    prob.solve(solver)
+    plan = None
+    if prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        plan = np.full(inst.n, -1, dtype=np.int64)
+        for (i, j), v in x.items():
+            if (v.value() or 0) > 0.5:
+                plan[j] = i
+        if np.any(plan < 0):
+            plan = None
+    bound = _dual_bound(prob, backend, lower, inst.integral, plan is not None and
+                        prob.sol_status == pulp.LpSolutionOptimal,
+                        None if plan is None else float(_loads(inst, plan).max()))
+    status = _pulp_status(prob)
+    return ExactOutcome(plan, bound, status, backend)
+
+
+def milp_binpacking(
+    inst: BinPackingInstance, backend: str, opts: SolverOptions, upper: int,
+    warm: np.ndarray | None = None, lower: float = 0.0,
+) -> ExactOutcome:
+    """Assignment MILP for bin packing over ``upper`` candidate bins (y_b used, x_ib)."""
+    import pulp
+
+    n, W = inst.n, inst.capacity
+    order = np.argsort(-inst.sizes, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    prob = pulp.LpProblem(inst.name or "binpacking", pulp.LpMinimize)
+    y = [pulp.LpVariable(f"y_{b}", cat="Binary") for b in range(upper)]
+    x = {(b, j): pulp.LpVariable(f"x_{b}_{j}", cat="Binary")
+         for j in range(n) for b in range(min(upper, rank[j] + 1))}
+    prob += pulp.lpSum(y)
+    for j in range(n):
+        prob += pulp.lpSum(x[b, j] for b in range(min(upper, rank[j] + 1))) == 1
+    for b in range(upper):
+        prob += pulp.lpSum(float(inst.sizes[j]) * v for (bb, j), v in x.items() if bb == b) <= W * y[b]
+        if b + 1 < upper:
+            prob += y[b] >= y[b + 1]
+    prob += pulp.lpSum(y) >= lower
+    if warm is not None:
+        w = _canonical_identical(warm, order, upper)
+        for (b, j), v in x.items():
+            v.setInitialValue(1 if w[j] == b else 0)
+        used = set(w.tolist())
+        for b in range(upper):
+            y[b].setInitialValue(1 if b in used else 0)
+    solver = pulp_solver(backend, opts)
+    if warm is not None and backend in ("highs", "cbc"):
+        solver.optionsDict["warmStart"] = True
+    prob.solve(solver)
+    plan = None
+    if prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        plan = np.full(n, -1, dtype=np.int64)
+        for (b, j), v in x.items():
+            if (v.value() or 0) > 0.5:
+                plan[j] = b
+        if np.any(plan < 0):
+            plan = None
+    obj = None if plan is None else float(len(set(plan.tolist())))
+    bound = _dual_bound(prob, backend, lower, True,
+                        plan is not None and prob.sol_status == pulp.LpSolutionOptimal, obj)
+    return ExactOutcome(plan, bound, _pulp_status(prob), backend)
+
+
+def _pulp_status(prob) -> str:  # type: ignore[no-untyped-def]
+    import pulp
+
+    if prob.status == pulp.LpStatusInfeasible:
+        return "infeasible"
+    if prob.sol_status == pulp.LpSolutionOptimal:
+        return "optimal"
+    if prob.sol_status == pulp.LpSolutionIntegerFeasible:
+        return "feasible"
+    return "time_limit"
+
+
+def _dual_bound(prob, backend: str, lower: float, integral: bool,  # type: ignore[no-untyped-def]
+                optimal: bool, objective: float | None) -> float:
+    """The best bound a back-end proved, read from the back-end itself.
+
+    HiGHS and SCIP report their dual bound; CBC through PuLP does not, so for
+    CBC only an optimal status (with zero gap tolerance) yields a bound.
+    """
+    bound = lower
+    model = getattr(prob, "solverModel", None)
+    try:
+        if backend == "highs" and model is not None:
+            b = float(model.getInfo().mip_dual_bound)
+            if math.isfinite(b):
+                bound = max(bound, b)
+        elif backend == "scip" and model is not None:
+            b = float(model.getDualbound())
+            if math.isfinite(b):
+                bound = max(bound, b)
+    except Exception:  # a back-end version without the call: prove nothing extra
+        pass
+    if optimal and objective is not None and backend == "cbc":
+        # CBC stops at its default relative gap (1e-4 in PuLP's build); only that much is proven.
+        bound = max(bound, objective * (1 - 1e-4))
+    if integral:
+        bound = float(math.ceil(bound - 1e-6))
+    return bound
+
+
+def _loads(inst: MakespanInstance, plan: np.ndarray) -> np.ndarray:
+    t = inst.time_matrix()
+    loads = np.zeros(inst.m)
+    np.add.at(loads, plan, t[plan, np.arange(inst.n)])
+    return loads
+
+
+# ----------------------------------------------------------------------------------------
+# CP-SAT
+# ----------------------------------------------------------------------------------------
+
+
+def cpsat_makespan(
+    inst: MakespanInstance, opts: SolverOptions, warm: np.ndarray | None = None,
+    lower: float = 0.0, upper: float | None = None,
+) -> ExactOutcome:
+    """CP-SAT: boolean x_ij, integer loads, min C. Integral identical or unrelated data only."""
+    from ortools.sat.python import cp_model
+
+    require("cpsat")
+    if not inst.integral:
+        raise ValueError("CP-SAT needs integral processing times (uniform machines are not)")
+    t = inst.time_matrix()
+    n, m = inst.n, inst.m
+    model = cp_model.CpModel()
+    finite = t[np.isfinite(t)]
+    horizon = int(upper if upper is not None else finite.sum() if len(finite) else 0)
+    C = model.NewIntVar(int(math.ceil(lower - 1e-9)), max(horizon, int(math.ceil(lower))), "C")
+    order = np.argsort(-inst.min_times(), kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    x: dict[tuple[int, int], cp_model.IntVar] = {}
+    for j in range(n):
+        for i in range(m):
+            if not math.isfinite(t[i, j]):
+                continue
+            if inst.kind == "identical" and i > rank[j]:
+                continue
+            x[i, j] = model.NewBoolVar(f"x_{i}_{j}")
+    for j in range(n):
+        model.AddExactlyOne([x[i, j] for i in range(m) if (i, j) in x])
+    for i in range(m):
+        terms = [(int(t[i, j]), v) for (ii, j), v in x.items() if ii == i]
+        if terms:
+            model.Add(sum(c * v for c, v in terms) <= C)
+    model.Minimize(C)
+    if warm is not None:
+        w = _canonical_identical(warm, order, m) if inst.kind == "identical" else warm
+        for (i, j), v in x.items():
+            model.AddHint(v, 1 if w[j] == i else 0)
+    solver = cp_model.CpSolver()
+    cpsat_parameters(solver, opts)
+    st = solver.Solve(model)
+    plan = None
+    if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        plan = np.full(n, -1, dtype=np.int64)
+        for (i, j), v in x.items():
+            if solver.BooleanValue(v):
+                plan[j] = i
+    bound = float(solver.BestObjectiveBound()) if st != cp_model.INFEASIBLE else math.inf
+    status = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible",
+              cp_model.INFEASIBLE: "infeasible"}.get(st, "time_limit")
+    return ExactOutcome(plan, max(bound, lower) if status != "infeasible" else bound, status, "cpsat")
+
+
+def cpsat_binpacking(
+    inst: BinPackingInstance, opts: SolverOptions, upper: int, warm: np.ndarray | None = None,
+    lower: float = 0.0,
+) -> ExactOutcome:
+    """CP-SAT bin packing over ``upper`` candidate bins; integral sizes only."""
+    from ortools.sat.python import cp_model
+
+    require("cpsat")
+    if not inst.integral:
+        raise ValueError("CP-SAT needs integral sizes and capacity")
+    n, W = inst.n, int(inst.capacity)
+    w = inst.sizes.astype(np.int64)
+    order = np.argsort(-w, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    model = cp_model.CpModel()
+    x = {(b, j): model.NewBoolVar(f"x_{b}_{j}") for j in range(n) for b in range(min(upper, rank[j] + 1))}
+    y = [model.NewBoolVar(f"y_{b}") for b in range(upper)]
+    for j in range(n):
+        model.AddExactlyOne([x[b, j] for b in range(min(upper, rank[j] + 1))])
+    for b in range(upper):
+        items = [(int(w[j]), v) for (bb, j), v in x.items() if bb == b]
+        model.Add(sum(c * v for c, v in items) <= W * y[b])
+        if b + 1 < upper:
+            model.AddImplication(y[b + 1], y[b])
+    model.Add(sum(y) >= int(math.ceil(lower - 1e-9)))
+    model.Minimize(sum(y))
+    if warm is not None:
+        wc = _canonical_identical(warm, order, upper)
+        for (b, j), v in x.items():
+            model.AddHint(v, 1 if wc[j] == b else 0)
+    solver = cp_model.CpSolver()
+    cpsat_parameters(solver, opts)
+    st = solver.Solve(model)
+    plan = None
+    if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        plan = np.array([next(b for b in range(upper) if (b, j) in x and solver.BooleanValue(x[b, j]))
+                         for j in range(n)], dtype=np.int64)
+    status = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible",
+              cp_model.INFEASIBLE: "infeasible"}.get(st, "time_limit")
+    bound = float(solver.BestObjectiveBound()) if status != "infeasible" else float(upper + 1)
+    return ExactOutcome(plan, max(bound, lower), status, "cpsat")
+
+
+# ----------------------------------------------------------------------------------------
+# Arc-flow
+# ----------------------------------------------------------------------------------------
+
+
+def arcflow_binpacking(
+    inst: BinPackingInstance, opts: SolverOptions, upper: int | None = None, lower: float = 0.0,
+) -> ExactOutcome:
+    """Arc-flow MILP; with ``upper`` it searches packings into at most upper - 1 bins."""
+    try:
+        g = arcflow.build_graph(inst.sizes, inst.capacity)
+    except arcflow.GraphTooLarge as e:
+        return ExactOutcome(None, lower, "too_large", "highs", str(e))
+    max_bins = None if upper is None else upper - 1
+    sol = arcflow.solve(inst.sizes, inst.capacity, graph=g, max_bins=max_bins,
+                        time_limit_s=opts.time_limit_s, threads=opts.threads)
+    note = f"graph {g.n_nodes} nodes, {g.n_arcs} arcs"
+    if sol.status == "infeasible":
+        return ExactOutcome(None, float(upper if upper is not None else math.inf), "infeasible",
+                            "highs", note)
+    return ExactOutcome(sol.plan, max(lower, sol.bound), sol.status, "highs", note)
+
+
+def arcflow_makespan(
+    inst: MakespanInstance, opts: SolverOptions, lower: float, upper: float,
+    progress: list[str] | None = None,
+) -> ExactOutcome:
+    """P||Cmax by arc-flow: can the jobs fit in m bins of capacity C?
+
+    First the arc-flow LP raises the lower bound by bisection on [lower, upper)
+    (LP > m proves C, and every smaller C, infeasible). Then the arc-flow MILP
+    is solved for C = bound, bound + 1, ...: a packing into m bins is optimal
+    (every smaller C was proven infeasible); a proof of infeasibility raises the
+    bound by one. Integral identical machines only.
+    """
+    assert inst.kind == "identical" and inst.durations is not None and inst.integral
+    p, m = inst.durations, inst.m
+    t0 = time.perf_counter()
+    say = progress.append if progress is not None else (lambda _s: None)
+
+    def left() -> float | None:
+        return opts.remaining(time.perf_counter() - t0)
+
+    graphs: dict[int, arcflow.ArcFlowGraph] = {}
+
+    def graph(C: int) -> arcflow.ArcFlowGraph:
+        if C not in graphs:
+            graphs[C] = arcflow.build_graph(p, C)
+        return graphs[C]
+
+    def lp_refutes(C: int) -> bool:
+        sol = arcflow.solve(p, C, graph=graph(C), relax=True, time_limit_s=left())
+        return sol.status == "optimal" and sol.bound > m
+
+    lo = int(math.ceil(lower - 1e-9))
+    hi = int(math.ceil(upper - 1e-9))
+    try:
+        lo = B.raise_by_bisection(lo, hi, lp_refutes, opts.time_limit_s)
+        say(f"arc-flow LP bisection: every C < {lo} is infeasible")
+        C = lo
+        while C < hi:
+            rem = left()
+            if rem is not None and rem <= 0.05:
+                return ExactOutcome(None, float(C), "time_limit", "highs")
+            sol = arcflow.solve(p, C, graph=graph(C), max_bins=m, time_limit_s=rem,
+                                threads=opts.threads)
+            if sol.status == "infeasible":
+                say(f"C={C}: arc-flow MILP proves no packing into {m} machines")
+                C += 1
+                continue
+            if sol.plan is not None:
+                say(f"C={C}: arc-flow packing into {sol.bins} machines")
+                return ExactOutcome(sol.plan, float(C), "optimal", "highs")
+            return ExactOutcome(None, float(C), "time_limit", "highs")
+    except arcflow.GraphTooLarge as e:
+        return ExactOutcome(None, float(lo), "too_large", "highs", str(e))
+    return ExactOutcome(None, float(hi), "optimal", "highs")

@@ -1,0 +1,200 @@
+"""Solver back-ends: which are available, and how time limits, threads and seeds reach them.
+
+Back-end names used everywhere in optkit (CLI ``--solver``, ``Result.solver``):
+
+- ``highs``  — HiGHS through PuLP (MILP default) or directly through highspy/scipy;
+- ``cbc``    — COIN-OR CBC through PuLP (bundled with PuLP);
+- ``scip``   — SCIP through PuLP's ``SCIP_PY`` (needs the optional ``pyscipopt``);
+- ``cpsat``  — OR-Tools CP-SAT.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+MILP_BACKENDS = ("highs", "cbc", "scip")
+ALL_BACKENDS = (*MILP_BACKENDS, "cpsat")
+
+
+class SolverUnavailable(RuntimeError):
+    """Raised when a requested back-end is not installed."""
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Limits shared by every back-end. ``time_limit_s=None`` means no limit."""
+
+    time_limit_s: float | None = 60.0
+    threads: int = 1
+    seed: int = 0
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise ValueError("time_limit_s must be positive (or None for no limit).")
+        if self.threads < 1:
+            raise ValueError("threads must be at least 1.")
+
+    def remaining(self, elapsed_s: float) -> float | None:
+        """Time left after ``elapsed_s`` seconds (at least 0.01 s), or None without a limit."""
+        if self.time_limit_s is None:
+            return None
+        return max(0.01, self.time_limit_s - elapsed_s)
+
+
+@cache
+def available() -> tuple[str, ...]:
+    """Back-ends that can be used on this machine, in preference order."""
+    found = []
+    if importlib.util.find_spec("highspy") is not None:
+        found.append("highs")
+    try:
+        import pulp
+
+        if pulp.PULP_CBC_CMD(msg=False).available():
+            found.append("cbc")
+    except Exception:  # pragma: no cover - a broken PuLP install
+        pass
+    if importlib.util.find_spec("pyscipopt") is not None:
+        found.append("scip")
+    if importlib.util.find_spec("ortools") is not None:
+        found.append("cpsat")
+    return tuple(found)
+
+
+def require(name: str) -> None:
+    """Raise :class:`SolverUnavailable` with an install hint when ``name`` is missing."""
+    if name not in ALL_BACKENDS:
+        raise ValueError(f"unknown solver {name!r}; expected one of {', '.join(ALL_BACKENDS)}")
+    if name not in available():
+        hint = {"scip": "pip install 'optkit[scip]'"}.get(name, f"install the {name} back-end")
+        raise SolverUnavailable(f"solver {name!r} is not available here ({hint}).")
+
+
+def pulp_solver(name: str, opts: SolverOptions, time_limit_s: float | None = None) -> Any:
+    """A configured PuLP solver object for ``name`` in :data:`MILP_BACKENDS`."""
+    import pulp
+
+    require(name)
+    limit = opts.time_limit_s if time_limit_s is None else time_limit_s
+    msg = opts.verbose
+    if name == "highs":
+        kw: dict[str, Any] = {"msg": msg, "threads": opts.threads, "random_seed": opts.seed}
+        if limit is not None:
+            kw["timeLimit"] = limit
+        return pulp.HiGHS(**_known_kwargs(pulp.HiGHS, kw))
+    if name == "cbc":
+        kw = {"msg": msg, "threads": opts.threads, "options": [f"randomSeed {opts.seed + 1}"]}
+        if limit is not None:
+            kw["timeLimit"] = limit
+        return pulp.PULP_CBC_CMD(**kw)
+    if name == "scip":
+        kw = {"msg": msg, "threads": opts.threads}
+        if limit is not None:
+            kw["timeLimit"] = limit
+        return pulp.SCIP_PY(**_known_kwargs(pulp.SCIP_PY, kw))
+    raise ValueError(f"{name!r} is not a MILP back-end; expected one of {MILP_BACKENDS}")
+
+
+def _known_kwargs(cls: Any, kw: dict[str, Any]) -> dict[str, Any]:
+    """Keep keyword arguments the installed PuLP solver class accepts (versions differ)."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kw
+    return {k: v for k, v in kw.items() if k in params}
+
+
+def cpsat_parameters(solver: Any, opts: SolverOptions, time_limit_s: float | None = None) -> None:
+    """Apply limits to an ``ortools.sat.python.cp_model.CpSolver``."""
+    limit = opts.time_limit_s if time_limit_s is None else time_limit_s
+    if limit is not None:
+        solver.parameters.max_time_in_seconds = float(limit)
+    solver.parameters.num_workers = max(1, opts.threads)
+    solver.parameters.random_seed = opts.seed
+    solver.parameters.log_search_progress = opts.verbose
+
+
+def call_with_deadline(fn: Callable[[], T], deadline_s: float | None) -> T | None:
+    """Run ``fn()`` in a forked child and return its result, or None if it overran.
+
+    Some back-ends do not check their time limit in every phase (HiGHS' root
+    cut loop can run for tens of seconds past it); a child process can be
+    stopped for sure. Without a deadline, or where fork is unavailable, ``fn``
+    runs in this process.
+    """
+    import multiprocessing as mp
+
+    if deadline_s is None or "fork" not in mp.get_all_start_methods():
+        return fn()
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            send.send(("ok", fn()))
+        except BaseException as e:  # report, never hang the parent
+            send.send(("error", f"{e.__class__.__name__}: {e}"))
+        finally:
+            send.close()
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if not recv.poll(max(0.0, deadline_s)):
+            return None
+        kind, value = recv.recv()
+    except EOFError:
+        raise RuntimeError("solver process died without an answer") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        recv.close()
+    if kind == "error":
+        raise RuntimeError(f"solver process failed: {value}")
+    return value
+
+
+def new_highs() -> Any:
+    """A silent ``highspy.Highs`` (the version banner is printed on the first construction)."""
+    import highspy
+
+    global _BANNER_DONE
+    if not _BANNER_DONE:
+        with _quiet_stdout():
+            h = highspy.Highs()
+        _BANNER_DONE = True
+    else:
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    return h
+
+
+_BANNER_DONE = False
+
+
+@contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence fd 1 (C-level output) for the duration of the block."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
