@@ -129,26 +129,14 @@ class ArcFlowSolution:
     runtime_s: float = 0.0
 
 
-def solve(
-    sizes: np.ndarray,
-    capacity: float,
-    *,
-    relax: bool = False,
-    max_bins: int | None = None,
-    time_limit_s: float | None = 60.0,
-    threads: int = 1,
-    graph: ArcFlowGraph | None = None,
-) -> ArcFlowSolution:
-    """Minimise the number of bins with the arc-flow model (LP relaxation if ``relax``).
+def build_model(g: ArcFlowGraph, *, relax: bool = False, max_bins: int | None = None) -> Any:
+    """The arc-flow model of ``g`` as a ``highspy.Highs`` object (min bins; at most ``max_bins``).
 
-    With ``max_bins`` the model only looks for packings into at most that many
-    bins: status "infeasible" then proves that no such packing exists.
-    Solved by HiGHS through highspy (its own time limit is honoured there).
+    Variables f_a (one per arc); rows: flow conservation at inner nodes, demand
+    of every item type, and optionally the bin limit on the flow out of the source.
     """
     import highspy
 
-    t0 = time.perf_counter()
-    g = graph or build_graph(sizes, capacity)
     A = g.n_arcs
     # Variables: f_a for every arc. Objective: flow out of the source (= bins).
     c = (g.tail == g.source).astype(np.float64)
@@ -197,19 +185,43 @@ def solve(
     if not relax:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * A
     h = new_highs()
+    h.passModel(lp)
+    return h
+
+
+def solve(
+    sizes: np.ndarray,
+    capacity: float,
+    *,
+    relax: bool = False,
+    max_bins: int | None = None,
+    time_limit_s: float | None = 60.0,
+    threads: int = 1,
+    graph: ArcFlowGraph | None = None,
+) -> ArcFlowSolution:
+    """Minimise the number of bins with the arc-flow model (LP relaxation if ``relax``).
+
+    With ``max_bins`` the model only looks for packings into at most that many
+    bins: status "infeasible" then proves that no such packing exists.
+    Solved by HiGHS through highspy (its own time limit is honoured there).
+    """
+    import highspy
+
+    t0 = time.perf_counter()
+    g = graph or build_graph(sizes, capacity)
+    h = build_model(g, relax=relax, max_bins=max_bins)
     h.setOptionValue("threads", int(threads))
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", 1 - 1e-6)
     if time_limit_s is not None:
         h.setOptionValue("time_limit", float(max(0.01, time_limit_s)))
-    h.passModel(lp)
     MS = highspy.HighsModelStatus
 
     def run() -> tuple[Any, float, float, int, np.ndarray | None]:
         h.run()
         info = h.getInfo()
         sol = h.getSolution().col_value if info.primal_solution_status == 2 else None
-        return (h.getModelStatus(), float(info.objective_function_value),
+        return (int(h.getModelStatus()), float(info.objective_function_value),
                 float(info.mip_dual_bound), int(info.primal_solution_status),
                 None if sol is None else np.asarray(sol))
 
@@ -220,11 +232,11 @@ def solve(
     if got is None:
         return ArcFlowSolution("time_limit", None, 0.0, None, None, dt)
     status, objective, dual, primal_status, x = got
-    if status == MS.kInfeasible:
+    if status == int(MS.kInfeasible):
         floor = float(max_bins + 1) if max_bins is not None else math.inf
         return ArcFlowSolution("infeasible", None, floor, None, None, dt)
     if relax:
-        if status != MS.kOptimal:
+        if status != int(MS.kOptimal):
             return ArcFlowSolution("time_limit", None, 0.0, None, None, dt)
         v = objective
         return ArcFlowSolution("optimal", None, float(math.ceil(v - 1e-6)), None, v, dt)
@@ -234,7 +246,7 @@ def solve(
     flow = np.rint(x).astype(np.int64)
     plan = decompose(g, flow, sizes)
     bins = int(plan.max() + 1) if len(plan) else 0
-    st = "optimal" if status == MS.kOptimal else "feasible"
+    st = "optimal" if status == int(MS.kOptimal) else "feasible"
     if st == "optimal":
         bound = max(bound, float(bins))
     return ArcFlowSolution(st, bins, min(bound, float(bins)), plan, None, dt)

@@ -121,11 +121,11 @@ def milp_makespan(
     return ExactOutcome(plan, bound, status, backend)
 
 
-def milp_binpacking(
-    inst: BinPackingInstance, backend: str, opts: SolverOptions, upper: int,
-    warm: np.ndarray | None = None, lower: float = 0.0,
-) -> ExactOutcome:
-    """Assignment MILP for bin packing over ``upper`` candidate bins (y_b used, x_ib)."""
+def build_binpacking_milp(inst: BinPackingInstance, upper: int, lower: float = 0.0):  # type: ignore[no-untyped-def]
+    """PuLP model over ``upper`` candidate bins: min sum y_b, item j in one bin b <= rank(j).
+
+    Returns (problem, x dict, y list, order).
+    """
     import pulp
 
     n, W = inst.n, inst.capacity
@@ -137,13 +137,28 @@ def milp_binpacking(
     x = {(b, j): pulp.LpVariable(f"x_{b}_{j}", cat="Binary")
          for j in range(n) for b in range(min(upper, rank[j] + 1))}
     prob += pulp.lpSum(y)
+    in_bin: dict[int, list] = {b: [] for b in range(upper)}
+    for (b, j), v in x.items():
+        in_bin[b].append(float(inst.sizes[j]) * v)
     for j in range(n):
-        prob += pulp.lpSum(x[b, j] for b in range(min(upper, rank[j] + 1))) == 1
+        prob += pulp.lpSum(x[b, j] for b in range(min(upper, rank[j] + 1))) == 1, f"assign_{j}"
     for b in range(upper):
-        prob += pulp.lpSum(float(inst.sizes[j]) * v for (bb, j), v in x.items() if bb == b) <= W * y[b]
+        prob += pulp.lpSum(in_bin[b]) <= W * y[b], f"capacity_{b}"
         if b + 1 < upper:
-            prob += y[b] >= y[b + 1]
-    prob += pulp.lpSum(y) >= lower
+            prob += y[b] >= y[b + 1], f"order_{b}"
+    if lower > 0:
+        prob += pulp.lpSum(y) >= lower, "lower_bound"
+    return prob, x, y, order
+
+
+def milp_binpacking(
+    inst: BinPackingInstance, backend: str, opts: SolverOptions, upper: int,
+    warm: np.ndarray | None = None, lower: float = 0.0,
+) -> ExactOutcome:
+    """Assignment MILP for bin packing over ``upper`` candidate bins (y_b used, x_bj)."""
+    import pulp
+
+    prob, x, y, order = build_binpacking_milp(inst, upper, lower)
     if warm is not None:
         w = _canonical_identical(warm, order, upper)
         for (b, j), v in x.items():
@@ -157,7 +172,7 @@ def milp_binpacking(
     prob.solve(solver)
     plan = None
     if prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        plan = np.full(n, -1, dtype=np.int64)
+        plan = np.full(inst.n, -1, dtype=np.int64)
         for (b, j), v in x.items():
             if (v.value() or 0) > 0.5:
                 plan[j] = b

@@ -1,0 +1,84 @@
+"""Plots written as PNG/SVG: Gantt charts of makespan plans and bin fill charts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _figure(width: float, height: float) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> None:
+    """Save atomically (temporary file + rename)."""
+    import matplotlib.pyplot as plt
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=p.suffix or ".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        os.replace(tmp, p)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+
+
+def plan_png(inst: Any, plan: Sequence[int], path: str | os.PathLike[str], title: str = "",
+             bound: float | None = None) -> None:
+    """Gantt chart (makespan, with the lower bound) or bin fill chart (bin packing) of a plan."""
+    if inst.problem == "makespan":
+        gantt(inst, plan, path, title, bound)
+    else:
+        bin_fill(inst, plan, path, title)
+
+
+def gantt(inst: Any, plan: Sequence[int], path: str | os.PathLike[str], title: str = "",
+          bound: float | None = None) -> None:
+    """One row per machine, jobs as consecutive bars; the bound as a dashed line."""
+    a = np.asarray(plan)
+    t = inst.time_matrix()
+    m = inst.m
+    fig, ax = _figure(9, max(2.0, 0.25 * m + 1))
+    cmap = __import__("matplotlib").colormaps["tab20"]
+    start = np.zeros(m)
+    for j in np.argsort(-t[a, np.arange(inst.n)], kind="stable"):
+        i = int(a[j])
+        d = float(t[i, j])
+        ax.barh(i, d, left=start[i], color=cmap(j % 20), edgecolor="white", linewidth=0.3)
+        start[i] += d
+    if bound is not None:
+        ax.axvline(bound, color="black", linestyle="--", linewidth=1, label=f"lower bound {bound:g}")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("time")
+    ax.set_ylabel("machine")
+    ax.set_yticks(range(m) if m <= 40 else np.linspace(0, m - 1, 10).astype(int))
+    ax.invert_yaxis()
+    ax.set_title(f"{inst.name} — makespan {start.max():g} {title}".strip())
+    _save(fig, path)
+
+
+def bin_fill(inst: Any, plan: Sequence[int], path: str | os.PathLike[str], title: str = "") -> None:
+    """Fill level of every bin against the capacity."""
+    a = np.asarray(plan)
+    fill = np.bincount(a, weights=inst.sizes)
+    fig, ax = _figure(9, 3)
+    ax.bar(np.arange(len(fill)), fill, color="tab:blue", width=1.0)
+    ax.axhline(inst.capacity, color="black", linestyle="--", linewidth=1, label="capacity")
+    ax.set_xlabel("bin")
+    ax.set_ylabel("fill")
+    ax.legend(loc="lower right")
+    ax.set_title(f"{inst.name} — {len(set(a.tolist()))} bins {title}".strip())
+    _save(fig, path)
