@@ -121,16 +121,25 @@ def solve(
             print(json.dumps({k: v for k, v in row.items() if k != "plan"}), flush=True)
         else:
             table.add_row(row["name"] or str(path), row["status"], _fmt(res.objective),
-                          _fmt(res.bound), f"{res.gap:.2%}" if res.gap != float("inf") else "inf",
+                          _fmt(res.bound), _gap(res.gap),
                           f"{res.runtime_s:.2f}", row["method"])
     if not json_out:
         out.print(table)
 
 
+def _gap(g: float, optimal: bool) -> str:
+    if g == float("inf"):
+        return "inf"
+    if 0 < g < 5e-5 and not optimal:
+        return "<0.01%"
+    return f"{g:.2%}"
+
+
 def _table() -> Table:
     t = Table(show_lines=False)
     for col in ("instance", "status", "objective", "bound", "gap", "time (s)", "method"):
-        t.add_column(col, justify="right" if col in ("objective", "bound", "gap", "time (s)") else "left")
+        t.add_column(col, justify="right" if col in ("objective", "bound", "gap", "time (s)") else "left",
+                     no_wrap=col in ("instance", "method", "status"))
     return t
 
 

@@ -86,6 +86,7 @@ def pulp_solver(name: str, opts: SolverOptions, time_limit_s: float | None = Non
     limit = opts.time_limit_s if time_limit_s is None else time_limit_s
     msg = opts.verbose
     if name == "highs":
+        new_highs()  # swallow the version banner before PuLP creates its own Highs
         kw: dict[str, Any] = {"msg": msg, "threads": opts.threads, "random_seed": opts.seed}
         if limit is not None:
             kw["timeLimit"] = limit

@@ -134,6 +134,10 @@ def solve(
     ``auto`` (highs, cbc, scip, cpsat). The time limit covers the whole call.
     """
     opts = options or SolverOptions()
+    if isinstance(inst, MakespanInstance) and not inst.integral and inst.n:
+        factor = inst.decimal_scale()
+        if factor is not None and factor > 1:
+            return _solve_scaled(inst, factor, method, solver, opts, warm_start, log)
     if method not in methods(inst):
         raise ValueError(f"unknown method {method!r} for {inst.problem}; expected one of "
                          + ", ".join(methods(inst)))
@@ -203,6 +207,24 @@ def solve(
     return finalize(objective=obj, bound=best_bound, plan=tuple(int(v) for v in best_plan),
                     violations=viol, runtime_s=elapsed(), solver=used_solver, method=used_method,
                     log=tuple(lines))
+
+
+def _solve_scaled(inst: MakespanInstance, factor: int, method: str, solver: str | None,
+                  opts: SolverOptions, warm_start: Sequence[int] | None,
+                  log: Callable[[str], None] | None) -> Result:
+    """Solve times written with k decimals as integers times 10**k, then scale back.
+
+    The plan is re-checked on the original instance; the bound is divided by the factor.
+    """
+    t0 = time.perf_counter()
+    res = solve(inst.scaled(factor), method, solver, opts, warm_start, log)
+    if res.plan is None:
+        return res.replace(bound=None if res.bound is None else res.bound / factor)
+    obj, viol = check(inst, res.plan)
+    return finalize(objective=obj, bound=None if res.bound is None else res.bound / factor,
+                    plan=res.plan, violations=viol, runtime_s=time.perf_counter() - t0,
+                    solver=res.solver, method=res.method,
+                    log=(*res.log, f"times scaled by {factor} to integers"))
 
 
 def _auto_exact(inst: Instance, solver: str | None, ub: float) -> str:

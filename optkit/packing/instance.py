@@ -148,6 +148,33 @@ class MakespanInstance:
         assert arr is not None
         return _is_integral(arr)
 
+    def decimal_scale(self, max_digits: int = 6) -> int | None:
+        """Smallest 10**k (k <= max_digits) that makes every time an integer, or None.
+
+        Durations written with a few decimals (e.g. seconds to 0.1 ms) are then
+        solved exactly with the integral methods on the scaled instance.
+        """
+        if self.kind == "uniform":
+            return None
+        arr = self.times if self.times is not None else self.durations
+        assert arr is not None
+        finite = arr[np.isfinite(arr)]
+        for k in range(max_digits + 1):
+            scaled = finite * 10**k
+            if float(np.abs(scaled).sum()) >= 2**53:
+                return None
+            if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6):
+                return 10**k
+        return None
+
+    def scaled(self, factor: int) -> MakespanInstance:
+        """The same instance with every time multiplied by ``factor`` and rounded to integers."""
+        if self.times is not None:
+            t = np.where(np.isfinite(self.times), np.round(self.times * factor), np.inf)
+            return self.replace(times=t)
+        assert self.durations is not None
+        return self.replace(durations=np.round(self.durations * factor))
+
     def time_matrix(self) -> np.ndarray:
         """m x n processing times (``inf`` = not allowed). Allocates m*n floats."""
         if self.times is not None:
