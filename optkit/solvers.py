@@ -133,10 +133,14 @@ def call_with_deadline(fn: Callable[[], T], deadline_s: float | None) -> T | Non
     runs in this process.
     """
     import multiprocessing as mp
+    import sys
 
     if deadline_s is None or "fork" not in mp.get_all_start_methods():
         return fn()
     ctx = mp.get_context("fork")
+    if "highspy" in sys.modules:
+        # HiGHS keeps a global thread pool; a child forked while it exists deadlocks.
+        sys.modules["highspy"].Highs.resetGlobalScheduler(True)
     recv, send = ctx.Pipe(duplex=False)
 
     def child() -> None:

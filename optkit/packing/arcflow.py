@@ -198,12 +198,14 @@ def solve(
     time_limit_s: float | None = 60.0,
     threads: int = 1,
     graph: ArcFlowGraph | None = None,
+    in_process: bool = False,
 ) -> ArcFlowSolution:
     """Minimise the number of bins with the arc-flow model (LP relaxation if ``relax``).
 
     With ``max_bins`` the model only looks for packings into at most that many
     bins: status "infeasible" then proves that no such packing exists.
-    Solved by HiGHS through highspy (its own time limit is honoured there).
+    Solved by HiGHS through highspy; a MILP runs in a forked child that is
+    stopped at the deadline unless ``in_process`` (for tiny models).
     """
     import highspy
 
@@ -226,7 +228,7 @@ def solve(
                 None if sol is None else np.asarray(sol))
 
     # HiGHS can overrun its MIP time limit (root cut loop): a forked child is stopped for sure.
-    deadline = None if relax or time_limit_s is None else float(time_limit_s) + 1.0
+    deadline = None if relax or in_process or time_limit_s is None else float(time_limit_s) + 1.0
     got = call_with_deadline(run, deadline)
     dt = time.perf_counter() - t0
     if got is None:
@@ -288,3 +290,95 @@ def decompose(g: ArcFlowGraph, flow: np.ndarray, sizes: np.ndarray) -> np.ndarra
     if np.any(plan < 0):
         raise RuntimeError("arc-flow decomposition left items unassigned")
     return plan
+
+
+def lp_solution(g: ArcFlowGraph, max_bins: int | None = None,
+                time_limit_s: float | None = None) -> np.ndarray | None:
+    """A basic optimal solution of the arc-flow LP (None if not solved)."""
+    import highspy
+
+    h = build_model(g, relax=True, max_bins=max_bins)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(max(0.01, time_limit_s)))
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.asarray(h.getSolution().col_value)
+
+
+def fractional_paths(g: ArcFlowGraph, flow: np.ndarray) -> list[tuple[list[int], float]]:
+    """Decompose a (fractional) flow into source-sink paths: (item types on the path, value)."""
+    f = np.where(flow > 1e-9, flow, 0.0)
+    out: dict[int, list[int]] = {}
+    for a in np.flatnonzero(f > 0).tolist():
+        out.setdefault(int(g.tail[a]), []).append(a)
+    paths = []
+    while True:
+        node, path = g.source, []
+        while node != g.sink:
+            arcs = [a for a in out.get(node, []) if f[a] > 1e-9]
+            if not arcs:
+                break
+            a = max(arcs, key=lambda k: f[k])
+            path.append(a)
+            node = int(g.head[a])
+        if node != g.sink or not path:
+            break
+        v = float(min(f[a] for a in path))
+        for a in path:
+            f[a] -= v
+        paths.append(([int(g.arc_type[a]) for a in path if g.arc_type[a] >= 0], v))
+    return paths
+
+
+def residual_rounding(
+    sizes: np.ndarray, capacity: float, max_bins: int, *, graph: ArcFlowGraph | None = None,
+    time_limit_s: float | None = 10.0,
+) -> np.ndarray | None:
+    """Primal heuristic: round the arc-flow LP down, then pack what is left exactly.
+
+    Patterns with LP value v are used floor(v) times (within the demand); the
+    residual items, usually few, go to a small arc-flow MILP with the bins left.
+    If that fails, half of the rounded bins are released and the residual
+    re-solved. Returns a plan into at most ``max_bins`` bins, or None.
+    """
+    t0 = time.perf_counter()
+
+    def left() -> float | None:
+        return None if time_limit_s is None else max(0.01, time_limit_s - (time.perf_counter() - t0))
+
+    g = graph or build_graph(sizes, capacity)
+    x = lp_solution(g, max_bins, left())
+    if x is None:
+        return None
+    s = np.asarray(sizes, dtype=np.int64)
+    pools = {int(w): list(np.flatnonzero(s == w)) for w in g.type_sizes.tolist()}
+    fixed: list[list[int]] = []
+    for types, v in sorted(fractional_paths(g, x), key=lambda tv: -tv[1]):
+        for _ in range(int(np.floor(v + 1e-9))):
+            need: dict[int, int] = {}
+            for t in types:
+                need[t] = need.get(t, 0) + 1
+            if any(len(pools[int(g.type_sizes[t])]) < k for t, k in need.items()):
+                break
+            fixed.append([pools[int(g.type_sizes[t])].pop() for t in types])
+    keep = len(fixed)
+    while True:
+        bins = fixed[:keep]
+        used = {j for b in bins for j in b}
+        rest = np.array([j for j in range(len(s)) if j not in used], dtype=np.int64)
+        plan = np.full(len(s), -1, dtype=np.int64)
+        for b, items in enumerate(bins):
+            plan[items] = b
+        if len(rest) == 0:
+            return plan
+        rem = left()
+        if rem is not None and rem <= 0.05:
+            return None
+        sol = solve(s[rest], capacity, max_bins=max_bins - len(bins), time_limit_s=rem)
+        if sol.plan is not None:
+            plan[rest] = sol.plan + len(bins)
+            return plan
+        if keep == 0:
+            return None
+        keep //= 2

@@ -251,7 +251,7 @@ def _run_exact(inst: Instance, stage: str, backend: str, opts: SolverOptions, wa
         if stage == "arcflow":
             if not inst.integral:
                 raise ValueError("arc-flow needs integral sizes and capacity")
-            return exact.arcflow_binpacking(inst, opts, upper=upper, lower=lb)
+            return exact.arcflow_binpacking(inst, opts, upper=upper, lower=lb, warm=warm)
         if stage == "cpsat":
             return exact.cpsat_binpacking(inst, opts, upper, warm, lb)
         return exact.milp_binpacking(inst, backend, opts, upper, warm, lb)
@@ -259,7 +259,7 @@ def _run_exact(inst: Instance, stage: str, backend: str, opts: SolverOptions, wa
         if not (inst.kind == "identical" and inst.integral):
             raise ValueError("arc-flow needs identical machines and integral durations")
         progress: list[str] = []
-        out = exact.arcflow_makespan(inst, opts, lb, ub, progress)
+        out = exact.arcflow_makespan(inst, opts, lb, ub, progress, warm)
         for line in progress:
             say(line)
         if out.status == "too_large" and inst.integral:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optkit.packing import arcflow
+from optkit.packing import arcflow, lns
 from optkit.packing import bounds as B
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.solvers import SolverOptions, cpsat_parameters, pulp_solver, require
@@ -340,25 +340,43 @@ def cpsat_binpacking(
 
 def arcflow_binpacking(
     inst: BinPackingInstance, opts: SolverOptions, upper: int | None = None, lower: float = 0.0,
+    warm: np.ndarray | None = None,
 ) -> ExactOutcome:
-    """Arc-flow MILP; with ``upper`` it searches packings into at most upper - 1 bins."""
+    """Arc-flow MILP; with ``upper`` it searches packings into at most upper - 1 bins.
+
+    With a ``warm`` plan, a large neighbourhood search removes bins first (up to
+    40% of the time limit); the MILP then only looks for something better.
+    """
     try:
         g = arcflow.build_graph(inst.sizes, inst.capacity)
     except arcflow.GraphTooLarge as e:
         return ExactOutcome(None, lower, "too_large", "highs", str(e))
+    t0 = time.perf_counter()
+    if warm is not None and upper is not None and upper > lower:
+        budget = 0.4 * opts.time_limit_s if opts.time_limit_s is not None else 30.0
+        better = lns.binpacking(inst.sizes, int(inst.capacity), warm, int(math.ceil(lower)),
+                                budget, seed=opts.seed)
+        nb = len(np.unique(better))
+        if nb <= lower:
+            return ExactOutcome(better, float(nb), "optimal", "highs", "LNS reached the bound")
+        if nb < upper:
+            upper, warm = nb, better
     max_bins = None if upper is None else upper - 1
     sol = arcflow.solve(inst.sizes, inst.capacity, graph=g, max_bins=max_bins,
-                        time_limit_s=opts.time_limit_s, threads=opts.threads)
+                        time_limit_s=opts.remaining(time.perf_counter() - t0),
+                        threads=opts.threads)
     note = f"graph {g.n_nodes} nodes, {g.n_arcs} arcs"
     if sol.status == "infeasible":
-        return ExactOutcome(None, float(upper if upper is not None else math.inf), "infeasible",
-                            "highs", note)
-    return ExactOutcome(sol.plan, max(lower, sol.bound), sol.status, "highs", note)
+        # No packing into upper - 1 bins: the warm plan (upper bins) is optimal.
+        return ExactOutcome(warm, float(upper if upper is not None else math.inf),
+                            "infeasible" if warm is None else "optimal", "highs", note)
+    return ExactOutcome(sol.plan if sol.plan is not None else warm, max(lower, sol.bound),
+                        sol.status, "highs", note)
 
 
 def arcflow_makespan(
     inst: MakespanInstance, opts: SolverOptions, lower: float, upper: float,
-    progress: list[str] | None = None,
+    progress: list[str] | None = None, warm: np.ndarray | None = None,
 ) -> ExactOutcome:
     """P||Cmax by arc-flow: can the jobs fit in m bins of capacity C?
 
@@ -366,7 +384,9 @@ def arcflow_makespan(
     (LP > m proves C, and every smaller C, infeasible). Then the arc-flow MILP
     is solved for C = bound, bound + 1, ...: a packing into m bins is optimal
     (every smaller C was proven infeasible); a proof of infeasibility raises the
-    bound by one. Integral identical machines only.
+    bound by one. Between the two, a large neighbourhood search with arc-flow
+    repair (:mod:`optkit.packing.lns`) improves ``warm`` towards the bound for
+    up to 40% of the time left. Integral identical machines only.
     """
     assert inst.kind == "identical" and inst.durations is not None and inst.integral
     p, m = inst.durations, inst.m
@@ -377,6 +397,7 @@ def arcflow_makespan(
         return opts.remaining(time.perf_counter() - t0)
 
     graphs: dict[int, arcflow.ArcFlowGraph] = {}
+    found: np.ndarray | None = None
 
     def graph(C: int) -> arcflow.ArcFlowGraph:
         if C not in graphs:
@@ -392,11 +413,22 @@ def arcflow_makespan(
     try:
         lo = B.raise_by_bisection(lo, hi, lp_refutes, opts.time_limit_s)
         say(f"arc-flow LP bisection: every C < {lo} is infeasible")
+        if warm is not None:
+            rem = left()
+            budget = 0.4 * rem if rem is not None else 30.0
+            better = lns.makespan(p, m, warm, lo, budget, seed=opts.seed)
+            cm = float(np.bincount(better, weights=p, minlength=m).max())
+            say(f"arc-flow LNS: makespan {cm:g}")
+            if cm <= lo:
+                return ExactOutcome(better, float(lo), "optimal", "highs")
+            if cm < hi:
+                hi = int(cm)
+                found = better
         C = lo
         while C < hi:
             rem = left()
             if rem is not None and rem <= 0.05:
-                return ExactOutcome(None, float(C), "time_limit", "highs")
+                return ExactOutcome(found, float(C), "time_limit", "highs")
             sol = arcflow.solve(p, C, graph=graph(C), max_bins=m, time_limit_s=rem,
                                 threads=opts.threads)
             if sol.status == "infeasible":
@@ -406,7 +438,7 @@ def arcflow_makespan(
             if sol.plan is not None:
                 say(f"C={C}: arc-flow packing into {sol.bins} machines")
                 return ExactOutcome(sol.plan, float(C), "optimal", "highs")
-            return ExactOutcome(None, float(C), "time_limit", "highs")
+            return ExactOutcome(found, float(C), "time_limit", "highs")
     except arcflow.GraphTooLarge as e:
-        return ExactOutcome(None, float(lo), "too_large", "highs", str(e))
-    return ExactOutcome(None, float(hi), "optimal", "highs")
+        return ExactOutcome(found, float(lo), "too_large", "highs", str(e))
+    return ExactOutcome(found, float(hi), "optimal", "highs")
