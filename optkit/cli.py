@@ -121,7 +121,7 @@ def solve(
             print(json.dumps({k: v for k, v in row.items() if k != "plan"}), flush=True)
         else:
             table.add_row(row["name"] or str(path), row["status"], _fmt(res.objective),
-                          _fmt(res.bound), _gap(res.gap),
+                          _fmt(res.bound), _gap(res.gap, res.status.value == "OPTIMAL"),
                           f"{res.runtime_s:.2f}", row["method"])
     if not json_out:
         out.print(table)
@@ -234,7 +234,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except BadInput as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        print(f"error: {e}", file=sys.stderr)  # plain: one line per problem, never wrapped
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
@@ -244,7 +244,7 @@ def main() -> None:
         if hasattr(e, "show") and hasattr(e, "exit_code"):
             e.show()
             sys.exit(2)
-        err.print(f"[red]internal error:[/red] {e.__class__.__name__}: {e}", highlight=False)
+        print(f"internal error: {e.__class__.__name__}: {e}", file=sys.stderr)
         sys.exit(1)
     sys.exit(0)
 

@@ -22,11 +22,11 @@ FORMAT_VERSION = 1
 class FieldError(ValueError):
     """An instance field is wrong: ``field`` is a path such as ``times[2][5]``."""
 
-    def __init__(self, field: str, expected: str, got: Any = None) -> None:
+    def __init__(self, field: str, expected: str, got: Any = ...) -> None:
         self.field = field
         self.expected = expected
         self.got = got
-        shown = "" if got is None else f", got {_short(got)}"
+        shown = "" if got is ... else f", got {_short(got)}"
         super().__init__(f"field '{field}': expected {expected}{shown}")
 
 
@@ -39,7 +39,7 @@ class InputError(ValueError):
 
 
 def _short(x: Any, limit: int = 60) -> str:
-    s = repr(x)
+    s = "null" if x is None else repr(x)
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
