@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from optkit.result import Result
@@ -21,7 +21,7 @@ class Job:
     instance: Any
     method: str = "auto"
     solver: str | None = None
-    options: SolverOptions = SolverOptions()
+    options: SolverOptions = field(default_factory=SolverOptions)
 
 
 def solve_job(job: Job) -> Result:
@@ -73,8 +73,14 @@ def _progress(total: int) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    bar = Progress("solving", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=Console(stderr=True), transient=True)
+    bar = Progress(
+        "solving",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     bar.start()
     bar.add_task("solve", total=total)
     return bar

@@ -24,7 +24,7 @@ from optkit.solvers import ALL_BACKENDS, SolverOptions, SolverUnavailable
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Optimal plans, proven bounds and graded heuristics for LLM inference allocation problems.",
+    help="Optimal plans, proven bounds and graded heuristics for LLM inference allocation.",
 )
 out = Console()
 err = Console(stderr=True)
@@ -38,8 +38,12 @@ def _fail(msg: str) -> None:
     raise BadInput(msg)
 
 
-FilesArg = Annotated[list[Path], typer.Argument(help="Instance files (JSON, BPP or P||Cmax format).")]
-FormatOpt = Annotated[str | None, typer.Option("--format", help="json, bpp or pcmax (default: detect).")]
+FilesArg = Annotated[
+    list[Path], typer.Argument(help="Instance files (JSON, BPP or P||Cmax format).")
+]
+FormatOpt = Annotated[
+    str | None, typer.Option("--format", help="json, bpp or pcmax (default: detect).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON Lines instead of a table.")]
 
 
@@ -71,16 +75,24 @@ def _fmt(x: Any) -> str:
 @app.command()
 def solve(
     files: FilesArg,
-    method: Annotated[str, typer.Option(help="auto, or a heuristic / exact method of the problem.")] = "auto",
+    method: Annotated[
+        str, typer.Option(help="auto, or a heuristic / exact method of the problem.")
+    ] = "auto",
     solver: Annotated[str | None, typer.Option(help="Back-end: " + ", ".join(ALL_BACKENDS))] = None,
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per instance.")] = 60.0,
     threads: Annotated[int, typer.Option(help="Threads per solve.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     workers: Annotated[int, typer.Option(help="Instances solved in parallel (process pool).")] = 1,
-    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:port).")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:port).")
+    ] = None,
     json_out: JsonOpt = False,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Write one result JSON per instance here.")] = None,
-    plot_dir: Annotated[Path | None, typer.Option("--plot", help="Write one PNG per instance here.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write one result JSON per instance here.")
+    ] = None,
+    plot_dir: Annotated[
+        Path | None, typer.Option("--plot", help="Write one PNG per instance here.")
+    ] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """Solve instances; print status, objective, bound and gap for each."""
@@ -93,8 +105,10 @@ def solve(
         from optkit.packing import methods
 
         if method not in methods(inst):
-            _fail(f"{p}: method {method!r} does not apply to {inst.problem}; expected one of "
-                  + ", ".join(methods(inst)))
+            _fail(
+                f"{p}: method {method!r} does not apply to {inst.problem}; expected one of "
+                + ", ".join(methods(inst))
+            )
     if solver is not None:
         try:
             from optkit.solvers import require
@@ -115,14 +129,25 @@ def solve(
         if plot_dir is not None and res.plan is not None:
             from optkit import plot
 
-            plot.plan_png(inst, res.plan, plot_dir / f"{Path(path).stem}.png",
-                          title=res.status.value, bound=res.bound)
+            plot.plan_png(
+                inst,
+                res.plan,
+                plot_dir / f"{Path(path).stem}.png",
+                title=res.status.value,
+                bound=res.bound,
+            )
         if json_out:
             print(json.dumps({k: v for k, v in row.items() if k != "plan"}), flush=True)
         else:
-            table.add_row(row["name"] or str(path), row["status"], _fmt(res.objective),
-                          _fmt(res.bound), _gap(res.gap, res.status.value == "OPTIMAL"),
-                          f"{res.runtime_s:.2f}", row["method"])
+            table.add_row(
+                row["name"] or str(path),
+                row["status"],
+                _fmt(res.objective),
+                _fmt(res.bound),
+                _gap(res.gap, res.status.value == "OPTIMAL"),
+                f"{res.runtime_s:.2f}",
+                row["method"],
+            )
     if not json_out:
         out.print(table)
 
@@ -138,15 +163,20 @@ def _gap(g: float, optimal: bool) -> str:
 def _table() -> Table:
     t = Table(show_lines=False)
     for col in ("instance", "status", "objective", "bound", "gap", "time (s)", "method"):
-        t.add_column(col, justify="right" if col in ("objective", "bound", "gap", "time (s)") else "left",
-                     no_wrap=col in ("instance", "method", "status"))
+        t.add_column(
+            col,
+            justify="right" if col in ("objective", "bound", "gap", "time (s)") else "left",
+            no_wrap=col in ("instance", "method", "status"),
+        )
     return t
 
 
 @app.command()
 def bound(
     files: FilesArg,
-    method: Annotated[str, typer.Option(help="auto/cheap (closed forms) or lp (+ arc-flow / LST LP).")] = "auto",
+    method: Annotated[
+        str, typer.Option(help="auto/cheap (closed forms) or lp (+ arc-flow / LST LP).")
+    ] = "auto",
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per instance.")] = 10.0,
     json_out: JsonOpt = False,
     fmt: FormatOpt = None,
@@ -166,14 +196,25 @@ def bound(
         b = best_bound(inst, method, time_limit)
         each = all_bounds(inst, time_limit)
         dt = time.perf_counter() - t0
-        row = {"instance": str(path), "name": inst.name, "problem": inst.problem,
-               "bound": b.value if b.value != float("inf") else "inf", "bound_kind": b.kind,
-               "bounds": {x.kind: x.value for x in each}, "runtime_s": round(dt, 6)}
+        row = {
+            "instance": str(path),
+            "name": inst.name,
+            "problem": inst.problem,
+            "bound": b.value if b.value != float("inf") else "inf",
+            "bound_kind": b.kind,
+            "bounds": {x.kind: x.value for x in each},
+            "runtime_s": round(dt, 6),
+        }
         if json_out:
             print(json.dumps(row), flush=True)
         else:
-            table.add_row(inst.name or str(path), _fmt(b.value), b.kind,
-                          ", ".join(f"{x.kind}={x.value:g}" for x in each), f"{dt:.2f}")
+            table.add_row(
+                inst.name or str(path),
+                _fmt(b.value),
+                b.kind,
+                ", ".join(f"{x.kind}={x.value:g}" for x in each),
+                f"{dt:.2f}",
+            )
     if not json_out:
         out.print(table)
 
@@ -181,7 +222,9 @@ def bound(
 @app.command()
 def check(
     instance: Annotated[Path, typer.Argument(help="Instance file.")],
-    plan: Annotated[Path, typer.Argument(help="Plan: JSON list of machine/bin indices or a result file.")],
+    plan: Annotated[
+        Path, typer.Argument(help="Plan: JSON list of machine/bin indices or a result file.")
+    ],
     json_out: JsonOpt = False,
     fmt: FormatOpt = None,
 ) -> None:
@@ -194,9 +237,14 @@ def check(
     except InputError as e:
         _fail(str(e))
     objective, violations = verify(inst, assignment)
-    row = {"instance": str(instance), "problem": inst.problem, "plan": str(plan),
-           "valid": not violations, "objective": objective if not violations else None,
-           "violations": violations}
+    row = {
+        "instance": str(instance),
+        "problem": inst.problem,
+        "plan": str(plan),
+        "valid": not violations,
+        "objective": objective if not violations else None,
+        "violations": violations,
+    }
     if json_out:
         print(json.dumps(row))
     elif not violations:
@@ -210,8 +258,12 @@ def export(
     instance: Annotated[Path, typer.Argument(help="Instance file.")],
     method: Annotated[str, typer.Option(help="milp or arcflow.")] = "milp",
     format: Annotated[str, typer.Option("--format", help="lp or mps.")] = "lp",
-    output: Annotated[Path | None, typer.Option("--out", help="Output file (default: INSTANCE.METHOD.FORMAT).")] = None,
-    capacity: Annotated[int | None, typer.Option(help="Makespan arc-flow: bin capacity C (default: best bound).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Output file (default: INSTANCE.METHOD.FORMAT).")
+    ] = None,
+    capacity: Annotated[
+        int | None, typer.Option(help="Makespan arc-flow: bin capacity C (default: best bound).")
+    ] = None,
 ) -> None:
     """Write the exact model of an instance as an LP or MPS file."""
     from optkit.packing import export as ex

@@ -89,7 +89,8 @@ def read_instance(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as e:
-                raise InputError(p, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})")
+                msg = f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+                raise InputError(p, msg) from None
             return parse_instance(data, stem)
         if fmt in READERS:
             return READERS[fmt](text, stem)
@@ -187,7 +188,9 @@ def read_plan(path: str | os.PathLike[str]) -> list[int]:
     except FileNotFoundError:
         raise InputError(p, "file not found") from None
     except json.JSONDecodeError as e:
-        raise InputError(p, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+        raise InputError(
+            p, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        ) from None
     plan = data.get("plan") if isinstance(data, dict) else data
     if not isinstance(plan, list):
         raise InputError(p, "field 'plan': expected a list of machine/bin indices")

@@ -36,8 +36,13 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def plan_png(inst: Any, plan: Sequence[int], path: str | os.PathLike[str], title: str = "",
-             bound: float | None = None) -> None:
+def plan_png(
+    inst: Any,
+    plan: Sequence[int],
+    path: str | os.PathLike[str],
+    title: str = "",
+    bound: float | None = None,
+) -> None:
     """Gantt chart (makespan, with the lower bound) or bin fill chart (bin packing) of a plan."""
     if inst.problem == "makespan":
         gantt(inst, plan, path, title, bound)
@@ -45,8 +50,13 @@ def plan_png(inst: Any, plan: Sequence[int], path: str | os.PathLike[str], title
         bin_fill(inst, plan, path, title)
 
 
-def gantt(inst: Any, plan: Sequence[int], path: str | os.PathLike[str], title: str = "",
-          bound: float | None = None) -> None:
+def gantt(
+    inst: Any,
+    plan: Sequence[int],
+    path: str | os.PathLike[str],
+    title: str = "",
+    bound: float | None = None,
+) -> None:
     """One row per machine, jobs as consecutive bars; the bound as a dashed line."""
     a = np.asarray(plan)
     t = inst.time_matrix()
@@ -60,7 +70,9 @@ def gantt(inst: Any, plan: Sequence[int], path: str | os.PathLike[str], title: s
         ax.barh(i, d, left=start[i], color=cmap(j % 20), edgecolor="white", linewidth=0.3)
         start[i] += d
     if bound is not None:
-        ax.axvline(bound, color="black", linestyle="--", linewidth=1, label=f"lower bound {bound:g}")
+        ax.axvline(
+            bound, color="black", linestyle="--", linewidth=1, label=f"lower bound {bound:g}"
+        )
         ax.legend(loc="lower right")
     ax.set_xlabel("time")
     ax.set_ylabel("machine")

@@ -125,15 +125,46 @@ def finalize(
     """
     if infeasible_reason:
         return Result(
-            Status.INFEASIBLE, None, math.inf if sense == "min" else -math.inf, runtime_s,
-            solver, method, None, False, sense, infeasible_reason, log,
+            Status.INFEASIBLE,
+            None,
+            math.inf if sense == "min" else -math.inf,
+            runtime_s,
+            solver,
+            method,
+            None,
+            False,
+            sense,
+            infeasible_reason,
+            log,
         )
     if plan is None:
-        return Result(Status.NO_SOLUTION, None, bound, runtime_s, solver, method, None,
-                      False, sense, "no plan found", log)
+        return Result(
+            Status.NO_SOLUTION,
+            None,
+            bound,
+            runtime_s,
+            solver,
+            method,
+            None,
+            False,
+            sense,
+            "no plan found",
+            log,
+        )
     if violations:
-        return Result(Status.ERROR, None, bound, runtime_s, solver, method, None, False, sense,
-                      "plan failed check(): " + "; ".join(violations[:5]), log)
+        return Result(
+            Status.ERROR,
+            None,
+            bound,
+            runtime_s,
+            solver,
+            method,
+            None,
+            False,
+            sense,
+            "plan failed check(): " + "; ".join(violations[:5]),
+            log,
+        )
     assert objective is not None
     if bound is not None:
         # A proven bound can never be better than a verified objective: beyond
@@ -144,8 +175,6 @@ def finalize(
             )
         bound = min(bound, objective) if sense == "min" else max(bound, objective)
     status = (
-        Status.OPTIMAL
-        if bound is not None and meets(objective, bound, sense)
-        else Status.FEASIBLE
+        Status.OPTIMAL if bound is not None and meets(objective, bound, sense) else Status.FEASIBLE
     )
     return Result(status, objective, bound, runtime_s, solver, method, plan, True, sense, "", log)

@@ -1,6 +1,6 @@
 """Shared fixtures; ``--solvers`` runs every solver-parametrised test once per back-end.
 
-    pytest --solvers highs,cbc       # only these back-ends
+pytest --solvers highs,cbc       # only these back-ends
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, settings
 
 from optkit.solvers import ALL_BACKENDS, MILP_BACKENDS, available
 
-settings.register_profile("ci", max_examples=30, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,21 +22,36 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--solvers", default=",".join(ALL_BACKENDS),
-                     help="comma-separated back-ends to test (default: all available)")
+    parser.addoption(
+        "--solvers",
+        default=",".join(ALL_BACKENDS),
+        help="comma-separated back-ends to test (default: all available)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted = [s for s in metafunc.config.getoption("--solvers").split(",") if s]
     if "milp_solver" in metafunc.fixturenames:
         names = [s for s in wanted if s in MILP_BACKENDS]
-        metafunc.parametrize("milp_solver", [
-            pytest.param(s, marks=pytest.mark.skipif(s not in available(), reason=f"{s} missing"))
-            for s in names])
+        metafunc.parametrize(
+            "milp_solver",
+            [
+                pytest.param(
+                    s, marks=pytest.mark.skipif(s not in available(), reason=f"{s} missing")
+                )
+                for s in names
+            ],
+        )
     if "solver" in metafunc.fixturenames:
-        metafunc.parametrize("solver", [
-            pytest.param(s, marks=pytest.mark.skipif(s not in available(), reason=f"{s} missing"))
-            for s in wanted])
+        metafunc.parametrize(
+            "solver",
+            [
+                pytest.param(
+                    s, marks=pytest.mark.skipif(s not in available(), reason=f"{s} missing")
+                )
+                for s in wanted
+            ],
+        )
 
 
 @pytest.fixture

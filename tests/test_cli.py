@@ -12,8 +12,13 @@ BUNDLED = sorted((ROOT / "instances" / "packing").glob("*.json"))
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "optkit.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "optkit.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_solve_json_lines_contract():
@@ -22,8 +27,18 @@ def test_solve_json_lines_contract():
     lines = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(lines) == len(BUNDLED)
     for row in lines:
-        for key in ("instance", "problem", "method", "solver", "status", "objective", "bound",
-                    "gap", "runtime_s", "verified"):
+        for key in (
+            "instance",
+            "problem",
+            "method",
+            "solver",
+            "status",
+            "objective",
+            "bound",
+            "gap",
+            "runtime_s",
+            "verified",
+        ):
             assert key in row
         assert row["verified"] is True
         assert row["bound"] <= row["objective"] + 1e-9
@@ -50,7 +65,9 @@ def test_bound_json_contract():
 
 def test_bad_file_exit_2_names_file_and_field_and_writes_nothing(tmp_path):
     bad = tmp_path / "bad.json"
-    bad.write_text('{"problem": "makespan", "format_version": 1, "machines": 2, "durations": [1, null]}')
+    bad.write_text(
+        '{"problem": "makespan", "format_version": 1, "machines": 2, "durations": [1, null]}'
+    )
     good = ROOT / "instances" / "packing" / "U_1_0010_05_5.json"
     r = run("solve", good, bad, "--out", tmp_path / "out")
     assert r.returncode == 2
@@ -68,11 +85,18 @@ def test_invalid_plan_exit_2(tmp_path):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["solve", "nope.json"], "nope.json: file not found"),
-     (["solve", "instances/packing/N1C1W4_I.json", "--method", "lpt"],
-      "method 'lpt' does not apply to binpacking"),
-     (["solve", "instances/packing/N1C1W4_I.json", "--time-limit", "0"], "time_limit_s must be positive"),
-     (["solve", "--bogus"], "No such option")],
+    [
+        (["solve", "nope.json"], "nope.json: file not found"),
+        (
+            ["solve", "instances/packing/N1C1W4_I.json", "--method", "lpt"],
+            "method 'lpt' does not apply to binpacking",
+        ),
+        (
+            ["solve", "instances/packing/N1C1W4_I.json", "--time-limit", "0"],
+            "time_limit_s must be positive",
+        ),
+        (["solve", "--bogus"], "No such option"),
+    ],
 )
 def test_usage_errors_exit_2(args, message):
     r = run(*args, cwd=ROOT)

@@ -31,15 +31,42 @@ def test_reads_pcmax_format(tmp_path):
     ("text", "message"),
     [
         ("{", "not valid JSON (line 1, column 2"),
-        ('{"problem": "nope", "format_version": 1}', "field 'problem': expected one of binpacking, makespan, got 'nope'"),
-        ('{"problem": "makespan", "format_version": 7, "machines": 2, "durations": [1]}', "field 'format_version': expected 1, got 7"),
-        ('{"problem": "makespan", "format_version": 1, "machines": 0, "durations": [1]}', "field 'machines': expected a positive integer, got 0"),
-        ('{"problem": "makespan", "format_version": 1, "machines": 2, "durations": [1, -3]}', "field 'durations[1]': expected a non-negative number, got -3"),
-        ('{"problem": "makespan", "format_version": 1, "machines": 2, "durations": [1, "x"]}', "field 'durations[1]': expected a finite number, got 'x'"),
-        ('{"problem": "makespan", "format_version": 1, "times": [[1, 2], [3]]}', "field 'times[1]': expected 2 entries (as in times[0]), got 1"),
-        ('{"problem": "makespan", "format_version": 1, "speeds": [1, 0], "durations": [1]}', "field 'speeds[1]': expected a positive number, got 0"),
-        ('{"problem": "binpacking", "format_version": 1, "capacity": -1, "sizes": [1]}', "field 'capacity': expected a positive number, got -1"),
-        ('{"problem": "binpacking", "format_version": 1, "capacity": 5, "sizes": [1, 0]}', "field 'sizes[1]': expected a positive number, got 0"),
+        (
+            '{"problem": "nope", "format_version": 1}',
+            "field 'problem': expected one of binpacking, makespan, got 'nope'",
+        ),
+        (
+            '{"problem": "makespan", "format_version": 7, "machines": 2, "durations": [1]}',
+            "field 'format_version': expected 1, got 7",
+        ),
+        (
+            '{"problem": "makespan", "format_version": 1, "machines": 0, "durations": [1]}',
+            "field 'machines': expected a positive integer, got 0",
+        ),
+        (
+            '{"problem": "makespan", "format_version": 1, "machines": 2, "durations": [1, -3]}',
+            "field 'durations[1]': expected a non-negative number, got -3",
+        ),
+        (
+            '{"problem": "makespan", "format_version": 1, "machines": 2, "durations": [1, "x"]}',
+            "field 'durations[1]': expected a finite number, got 'x'",
+        ),
+        (
+            '{"problem": "makespan", "format_version": 1, "times": [[1, 2], [3]]}',
+            "field 'times[1]': expected 2 entries (as in times[0]), got 1",
+        ),
+        (
+            '{"problem": "makespan", "format_version": 1, "speeds": [1, 0], "durations": [1]}',
+            "field 'speeds[1]': expected a positive number, got 0",
+        ),
+        (
+            '{"problem": "binpacking", "format_version": 1, "capacity": -1, "sizes": [1]}',
+            "field 'capacity': expected a positive number, got -1",
+        ),
+        (
+            '{"problem": "binpacking", "format_version": 1, "capacity": 5, "sizes": [1, 0]}',
+            "field 'sizes[1]': expected a positive number, got 0",
+        ),
         ("3\n10\n4\n5\n", "field 'sizes': expected 3 weights (line 1 says n = 3), got 2"),
         ("p p_cmax 3 2\n5 x 3 0\n", "field 'durations[1]': expected a number, got 'x'"),
     ],
@@ -63,28 +90,41 @@ def test_read_plan_errors(tmp_path):
     assert read_plan(write(tmp_path, "p2.json", "[1, 0]")) == [1, 0]
 
 
-durations = st.lists(st.integers(0, 10**6) | st.floats(0, 1e6, allow_nan=False), min_size=0, max_size=30)
+durations = st.lists(
+    st.integers(0, 10**6) | st.floats(0, 1e6, allow_nan=False), min_size=0, max_size=30
+)
 
 
 @given(durations, st.integers(1, 9))
 def test_identical_round_trip(ds, m):
     inst = MakespanInstance.identical(ds, m, name="x")
     back = parse_instance(json.loads(json.dumps(inst.to_dict())))
-    assert back.kind == "identical" and back.m == m and np.array_equal(back.durations, inst.durations)
+    assert (
+        back.kind == "identical" and back.m == m and np.array_equal(back.durations, inst.durations)
+    )
 
 
-@given(st.lists(st.lists(st.none() | st.integers(0, 100), min_size=3, max_size=3), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.lists(st.none() | st.integers(0, 100), min_size=3, max_size=3), min_size=1, max_size=4
+    )
+)
 def test_unrelated_round_trip(rows):
     inst = MakespanInstance.unrelated([[np.inf if v is None else v for v in r] for r in rows])
     back = parse_instance(json.loads(json.dumps(inst.to_dict())))
     assert back.kind == "unrelated" and np.array_equal(back.times, inst.times)
 
 
-@given(st.lists(st.floats(0.1, 100), min_size=1, max_size=20), st.lists(st.floats(0.5, 4), min_size=1, max_size=5))
+@given(
+    st.lists(st.floats(0.1, 100), min_size=1, max_size=20),
+    st.lists(st.floats(0.5, 4), min_size=1, max_size=5),
+)
 def test_uniform_and_binpacking_round_trip(sizes, speeds):
     inst = MakespanInstance.uniform(sizes, speeds)
     back = parse_instance(json.loads(json.dumps(inst.to_dict())))
-    assert np.array_equal(back.speeds, inst.speeds) and np.array_equal(back.durations, inst.durations)
+    assert np.array_equal(back.speeds, inst.speeds) and np.array_equal(
+        back.durations, inst.durations
+    )
     b = BinPackingInstance(100.0, np.array(sizes))
     back = parse_instance(json.loads(json.dumps(b.to_dict())))
     assert back.capacity == 100 and np.array_equal(back.sizes, b.sizes)

@@ -12,8 +12,9 @@ def test_gap_definition():
 
 
 def _fin(**kw):
-    base = dict(objective=10.0, bound=10.0, plan=(0,), violations=[], runtime_s=0.1,
-                solver="x", method="m")
+    base = dict(
+        objective=10.0, bound=10.0, plan=(0,), violations=[], runtime_s=0.1, solver="x", method="m"
+    )
     base.update(kw)
     return finalize(**base)
 

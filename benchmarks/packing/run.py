@@ -54,38 +54,78 @@ def scale() -> None:
     rng = np.random.default_rng(0)
     n, m = 1_000_000, 1000
     rows = []
-    for kind, p in (("integer", rng.integers(1, 1000, n).astype(float)),
-                    ("float", rng.uniform(1, 1000, n))):
+    for kind, p in (
+        ("integer", rng.integers(1, 1000, n).astype(float)),
+        ("float", rng.uniform(1, 1000, n)),
+    ):
         inst = MakespanInstance.identical(p, m, name=f"random-{kind}")
         integral = inst.integral
-        rows.append({"what": "lpt", "data": kind, "n": n, "m": m,
-                     "median_s": _median_time(lambda inst=inst: heuristics.lpt(inst), 3)})
-        rows.append({"what": "L1 (McNaughton)", "data": kind, "n": n, "m": m,
-                     "median_s": _median_time(lambda p=p, integral=integral: bounds.mcnaughton(p, m, integral))})
-        rows.append({"what": "pigeonhole", "data": kind, "n": n, "m": m,
-                     "median_s": _median_time(lambda p=p, integral=integral: bounds.pigeonhole(p, m, integral))})
+        rows.append(
+            {
+                "what": "lpt",
+                "data": kind,
+                "n": n,
+                "m": m,
+                "median_s": _median_time(lambda inst=inst: heuristics.lpt(inst), 3),
+            }
+        )
+        rows.append(
+            {
+                "what": "L1 (McNaughton)",
+                "data": kind,
+                "n": n,
+                "m": m,
+                "median_s": _median_time(
+                    lambda p=p, integral=integral: bounds.mcnaughton(p, m, integral)
+                ),
+            }
+        )
+        rows.append(
+            {
+                "what": "pigeonhole",
+                "data": kind,
+                "n": n,
+                "m": m,
+                "median_s": _median_time(
+                    lambda p=p, integral=integral: bounds.pigeonhole(p, m, integral)
+                ),
+            }
+        )
     jobs = rng.uniform(1, 1000, 200_000).tolist()
     for rule, kw in (("least-loaded", {}), ("target", {"target": sum(jobs) / m * 1.02})):
+
         def run(rule: str = rule, kw: dict = kw) -> None:
             a = OnlineAssigner(m, rule=rule, **kw)
             assign = a.assign
             for x in jobs:
                 assign(x)
+
         t = _median_time(run, 3)
-        rows.append({"what": f"OnlineAssigner[{rule}] per job", "data": "float", "n": len(jobs),
-                     "m": m, "median_s": t / len(jobs)})
+        rows.append(
+            {
+                "what": f"OnlineAssigner[{rule}] per job",
+                "data": "float",
+                "n": len(jobs),
+                "m": m,
+                "median_s": t / len(jobs),
+            }
+        )
     path = _write("scale.csv", rows)
     for r in rows:
-        unit = f"{r['median_s'] * 1e6:.2f} µs" if "per job" in r["what"] else f"{r['median_s']:.3f} s"
+        unit = (
+            f"{r['median_s'] * 1e6:.2f} µs" if "per job" in r["what"] else f"{r['median_s']:.3f} s"
+        )
         print(f"{r['what']:40s} {r['data']:8s} n={r['n']:>9} m={r['m']:>5}  {unit}")
-    print(f"-> {path}  ({platform.processor() or platform.machine()}, python {sys.version.split()[0]})")
+    print(f"-> {path}  ({platform.machine()}, python {sys.version.split()[0]})")
 
 
 def _classic_instances(limit: int | None) -> list[tuple[Path, str, float]]:
     out: list[tuple[Path, str, float]] = []
     with (DATA / "pcmax_public" / "optima.csv").open() as f:
         for r in csv.DictReader(f):
-            out.append((DATA / "pcmax_public" / r["instance"], "pcmax:" + r["family"], float(r["optimum"])))
+            out.append(
+                (DATA / "pcmax_public" / r["instance"], "pcmax:" + r["family"], float(r["optimum"]))
+            )
     with (DATA / "bpplib_public" / "optima.csv").open() as f:
         for r in csv.DictReader(f):
             opt = float(r["optimum"]) if r["optimum"] else float("nan")
@@ -98,19 +138,28 @@ def classic(time_limit: float, limit: int | None, with_cbc: bool) -> None:
     for path, family, known in _classic_instances(limit):
         inst = read_instance(path)
         res = solve(inst, "auto", options=SolverOptions(time_limit))
-        row = {"instance": path.name, "family": family, "n": inst.n, "known_optimum": known,
-               "auto_status": res.status.value, "auto_objective": res.objective,
-               "auto_bound": res.bound, "auto_runtime_s": round(res.runtime_s, 3),
-               "auto_method": res.method}
+        row = {
+            "instance": path.name,
+            "family": family,
+            "n": inst.n,
+            "known_optimum": known,
+            "auto_status": res.status.value,
+            "auto_objective": res.objective,
+            "auto_bound": res.bound,
+            "auto_runtime_s": round(res.runtime_s, 3),
+            "auto_method": res.method,
+        }
         assert res.objective is None or res.objective >= known - 1e-6, "objective below optimum"
         assert res.bound is None or res.bound <= known + 1e-6, "bound above the known optimum"
         if with_cbc:
             row.update(_plain_cbc(inst, time_limit))
         rows.append(row)
-        print(f"{path.name[:44]:44s} {family:18s} auto {res.status.value:8s} {res.objective!s:>8} "
-              f"bound {res.bound!s:>8} {res.runtime_s:6.2f}s"
-              + (f" | cbc {row['cbc_status']:8s} {row['cbc_runtime_s']:6.2f}s" if with_cbc else ""),
-              flush=True)
+        print(
+            f"{path.name[:44]:44s} {family:18s} auto {res.status.value:8s} {res.objective!s:>8} "
+            f"bound {res.bound!s:>8} {res.runtime_s:6.2f}s"
+            + (f" | cbc {row['cbc_status']:8s} {row['cbc_runtime_s']:6.2f}s" if with_cbc else ""),
+            flush=True,
+        )
     path = _write("classic.csv", rows)
     _summary(rows, time_limit, with_cbc)
     print(f"-> {path}")
@@ -134,17 +183,24 @@ def _plain_cbc(inst, time_limit: float) -> dict:  # type: ignore[no-untyped-def]
 def _summary(rows: list[dict], time_limit: float, with_cbc: bool) -> None:
     n = len(rows)
     opt = [r for r in rows if r["auto_status"] == "OPTIMAL"]
-    print(f"\nauto: proved optimality on {len(opt)}/{n} = {len(opt) / n:.1%} within {time_limit:g} s")
+    print(
+        f"\nauto: proved optimality on {len(opt)}/{n} = {len(opt) / n:.1%} within {time_limit:g} s"
+    )
     fams = sorted({r["family"] for r in rows})
     for fam in fams:
         rs = [r for r in rows if r["family"] == fam]
         k = sum(r["auto_status"] == "OPTIMAL" for r in rs)
-        print(f"  {fam:20s} {k:3d}/{len(rs):3d}  median {statistics.median(r['auto_runtime_s'] for r in rs):.2f} s")
+        print(
+            f"  {fam:20s} {k:3d}/{len(rs):3d}  "
+            f"median {statistics.median(r['auto_runtime_s'] for r in rs):.2f} s"
+        )
     if with_cbc:
         cb = [r for r in rows if r["cbc_status"] == "optimal"]
         ratios = [r["cbc_runtime_s"] / max(r["auto_runtime_s"], 1e-3) for r in rows]
-        print(f"plain CBC MILP: optimal on {len(cb)}/{n} = {len(cb) / n:.1%}; "
-              f"median time ratio cbc/auto = {statistics.median(ratios):.1f}")
+        print(
+            f"plain CBC MILP: optimal on {len(cb)}/{n} = {len(cb) / n:.1%}; "
+            f"median time ratio cbc/auto = {statistics.median(ratios):.1f}"
+        )
 
 
 def online() -> None:
@@ -162,18 +218,32 @@ def online() -> None:
             for rule, kw in (("least-loaded", {}), ("target", {"target": lb * 1.02})):
                 a = OnlineAssigner(inst.m, rule=rule, **kw)
                 a.assign_many(p)
-                rows.append({"instance": path.name, "trial": trial, "rule": rule, "n": inst.n,
-                             "m": inst.m, "makespan": a.makespan, "lower_bound": lb,
-                             "ratio_to_bound": a.makespan / lb})
+                rows.append(
+                    {
+                        "instance": path.name,
+                        "trial": trial,
+                        "rule": rule,
+                        "n": inst.n,
+                        "m": inst.m,
+                        "makespan": a.makespan,
+                        "lower_bound": lb,
+                        "ratio_to_bound": a.makespan / lb,
+                    }
+                )
     path = _write("online.csv", rows)
     for rule in ("least-loaded", "target"):
         rs = [r["ratio_to_bound"] for r in rows if r["rule"] == rule]
-        print(f"{rule:14s} ratio to offline bound: median {statistics.median(rs):.4f}, max {max(rs):.4f}")
+        print(
+            f"{rule:14s} ratio to offline bound: "
+            f"median {statistics.median(rs):.4f}, max {max(rs):.4f}"
+        )
     print(f"-> {path}")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("what", nargs="?", default="all", choices=["scale", "classic", "online", "all"])
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--limit", type=int, default=None, help="only the first N classic instances")

@@ -36,27 +36,61 @@ def dump(name: str, d: dict) -> None:
 
 
 def main() -> None:
-    for src, name in (("pcmax_public/U_1_0010_05_5.txt", "U_1_0010_05_5"),
-                      ("pcmax_public/p_cmax-class4-n40-m20-mu100-sigma20-seed5797.txt",
-                       "class4-n40-m20"),
-                      ("bpplib_public/N1C1W4_I.txt", "N1C1W4_I")):
+    for src, name in (
+        ("pcmax_public/U_1_0010_05_5.txt", "U_1_0010_05_5"),
+        ("pcmax_public/p_cmax-class4-n40-m20-mu100-sigma20-seed5797.txt", "class4-n40-m20"),
+        ("bpplib_public/N1C1W4_I.txt", "N1C1W4_I"),
+    ):
         inst = read_instance(DATA / src).replace(name=name)
         dump(name, inst.to_dict())
-    with (DATA / "azure_llm_inference_2023" / "AzureLLMInferenceTrace_conv_until_1855.csv").open() as f:
+    with (
+        DATA / "azure_llm_inference_2023" / "AzureLLMInferenceTrace_conv_until_1855.csv"
+    ).open() as f:
         rows = list(csv.DictReader(f))[:200]
-    durations = [round(T0_S + PREFILL_S_PER_TOKEN * int(r["ContextTokens"])
-                       + DECODE_S_PER_TOKEN * int(r["GeneratedTokens"]), 4) for r in rows]
-    dump("azure-conv-200x8", {"problem": "makespan", "format_version": 1, "name": "azure-conv-200x8",
-                              "machines": 8, "durations": durations,
-                              "job_ids": [r["TIMESTAMP"] for r in rows]})
-    dump("uniform-3speeds", {"problem": "makespan", "format_version": 1, "name": "uniform-3speeds",
-                             "speeds": [1.0, 1.5, 2.0],
-                             "durations": [7, 3, 9, 4, 4, 6, 2, 8, 5, 5, 3, 1]})
-    dump("unrelated-4x12", {"problem": "makespan", "format_version": 1, "name": "unrelated-4x12",
-                            "times": [[4, 7, 3, None, 9, 2, 6, 5, 8, 3, 4, 7],
-                                      [5, 6, 4, 8, None, 3, 5, 6, 7, 4, 5, 6],
-                                      [None, 9, 2, 7, 6, 4, 8, 3, 9, None, 3, 5],
-                                      [6, 5, 5, 6, 7, None, 4, 4, 6, 5, 6, 4]]})
+    durations = [
+        round(
+            T0_S
+            + PREFILL_S_PER_TOKEN * int(r["ContextTokens"])
+            + DECODE_S_PER_TOKEN * int(r["GeneratedTokens"]),
+            4,
+        )
+        for r in rows
+    ]
+    dump(
+        "azure-conv-200x8",
+        {
+            "problem": "makespan",
+            "format_version": 1,
+            "name": "azure-conv-200x8",
+            "machines": 8,
+            "durations": durations,
+            "job_ids": [r["TIMESTAMP"] for r in rows],
+        },
+    )
+    dump(
+        "uniform-3speeds",
+        {
+            "problem": "makespan",
+            "format_version": 1,
+            "name": "uniform-3speeds",
+            "speeds": [1.0, 1.5, 2.0],
+            "durations": [7, 3, 9, 4, 4, 6, 2, 8, 5, 5, 3, 1],
+        },
+    )
+    dump(
+        "unrelated-4x12",
+        {
+            "problem": "makespan",
+            "format_version": 1,
+            "name": "unrelated-4x12",
+            "times": [
+                [4, 7, 3, None, 9, 2, 6, 5, 8, 3, 4, 7],
+                [5, 6, 4, 8, None, 3, 5, 6, 7, 4, 5, 6],
+                [None, 9, 2, 7, 6, 4, 8, 3, 9, None, 3, 5],
+                [6, 5, 5, 6, 7, None, 4, 4, 6, 5, 6, 4],
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ class ArcFlowGraph:
 def build_graph(sizes: np.ndarray, capacity: float, compress: bool = True) -> ArcFlowGraph:
     """Build the (compressed) arc-flow graph for integral ``sizes`` and ``capacity``."""
     W = int(capacity)
-    if W != capacity or np.any(sizes != np.round(sizes)):
+    if capacity != W or np.any(sizes != np.round(sizes)):
         raise ValueError("the arc-flow model needs integral sizes and capacity")
     if W > MAX_CAPACITY:
         raise GraphTooLarge(f"capacity {W} exceeds the arc-flow limit {MAX_CAPACITY}")
@@ -106,7 +106,9 @@ def build_graph(sizes: np.ndarray, capacity: float, compress: bool = True) -> Ar
     hd = np.concatenate(heads) if heads else np.zeros(0, np.int64)
     ty = np.concatenate(types) if types else np.zeros(0, np.int64)
     # Deduplicate item arcs.
-    key = np.unique(np.stack([tl, hd, ty], axis=1), axis=0) if len(tl) else np.zeros((0, 3), np.int64)
+    key = (
+        np.unique(np.stack([tl, hd, ty], axis=1), axis=0) if len(tl) else np.zeros((0, 3), np.int64)
+    )
     labels = np.unique(np.concatenate([phi[reach], [W]]))
     index = {int(v): i for i, v in enumerate(labels.tolist())}
     lab = np.searchsorted(labels, key[:, 0]), np.searchsorted(labels, key[:, 1])
@@ -168,8 +170,9 @@ def build_model(g: ArcFlowGraph, *, relax: bool = False, max_bins: int | None = 
         lo.append(np.zeros(1))
         hi.append(np.array([float(max_bins)]))
         n_rows += 1
-    mat = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                     shape=(n_rows, A)).tocsc()
+    mat = coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, A)
+    ).tocsc()
     lp = highspy.HighsLp()
     lp.num_col_ = A
     lp.num_row_ = n_rows
@@ -223,9 +226,13 @@ def solve(
         h.run()
         info = h.getInfo()
         sol = h.getSolution().col_value if info.primal_solution_status == 2 else None
-        return (int(h.getModelStatus()), float(info.objective_function_value),
-                float(info.mip_dual_bound), int(info.primal_solution_status),
-                None if sol is None else np.asarray(sol))
+        return (
+            int(h.getModelStatus()),
+            float(info.objective_function_value),
+            float(info.mip_dual_bound),
+            int(info.primal_solution_status),
+            None if sol is None else np.asarray(sol),
+        )
 
     # HiGHS can overrun its MIP time limit (root cut loop): a forked child is stopped for sure.
     deadline = None if relax or in_process or time_limit_s is None else float(time_limit_s) + 1.0
@@ -292,8 +299,9 @@ def decompose(g: ArcFlowGraph, flow: np.ndarray, sizes: np.ndarray) -> np.ndarra
     return plan
 
 
-def lp_solution(g: ArcFlowGraph, max_bins: int | None = None,
-                time_limit_s: float | None = None) -> np.ndarray | None:
+def lp_solution(
+    g: ArcFlowGraph, max_bins: int | None = None, time_limit_s: float | None = None
+) -> np.ndarray | None:
     """A basic optimal solution of the arc-flow LP (None if not solved)."""
     import highspy
 
@@ -332,7 +340,11 @@ def fractional_paths(g: ArcFlowGraph, flow: np.ndarray) -> list[tuple[list[int],
 
 
 def residual_rounding(
-    sizes: np.ndarray, capacity: float, max_bins: int, *, graph: ArcFlowGraph | None = None,
+    sizes: np.ndarray,
+    capacity: float,
+    max_bins: int,
+    *,
+    graph: ArcFlowGraph | None = None,
     time_limit_s: float | None = 10.0,
 ) -> np.ndarray | None:
     """Primal heuristic: round the arc-flow LP down, then pack what is left exactly.
@@ -345,14 +357,16 @@ def residual_rounding(
     t0 = time.perf_counter()
 
     def left() -> float | None:
-        return None if time_limit_s is None else max(0.01, time_limit_s - (time.perf_counter() - t0))
+        return (
+            None if time_limit_s is None else max(0.01, time_limit_s - (time.perf_counter() - t0))
+        )
 
     g = graph or build_graph(sizes, capacity)
     x = lp_solution(g, max_bins, left())
     if x is None:
         return None
     s = np.asarray(sizes, dtype=np.int64)
-    pools = {int(w): list(np.flatnonzero(s == w)) for w in g.type_sizes.tolist()}
+    pools = {int(w): np.flatnonzero(s == w).tolist() for w in g.type_sizes.tolist()}
     fixed: list[list[int]] = []
     for types, v in sorted(fractional_paths(g, x), key=lambda tv: -tv[1]):
         for _ in range(int(np.floor(v + 1e-9))):

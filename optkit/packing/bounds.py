@@ -69,7 +69,7 @@ def bpp_l2(sizes: np.ndarray, W: float) -> int:
     c_half, s_half = count_sum_gt(np.array([W / 2]))
     c_j2 = c_half - c1
     s_j2 = s_half - count_sum_gt(W - alphas)[1]
-    c_ge, s_ge = count_sum_ge(alphas)
+    _, s_ge = count_sum_ge(alphas)
     s_j3 = s_ge - s_half
     free = c_j2 * W - s_j2
     extra = np.ceil((s_j3 - free) / W - _EPS)
@@ -243,8 +243,15 @@ def lst_lp_bound(t: np.ndarray, time_limit_s: float = 10.0) -> float:
         cols = np.concatenate([np.arange(nv), np.full(m, nv)])
         vals = np.concatenate([t[ii, jj], -np.ones(m)])
         a_ub = coo_matrix((vals, (rows, cols)), shape=(m, nv + 1))
-        res = linprog(c, A_ub=a_ub.tocsr(), b_ub=np.zeros(m), A_eq=a_eq.tocsr(), b_eq=np.ones(n),
-                      bounds=(0, None), method="highs")
+        res = linprog(
+            c,
+            A_ub=a_ub.tocsr(),
+            b_ub=np.zeros(m),
+            A_eq=a_eq.tocsr(),
+            b_eq=np.ones(n),
+            bounds=(0, None),
+            method="highs",
+        )
         if res.status == 2:
             return math.inf
         if res.status != 0:
@@ -277,10 +284,15 @@ def makespan_bounds(inst: MakespanInstance, time_limit_s: float = 5.0) -> list[B
     if inst.kind == "identical":
         p, m, integral = inst.durations, inst.m, inst.integral
         assert p is not None
-        out = [Bound(mcnaughton(p, m, integral), "L1"), Bound(pigeonhole(p, m, integral), "pigeonhole")]
+        out = [
+            Bound(mcnaughton(p, m, integral), "L1"),
+            Bound(pigeonhole(p, m, integral), "pigeonhole"),
+        ]
         if integral:
             start = max(b.value for b in out)
-            out.append(Bound(dell_amico_martello(p, m, start, time_limit_s=time_limit_s), "DM-binpacking"))
+            out.append(
+                Bound(dell_amico_martello(p, m, start, time_limit_s=time_limit_s), "DM-binpacking")
+            )
         return out
     if inst.kind == "uniform":
         assert inst.durations is not None and inst.speeds is not None

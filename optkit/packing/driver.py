@@ -33,7 +33,7 @@ def methods(inst: Instance) -> tuple[str, ...]:
     return MAKESPAN_METHODS if isinstance(inst, MakespanInstance) else BINPACKING_METHODS
 
 
-def check(inst: Instance, plan: Sequence[int]) -> tuple[float, list[str]]:
+def check(inst: Instance, plan: Sequence[int] | np.ndarray) -> tuple[float, list[str]]:
     """Recompute the objective of ``plan`` and list its violations (empty when valid)."""
     if isinstance(inst, MakespanInstance):
         return check_makespan(inst, plan)
@@ -41,7 +41,7 @@ def check(inst: Instance, plan: Sequence[int]) -> tuple[float, list[str]]:
 
 
 def bound(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> B.Bound:
-    """The best proven lower bound of ``method`` (``auto``: cheap bounds; ``lp``: + arc-flow/LST LP)."""
+    """The best proven lower bound of ``method`` (``auto``: cheap bounds; ``lp``: + arc-flow LP)."""
     if method not in ("auto", "cheap", "lp"):
         raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
     cheap = all_bounds(inst, time_limit_s)
@@ -91,7 +91,9 @@ def lp_bound(inst: Instance, start: float, time_limit_s: float) -> B.Bound | Non
 # ----------------------------------------------------------------------------------------
 
 
-def _heuristic_plans(inst: Instance, method: str, budget_s: float, target: float, seed: int) -> list[tuple[str, np.ndarray]]:
+def _heuristic_plans(
+    inst: Instance, method: str, budget_s: float, target: float, seed: int
+) -> list[tuple[str, np.ndarray]]:
     """Plans of the heuristics that ``method`` asks for (``auto``: all that scale)."""
     out: list[tuple[str, np.ndarray]] = []
     if isinstance(inst, BinPackingInstance):
@@ -139,8 +141,10 @@ def solve(
         if factor is not None and factor > 1:
             return _solve_scaled(inst, factor, method, solver, opts, warm_start, log)
     if method not in methods(inst):
-        raise ValueError(f"unknown method {method!r} for {inst.problem}; expected one of "
-                         + ", ".join(methods(inst)))
+        raise ValueError(
+            f"unknown method {method!r} for {inst.problem}; expected one of "
+            + ", ".join(methods(inst))
+        )
     if solver is not None:
         require(solver)
     t0 = time.perf_counter()
@@ -156,12 +160,20 @@ def solve(
 
     reason = inst.infeasibility()
     if reason:
-        return finalize(objective=None, bound=None, plan=None, violations=[], runtime_s=elapsed(),
-                        solver="none", method=method, infeasible_reason=reason)
+        return finalize(
+            objective=None,
+            bound=None,
+            plan=None,
+            violations=[],
+            runtime_s=elapsed(),
+            solver="none",
+            method=method,
+            infeasible_reason=reason,
+        )
     bound_budget = min(5.0, 0.2 * opts.time_limit_s) if opts.time_limit_s else 5.0
     bnds = all_bounds(inst, bound_budget)
     lb = B.best(bnds)
-    say(f"bounds: " + ", ".join(f"{b.kind}={b.value:g}" for b in bnds))
+    say("bounds: " + ", ".join(f"{b.kind}={b.value:g}" for b in bnds))
 
     # Heuristics (and the warm start the user gave).
     ls_budget = min(2.0, 0.1 * opts.time_limit_s) if opts.time_limit_s else 2.0
@@ -190,8 +202,9 @@ def solve(
         left = opts.remaining(elapsed())
         stage_opts = SolverOptions(left, opts.threads, opts.seed, opts.verbose)
         say(f"exact stage: {stage} ({backend}), {left if left is not None else 'no'} s left")
-        out = _run_exact(inst, stage, backend or "highs", stage_opts, best_plan, best_bound,
-                         best_obj, say)
+        out = _run_exact(
+            inst, stage, backend or "highs", stage_opts, best_plan, best_bound, best_obj, say
+        )
         best_bound = max(best_bound, out.bound)
         used_solver = out.solver
         used_method = f"auto:{stage}" if method == "auto" else stage
@@ -204,14 +217,27 @@ def solve(
             say(f"exact {stage}: status {out.status}, bound {out.bound:g} {out.note}".rstrip())
 
     obj, viol = check(inst, best_plan)
-    return finalize(objective=obj, bound=best_bound, plan=tuple(int(v) for v in best_plan),
-                    violations=viol, runtime_s=elapsed(), solver=used_solver, method=used_method,
-                    log=tuple(lines))
+    return finalize(
+        objective=obj,
+        bound=best_bound,
+        plan=tuple(int(v) for v in best_plan),
+        violations=viol,
+        runtime_s=elapsed(),
+        solver=used_solver,
+        method=used_method,
+        log=tuple(lines),
+    )
 
 
-def _solve_scaled(inst: MakespanInstance, factor: int, method: str, solver: str | None,
-                  opts: SolverOptions, warm_start: Sequence[int] | None,
-                  log: Callable[[str], None] | None) -> Result:
+def _solve_scaled(
+    inst: MakespanInstance,
+    factor: int,
+    method: str,
+    solver: str | None,
+    opts: SolverOptions,
+    warm_start: Sequence[int] | None,
+    log: Callable[[str], None] | None,
+) -> Result:
     """Solve times written with k decimals as integers times 10**k, then scale back.
 
     The plan is re-checked on the original instance; the bound is divided by the factor.
@@ -221,10 +247,16 @@ def _solve_scaled(inst: MakespanInstance, factor: int, method: str, solver: str 
     if res.plan is None:
         return res.replace(bound=None if res.bound is None else res.bound / factor)
     obj, viol = check(inst, res.plan)
-    return finalize(objective=obj, bound=None if res.bound is None else res.bound / factor,
-                    plan=res.plan, violations=viol, runtime_s=time.perf_counter() - t0,
-                    solver=res.solver, method=res.method,
-                    log=(*res.log, f"times scaled by {factor} to integers"))
+    return finalize(
+        objective=obj,
+        bound=None if res.bound is None else res.bound / factor,
+        plan=res.plan,
+        violations=viol,
+        runtime_s=time.perf_counter() - t0,
+        solver=res.solver,
+        method=res.method,
+        log=(*res.log, f"times scaled by {factor} to integers"),
+    )
 
 
 def _auto_exact(inst: Instance, solver: str | None, ub: float) -> str:
@@ -244,8 +276,16 @@ def _auto_exact(inst: Instance, solver: str | None, ub: float) -> str:
     return "milp"
 
 
-def _run_exact(inst: Instance, stage: str, backend: str, opts: SolverOptions, warm: np.ndarray,
-               lb: float, ub: float, say: Callable[[str], None]) -> exact.ExactOutcome:
+def _run_exact(
+    inst: Instance,
+    stage: str,
+    backend: str,
+    opts: SolverOptions,
+    warm: np.ndarray,
+    lb: float,
+    ub: float,
+    say: Callable[[str], None],
+) -> exact.ExactOutcome:
     if isinstance(inst, BinPackingInstance):
         upper = int(round(ub))
         if stage == "arcflow":

@@ -48,7 +48,7 @@ def _canonical_identical(plan: np.ndarray, order: np.ndarray, m: int) -> np.ndar
 # ----------------------------------------------------------------------------------------
 
 
-def build_makespan_milp(inst: MakespanInstance, lower: float = 0.0, symmetry: bool = True):  # type: ignore[no-untyped-def]
+def build_makespan_milp(inst: MakespanInstance, lower: float = 0.0, symmetry: bool = True):
     """PuLP model: min C s.t. sum_i x_ij = 1, sum_j t_ij x_ij <= C, x binary.
 
     Symmetry breaking on identical machines: with jobs in non-increasing order,
@@ -96,7 +96,11 @@ def milp_makespan(
 
     prob, x, C, order = build_makespan_milp(inst, lower, symmetry)
     if warm is not None:
-        w = _canonical_identical(warm, order, inst.m) if inst.kind == "identical" and symmetry else warm
+        w = (
+            _canonical_identical(warm, order, inst.m)
+            if inst.kind == "identical" and symmetry
+            else warm
+        )
         for (i, j), v in x.items():
             v.setInitialValue(1 if w[j] == i else 0)
         C.setInitialValue(float(_loads(inst, w).max()))
@@ -114,14 +118,19 @@ def milp_makespan(
                 plan[j] = i
         if np.any(plan < 0):
             plan = None
-    bound = _dual_bound(prob, backend, lower, inst.integral, plan is not None and
-                        prob.sol_status == pulp.LpSolutionOptimal,
-                        None if plan is None else float(_loads(inst, plan).max()))
+    bound = _dual_bound(
+        prob,
+        backend,
+        lower,
+        inst.integral,
+        plan is not None and prob.sol_status == pulp.LpSolutionOptimal,
+        None if plan is None else float(_loads(inst, plan).max()),
+    )
     status = _pulp_status(prob)
     return ExactOutcome(plan, bound, status, backend)
 
 
-def build_binpacking_milp(inst: BinPackingInstance, upper: int, lower: float = 0.0):  # type: ignore[no-untyped-def]
+def build_binpacking_milp(inst: BinPackingInstance, upper: int, lower: float = 0.0):
     """PuLP model over ``upper`` candidate bins: min sum y_b, item j in one bin b <= rank(j).
 
     Returns (problem, x dict, y list, order).
@@ -134,8 +143,11 @@ def build_binpacking_milp(inst: BinPackingInstance, upper: int, lower: float = 0
     rank[order] = np.arange(n)
     prob = pulp.LpProblem(inst.name or "binpacking", pulp.LpMinimize)
     y = [pulp.LpVariable(f"y_{b}", cat="Binary") for b in range(upper)]
-    x = {(b, j): pulp.LpVariable(f"x_{b}_{j}", cat="Binary")
-         for j in range(n) for b in range(min(upper, rank[j] + 1))}
+    x = {
+        (b, j): pulp.LpVariable(f"x_{b}_{j}", cat="Binary")
+        for j in range(n)
+        for b in range(min(upper, rank[j] + 1))
+    }
     prob += pulp.lpSum(y)
     in_bin: dict[int, list] = {b: [] for b in range(upper)}
     for (b, j), v in x.items():
@@ -152,8 +164,12 @@ def build_binpacking_milp(inst: BinPackingInstance, upper: int, lower: float = 0
 
 
 def milp_binpacking(
-    inst: BinPackingInstance, backend: str, opts: SolverOptions, upper: int,
-    warm: np.ndarray | None = None, lower: float = 0.0,
+    inst: BinPackingInstance,
+    backend: str,
+    opts: SolverOptions,
+    upper: int,
+    warm: np.ndarray | None = None,
+    lower: float = 0.0,
 ) -> ExactOutcome:
     """Assignment MILP for bin packing over ``upper`` candidate bins (y_b used, x_bj)."""
     import pulp
@@ -179,12 +195,18 @@ def milp_binpacking(
         if np.any(plan < 0):
             plan = None
     obj = None if plan is None else float(len(set(plan.tolist())))
-    bound = _dual_bound(prob, backend, lower, True,
-                        plan is not None and prob.sol_status == pulp.LpSolutionOptimal, obj)
+    bound = _dual_bound(
+        prob,
+        backend,
+        lower,
+        True,
+        plan is not None and prob.sol_status == pulp.LpSolutionOptimal,
+        obj,
+    )
     return ExactOutcome(plan, bound, _pulp_status(prob), backend)
 
 
-def _pulp_status(prob) -> str:  # type: ignore[no-untyped-def]
+def _pulp_status(prob) -> str:
     import pulp
 
     if prob.status == pulp.LpStatusInfeasible:
@@ -196,8 +218,14 @@ def _pulp_status(prob) -> str:  # type: ignore[no-untyped-def]
     return "time_limit"
 
 
-def _dual_bound(prob, backend: str, lower: float, integral: bool,  # type: ignore[no-untyped-def]
-                optimal: bool, objective: float | None) -> float:
+def _dual_bound(
+    prob,
+    backend: str,
+    lower: float,
+    integral: bool,
+    optimal: bool,
+    objective: float | None,
+) -> float:
     """The best bound a back-end proved, read from the back-end itself.
 
     HiGHS and SCIP report their dual bound; CBC through PuLP does not, so for
@@ -237,8 +265,11 @@ def _loads(inst: MakespanInstance, plan: np.ndarray) -> np.ndarray:
 
 
 def cpsat_makespan(
-    inst: MakespanInstance, opts: SolverOptions, warm: np.ndarray | None = None,
-    lower: float = 0.0, upper: float | None = None,
+    inst: MakespanInstance,
+    opts: SolverOptions,
+    warm: np.ndarray | None = None,
+    lower: float = 0.0,
+    upper: float | None = None,
 ) -> ExactOutcome:
     """CP-SAT: boolean x_ij, integer loads, min C. Integral identical or unrelated data only."""
     from ortools.sat.python import cp_model
@@ -251,7 +282,7 @@ def cpsat_makespan(
     model = cp_model.CpModel()
     finite = t[np.isfinite(t)]
     horizon = int(upper if upper is not None else finite.sum() if len(finite) else 0)
-    C = model.NewIntVar(int(math.ceil(lower - 1e-9)), max(horizon, int(math.ceil(lower))), "C")
+    C = model.new_int_var(int(math.ceil(lower - 1e-9)), max(horizon, int(math.ceil(lower))), "C")
     order = np.argsort(-inst.min_times(), kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
@@ -262,35 +293,43 @@ def cpsat_makespan(
                 continue
             if inst.kind == "identical" and i > rank[j]:
                 continue
-            x[i, j] = model.NewBoolVar(f"x_{i}_{j}")
+            x[i, j] = model.new_bool_var(f"x_{i}_{j}")
     for j in range(n):
-        model.AddExactlyOne([x[i, j] for i in range(m) if (i, j) in x])
+        model.add_exactly_one([x[i, j] for i in range(m) if (i, j) in x])
     for i in range(m):
         terms = [(int(t[i, j]), v) for (ii, j), v in x.items() if ii == i]
         if terms:
-            model.Add(sum(c * v for c, v in terms) <= C)
-    model.Minimize(C)
+            model.add(sum(c * v for c, v in terms) <= C)
+    model.minimize(C)
     if warm is not None:
         w = _canonical_identical(warm, order, m) if inst.kind == "identical" else warm
         for (i, j), v in x.items():
-            model.AddHint(v, 1 if w[j] == i else 0)
+            model.add_hint(v, 1 if w[j] == i else 0)
     solver = cp_model.CpSolver()
     cpsat_parameters(solver, opts)
-    st = solver.Solve(model)
+    st = solver.solve(model)
     plan = None
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         plan = np.full(n, -1, dtype=np.int64)
         for (i, j), v in x.items():
-            if solver.BooleanValue(v):
+            if solver.boolean_value(v):
                 plan[j] = i
-    bound = float(solver.BestObjectiveBound()) if st != cp_model.INFEASIBLE else math.inf
-    status = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible",
-              cp_model.INFEASIBLE: "infeasible"}.get(st, "time_limit")
-    return ExactOutcome(plan, max(bound, lower) if status != "infeasible" else bound, status, "cpsat")
+    bound = float(solver.best_objective_bound) if st != cp_model.INFEASIBLE else math.inf
+    status = {
+        cp_model.OPTIMAL: "optimal",
+        cp_model.FEASIBLE: "feasible",
+        cp_model.INFEASIBLE: "infeasible",
+    }.get(st, "time_limit")
+    return ExactOutcome(
+        plan, max(bound, lower) if status != "infeasible" else bound, status, "cpsat"
+    )
 
 
 def cpsat_binpacking(
-    inst: BinPackingInstance, opts: SolverOptions, upper: int, warm: np.ndarray | None = None,
+    inst: BinPackingInstance,
+    opts: SolverOptions,
+    upper: int,
+    warm: np.ndarray | None = None,
     lower: float = 0.0,
 ) -> ExactOutcome:
     """CP-SAT bin packing over ``upper`` candidate bins; integral sizes only."""
@@ -305,31 +344,43 @@ def cpsat_binpacking(
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
     model = cp_model.CpModel()
-    x = {(b, j): model.NewBoolVar(f"x_{b}_{j}") for j in range(n) for b in range(min(upper, rank[j] + 1))}
-    y = [model.NewBoolVar(f"y_{b}") for b in range(upper)]
+    x = {
+        (b, j): model.new_bool_var(f"x_{b}_{j}")
+        for j in range(n)
+        for b in range(min(upper, rank[j] + 1))
+    }
+    y = [model.new_bool_var(f"y_{b}") for b in range(upper)]
     for j in range(n):
-        model.AddExactlyOne([x[b, j] for b in range(min(upper, rank[j] + 1))])
+        model.add_exactly_one([x[b, j] for b in range(min(upper, rank[j] + 1))])
     for b in range(upper):
         items = [(int(w[j]), v) for (bb, j), v in x.items() if bb == b]
-        model.Add(sum(c * v for c, v in items) <= W * y[b])
+        model.add(sum(c * v for c, v in items) <= W * y[b])
         if b + 1 < upper:
-            model.AddImplication(y[b + 1], y[b])
-    model.Add(sum(y) >= int(math.ceil(lower - 1e-9)))
-    model.Minimize(sum(y))
+            model.add_implication(y[b + 1], y[b])
+    model.add(sum(y) >= int(math.ceil(lower - 1e-9)))
+    model.minimize(sum(y))
     if warm is not None:
         wc = _canonical_identical(warm, order, upper)
         for (b, j), v in x.items():
-            model.AddHint(v, 1 if wc[j] == b else 0)
+            model.add_hint(v, 1 if wc[j] == b else 0)
     solver = cp_model.CpSolver()
     cpsat_parameters(solver, opts)
-    st = solver.Solve(model)
+    st = solver.solve(model)
     plan = None
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        plan = np.array([next(b for b in range(upper) if (b, j) in x and solver.BooleanValue(x[b, j]))
-                         for j in range(n)], dtype=np.int64)
-    status = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible",
-              cp_model.INFEASIBLE: "infeasible"}.get(st, "time_limit")
-    bound = float(solver.BestObjectiveBound()) if status != "infeasible" else float(upper + 1)
+        plan = np.array(
+            [
+                next(b for b in range(upper) if (b, j) in x and solver.boolean_value(x[b, j]))
+                for j in range(n)
+            ],
+            dtype=np.int64,
+        )
+    status = {
+        cp_model.OPTIMAL: "optimal",
+        cp_model.FEASIBLE: "feasible",
+        cp_model.INFEASIBLE: "infeasible",
+    }.get(st, "time_limit")
+    bound = float(solver.best_objective_bound) if status != "infeasible" else float(upper + 1)
     return ExactOutcome(plan, max(bound, lower), status, "cpsat")
 
 
@@ -339,7 +390,10 @@ def cpsat_binpacking(
 
 
 def arcflow_binpacking(
-    inst: BinPackingInstance, opts: SolverOptions, upper: int | None = None, lower: float = 0.0,
+    inst: BinPackingInstance,
+    opts: SolverOptions,
+    upper: int | None = None,
+    lower: float = 0.0,
     warm: np.ndarray | None = None,
 ) -> ExactOutcome:
     """Arc-flow MILP; with ``upper`` it searches packings into at most upper - 1 bins.
@@ -354,29 +408,45 @@ def arcflow_binpacking(
     t0 = time.perf_counter()
     if warm is not None and upper is not None and upper > lower:
         budget = 0.4 * opts.time_limit_s if opts.time_limit_s is not None else 30.0
-        better = lns.binpacking(inst.sizes, int(inst.capacity), warm, int(math.ceil(lower)),
-                                budget, seed=opts.seed)
+        better = lns.binpacking(
+            inst.sizes, int(inst.capacity), warm, int(math.ceil(lower)), budget, seed=opts.seed
+        )
         nb = len(np.unique(better))
         if nb <= lower:
             return ExactOutcome(better, float(nb), "optimal", "highs", "LNS reached the bound")
         if nb < upper:
             upper, warm = nb, better
     max_bins = None if upper is None else upper - 1
-    sol = arcflow.solve(inst.sizes, inst.capacity, graph=g, max_bins=max_bins,
-                        time_limit_s=opts.remaining(time.perf_counter() - t0),
-                        threads=opts.threads)
+    sol = arcflow.solve(
+        inst.sizes,
+        inst.capacity,
+        graph=g,
+        max_bins=max_bins,
+        time_limit_s=opts.remaining(time.perf_counter() - t0),
+        threads=opts.threads,
+    )
     note = f"graph {g.n_nodes} nodes, {g.n_arcs} arcs"
     if sol.status == "infeasible":
         # No packing into upper - 1 bins: the warm plan (upper bins) is optimal.
-        return ExactOutcome(warm, float(upper if upper is not None else math.inf),
-                            "infeasible" if warm is None else "optimal", "highs", note)
-    return ExactOutcome(sol.plan if sol.plan is not None else warm, max(lower, sol.bound),
-                        sol.status, "highs", note)
+        return ExactOutcome(
+            warm,
+            float(upper if upper is not None else math.inf),
+            "infeasible" if warm is None else "optimal",
+            "highs",
+            note,
+        )
+    return ExactOutcome(
+        sol.plan if sol.plan is not None else warm, max(lower, sol.bound), sol.status, "highs", note
+    )
 
 
 def arcflow_makespan(
-    inst: MakespanInstance, opts: SolverOptions, lower: float, upper: float,
-    progress: list[str] | None = None, warm: np.ndarray | None = None,
+    inst: MakespanInstance,
+    opts: SolverOptions,
+    lower: float,
+    upper: float,
+    progress: list[str] | None = None,
+    warm: np.ndarray | None = None,
 ) -> ExactOutcome:
     """P||Cmax by arc-flow: can the jobs fit in m bins of capacity C?
 
@@ -425,12 +495,13 @@ def arcflow_makespan(
                 hi = int(cm)
                 found = better
         C = lo
-        while C < hi:
+        while hi > C:
             rem = left()
             if rem is not None and rem <= 0.05:
                 return ExactOutcome(found, float(C), "time_limit", "highs")
-            sol = arcflow.solve(p, C, graph=graph(C), max_bins=m, time_limit_s=rem,
-                                threads=opts.threads)
+            sol = arcflow.solve(
+                p, C, graph=graph(C), max_bins=m, time_limit_s=rem, threads=opts.threads
+            )
             if sol.status == "infeasible":
                 say(f"C={C}: arc-flow MILP proves no packing into {m} machines")
                 C += 1

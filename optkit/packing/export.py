@@ -10,8 +10,13 @@ from optkit.packing.heuristics import first_fit_decreasing
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 
 
-def export_model(inst: MakespanInstance | BinPackingInstance, method: str, fmt: str, path: Path,
-                 capacity: int | None = None) -> str:
+def export_model(
+    inst: MakespanInstance | BinPackingInstance,
+    method: str,
+    fmt: str,
+    path: Path,
+    capacity: int | None = None,
+) -> str:
     """Write the ``milp`` (PuLP) or ``arcflow`` (HiGHS) model; returns a note for the user."""
     path.parent.mkdir(parents=True, exist_ok=True)
     note = ""

@@ -195,8 +195,14 @@ def local_search(
     return best
 
 
-def _descend(t: np.ndarray, plan: np.ndarray, loads: np.ndarray, pairs: _PairBalancer | None,
-             t0: float, time_limit_s: float) -> None:
+def _descend(
+    t: np.ndarray,
+    plan: np.ndarray,
+    loads: np.ndarray,
+    pairs: _PairBalancer | None,
+    t0: float,
+    time_limit_s: float,
+) -> None:
     while time.perf_counter() - t0 <= time_limit_s:
         c = int(np.argmax(loads))
         cmax = loads[c]
@@ -237,10 +243,10 @@ def _descend(t: np.ndarray, plan: np.ndarray, loads: np.ndarray, pairs: _PairBal
         a, b = np.unravel_index(int(np.argmin(worst)), worst.shape)
         if worst[a, b] < cmax - tol:
             j, l_ = on_c[a], others[b]
-            k = int(kl[b])
+            kb = int(kl[b])
             loads[c] = new_c[a, b]
-            loads[k] = new_o[a, b]
-            plan[j], plan[l_] = k, c
+            loads[kb] = new_o[a, b]
+            plan[j], plan[l_] = kb, c
             continue
         return
 
@@ -255,8 +261,9 @@ class _PairBalancer:
         assert inst.durations is not None
         self.p = inst.durations.astype(np.int64)
 
-    def rebalance(self, plan: np.ndarray, loads: np.ndarray, i: int, k: int, cmax: float,
-                  strict: bool) -> bool:
+    def rebalance(
+        self, plan: np.ndarray, loads: np.ndarray, i: int, k: int, cmax: float, strict: bool
+    ) -> bool:
         """Re-split the jobs of machines i and k as evenly as possible.
 
         Applied when the larger new load is below ``cmax`` (strict) or not above it.

@@ -238,11 +238,16 @@ class MakespanInstance:
                 if len(r) != n:
                     raise FieldError(f"times[{i}]", f"{n} entries (as in times[0])", len(r))
             if "machines" in d and d["machines"] != len(parsed):
-                raise FieldError("machines", f"{len(parsed)} (the number of rows of times)",
-                                 d["machines"])
+                raise FieldError(
+                    "machines", f"{len(parsed)} (the number of rows of times)", d["machines"]
+                )
             t = np.array([[np.inf if v is None else v for v in r] for r in parsed], dtype=float)
-            return cls(machines=len(parsed), times=t.reshape(len(parsed), n), name=name,
-                       job_ids=_ids(ids_raw, n, "job_ids"))
+            return cls(
+                machines=len(parsed),
+                times=t.reshape(len(parsed), n),
+                name=name,
+                job_ids=_ids(ids_raw, n, "job_ids"),
+            )
         if "durations" not in d:
             raise FieldError("durations", "a list of job durations (or 'times' for unrelated)")
         dur = _number_list(d["durations"], "durations")
@@ -255,12 +260,17 @@ class MakespanInstance:
                 raise FieldError("machines", f"{len(speeds)} (the number of speeds)", d["machines"])
             m = len(speeds)
         else:
-            m = d.get("machines")
-            if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-                raise FieldError("machines", "a positive integer", m)
-        return cls(machines=m, durations=np.array(dur, dtype=float),
-                   speeds=None if speeds is None else np.array(speeds), name=name,
-                   job_ids=_ids(ids_raw, len(dur), "job_ids"))
+            raw = d.get("machines")
+            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+                raise FieldError("machines", "a positive integer", raw)
+            m = raw
+        return cls(
+            machines=m,
+            durations=np.array(dur, dtype=float),
+            speeds=None if speeds is None else np.array(speeds),
+            name=name,
+            job_ids=_ids(ids_raw, len(dur), "job_ids"),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,8 +308,10 @@ class BinPackingInstance:
         big = np.flatnonzero(self.sizes > self.capacity)
         if len(big):
             i = int(big[0])
-            return (f"item {i} of size {_plain(self.sizes[i])} exceeds the bin capacity "
-                    f"{_plain(self.capacity)} ({len(big)} such items)")
+            return (
+                f"item {i} of size {_plain(self.sizes[i])} exceeds the bin capacity "
+                f"{_plain(self.capacity)} ({len(big)} such items)"
+            )
         return ""
 
     def replace(self, **changes: Any) -> BinPackingInstance:
@@ -318,15 +330,22 @@ class BinPackingInstance:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BinPackingInstance:
         cap = d.get("capacity")
-        if isinstance(cap, bool) or not isinstance(cap, int | float) or not cap > 0 \
-                or not math.isfinite(cap):
+        if (
+            isinstance(cap, bool)
+            or not isinstance(cap, int | float)
+            or not cap > 0
+            or not math.isfinite(cap)
+        ):
             raise FieldError("capacity", "a positive number", cap)
         if "sizes" not in d:
             raise FieldError("sizes", "a list of item sizes")
         sizes = _number_list(d["sizes"], "sizes", positive=True)
-        return cls(capacity=float(cap), sizes=np.array(sizes, dtype=float),
-                   name=str(d.get("name", "")),
-                   item_ids=_ids(d.get("item_ids"), len(sizes), "item_ids"))
+        return cls(
+            capacity=float(cap),
+            sizes=np.array(sizes, dtype=float),
+            name=str(d.get("name", "")),
+            item_ids=_ids(d.get("item_ids"), len(sizes), "item_ids"),
+        )
 
 
 def _plain(v: float) -> int | float:

@@ -23,16 +23,22 @@ from optkit.packing import arcflow
 
 def _repack(sizes: np.ndarray, capacity: int, bins: int, time_limit_s: float) -> np.ndarray | None:
     try:
-        sol = arcflow.solve(sizes, capacity, max_bins=bins, time_limit_s=time_limit_s,
-                            in_process=True)
+        sol = arcflow.solve(
+            sizes, capacity, max_bins=bins, time_limit_s=time_limit_s, in_process=True
+        )
     except arcflow.GraphTooLarge:
         return None
     return sol.plan if sol.plan is not None and sol.bins is not None and sol.bins <= bins else None
 
 
 def makespan(
-    p: np.ndarray, m: int, plan: np.ndarray, target: float, time_limit_s: float,
-    k: int = 6, seed: int = 0,
+    p: np.ndarray,
+    m: int,
+    plan: np.ndarray,
+    target: float,
+    time_limit_s: float,
+    k: int = 6,
+    seed: int = 0,
 ) -> np.ndarray:
     """Improve an identical-machine plan (integral ``p``) until C_max <= target or time is up."""
     plan = np.array(plan, dtype=np.int64, copy=True)
@@ -64,8 +70,13 @@ def makespan(
 
 
 def binpacking(
-    sizes: np.ndarray, capacity: int, plan: np.ndarray, target: int, time_limit_s: float,
-    k: int = 6, seed: int = 0,
+    sizes: np.ndarray,
+    capacity: int,
+    plan: np.ndarray,
+    target: int,
+    time_limit_s: float,
+    k: int = 6,
+    seed: int = 0,
 ) -> np.ndarray:
     """Remove bins from a packing (integral sizes) until it uses ``target`` bins or time is up."""
     plan = np.array(plan, dtype=np.int64, copy=True)

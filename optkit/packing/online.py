@@ -89,8 +89,9 @@ class OnlineAssigner:
 
     def assign_many(self, durations: Sequence[float]) -> np.ndarray:
         """Assign jobs in the given order; returns the machine of each."""
-        return np.fromiter((self.assign(float(p)) for p in durations), dtype=np.int64,
-                           count=len(durations))
+        return np.fromiter(
+            (self.assign(float(p)) for p in durations), dtype=np.int64, count=len(durations)
+        )
 
     @property
     def loads(self) -> np.ndarray:

@@ -56,7 +56,10 @@ def test_makespan_bounds_never_exceed_optimum(p, m):
     assert bound(inst, "lp").value <= opt + 1e-9
 
 
-@given(st.lists(st.floats(0.5, 20), min_size=1, max_size=6), st.lists(st.floats(0.5, 3), min_size=1, max_size=3))
+@given(
+    st.lists(st.floats(0.5, 20), min_size=1, max_size=6),
+    st.lists(st.floats(0.5, 3), min_size=1, max_size=3),
+)
 def test_uniform_bound_never_exceeds_optimum(p, s):
     inst = MakespanInstance.uniform(p, s)
     opt = brute_makespan(inst)
@@ -64,7 +67,11 @@ def test_uniform_bound_never_exceeds_optimum(p, s):
         assert b.value <= opt * (1 + 1e-9)
 
 
-@given(st.lists(st.lists(st.integers(1, 20) | st.none(), min_size=5, max_size=5), min_size=1, max_size=3))
+@given(
+    st.lists(
+        st.lists(st.integers(1, 20) | st.none(), min_size=5, max_size=5), min_size=1, max_size=3
+    )
+)
 def test_unrelated_bounds_never_exceed_optimum(rows):
     t = np.array([[np.inf if v is None else v for v in r] for r in rows], dtype=float)
     t[0, :] = np.where(np.isinf(t[0]), 15, t[0])  # every job has a machine

@@ -116,8 +116,11 @@ def test_bound_le_exact_le_heuristic(p, m, method):
 
 
 @settings(max_examples=15)
-@given(st.lists(st.integers(1, 10), min_size=1, max_size=7), st.integers(10, 14),
-       st.sampled_from(["milp", "cpsat", "arcflow", "auto"]))
+@given(
+    st.lists(st.integers(1, 10), min_size=1, max_size=7),
+    st.integers(10, 14),
+    st.sampled_from(["milp", "cpsat", "arcflow", "auto"]),
+)
 def test_binpacking_exact_matches_brute_force(s, W, method):
     inst = BinPackingInstance(W, np.array(s, dtype=float))
     res = solve(inst, method, options=OPTS)

@@ -14,15 +14,20 @@ small_p = st.lists(st.integers(1, 40), min_size=1, max_size=7)
 def test_identical_heuristics_valid_and_within_guarantees(p, m):
     inst = MakespanInstance.identical(p, m)
     opt = brute_makespan(inst)
-    for plan, ratio in ((H.lpt(inst), 4 / 3 - 1 / (3 * m)),  # Graham 1969
-                        (H.multifit(inst), 13 / 11 + 0.2),  # 13/11 + 2^-k (Yue), loose k
-                        (H.karmarkar_karp(inst), 2.0)):
+    for plan, ratio in (
+        (H.lpt(inst), 4 / 3 - 1 / (3 * m)),  # Graham 1969
+        (H.multifit(inst), 13 / 11 + 0.2),  # 13/11 + 2^-k (Yue), loose k
+        (H.karmarkar_karp(inst), 2.0),
+    ):
         obj, viol = check(inst, plan)
         assert not viol
         assert opt - 1e-9 <= obj <= ratio * opt + 1e-9
 
 
-@given(st.lists(st.floats(0.1, 30), min_size=1, max_size=6), st.lists(st.floats(0.5, 3), min_size=2, max_size=3))
+@given(
+    st.lists(st.floats(0.1, 30), min_size=1, max_size=6),
+    st.lists(st.floats(0.5, 3), min_size=2, max_size=3),
+)
 def test_uniform_greedy_and_local_search(p, s):
     inst = MakespanInstance.uniform(p, s)
     plan = H.lpt(inst)

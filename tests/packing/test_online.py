@@ -36,10 +36,12 @@ def test_uniform_machines_earliest_completion():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"machines": 0}, "machines must be at least 1"),
-     ({"machines": 2, "rule": "magic"}, "unknown rule 'magic'"),
-     ({"machines": 2, "rule": "target"}, "needs a positive target"),
-     ({"machines": 2, "speeds": [1.0]}, "one positive number per machine")],
+    [
+        ({"machines": 0}, "machines must be at least 1"),
+        ({"machines": 2, "rule": "magic"}, "unknown rule 'magic'"),
+        ({"machines": 2, "rule": "target"}, "needs a positive target"),
+        ({"machines": 2, "speeds": [1.0]}, "one positive number per machine"),
+    ],
 )
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
