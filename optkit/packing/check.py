@@ -12,8 +12,10 @@ import numpy as np
 
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 
+Plan = Sequence[int] | np.ndarray
 
-def check_makespan(inst: MakespanInstance, plan: Sequence[int] | np.ndarray) -> tuple[float, list[str]]:
+
+def check_makespan(inst: MakespanInstance, plan: Plan) -> tuple[float, list[str]]:
     """Return (makespan, violations) of ``plan`` (machine index of each job)."""
     problems: list[str] = []
     a = np.asarray(plan)
@@ -42,7 +44,7 @@ def check_makespan(inst: MakespanInstance, plan: Sequence[int] | np.ndarray) -> 
     return float(loads.max()), problems
 
 
-def check_binpacking(inst: BinPackingInstance, plan: Sequence[int] | np.ndarray) -> tuple[float, list[str]]:
+def check_binpacking(inst: BinPackingInstance, plan: Plan) -> tuple[float, list[str]]:
     """Return (number of bins used, violations) of ``plan`` (bin index of each item)."""
     a = np.asarray(plan)
     if a.ndim != 1 or len(a) != inst.n:

@@ -291,14 +291,18 @@ def _run_exact(
         if stage == "arcflow":
             if not inst.integral:
                 raise ValueError("arc-flow needs integral sizes and capacity")
-            return exact.arcflow_binpacking(inst, opts, upper=upper, lower=lb, warm=warm)
+            progress: list[str] = []
+            out = exact.arcflow_binpacking(inst, opts, upper, lb, warm, progress)
+            for line in progress:
+                say(line)
+            return out
         if stage == "cpsat":
             return exact.cpsat_binpacking(inst, opts, upper, warm, lb)
         return exact.milp_binpacking(inst, backend, opts, upper, warm, lb)
     if stage == "arcflow":
         if not (inst.kind == "identical" and inst.integral):
             raise ValueError("arc-flow needs identical machines and integral durations")
-        progress: list[str] = []
+        progress = []
         out = exact.arcflow_makespan(inst, opts, lb, ub, progress, warm)
         for line in progress:
             say(line)

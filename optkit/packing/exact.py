@@ -392,52 +392,95 @@ def cpsat_binpacking(
 def arcflow_binpacking(
     inst: BinPackingInstance,
     opts: SolverOptions,
-    upper: int | None = None,
+    upper: int,
     lower: float = 0.0,
     warm: np.ndarray | None = None,
+    progress: list[str] | None = None,
 ) -> ExactOutcome:
-    """Arc-flow MILP; with ``upper`` it searches packings into at most upper - 1 bins.
+    """Find a packing into fewer than ``upper`` bins, or prove there is none.
 
-    With a ``warm`` plan, a large neighbourhood search removes bins first (up to
-    40% of the time limit); the MILP then only looks for something better.
+    A portfolio within the time limit, each stage stopping the search once the
+    incumbent meets the bound:
+
+    1. the arc-flow LP (Gilmore–Gomory) raises the bound;
+    2. LNS with arc-flow repair (:mod:`optkit.packing.lns`), 10% of the time;
+    3. the assignment MILP (HiGHS), when small, 10% — its primal heuristics
+       find some tight packings that arc-flow misses;
+    4. the arc-flow MILP for packings into ``upper - 1`` bins, 25% —
+       "infeasible" proves the incumbent optimal;
+    5. LNS again (20%), then the arc-flow MILP with what is left.
     """
+    t0 = time.perf_counter()
     try:
         g = arcflow.build_graph(inst.sizes, inst.capacity)
     except arcflow.GraphTooLarge as e:
         return ExactOutcome(None, lower, "too_large", "highs", str(e))
-    t0 = time.perf_counter()
-    if warm is not None and upper is not None and upper > lower:
-        budget = 0.4 * opts.time_limit_s if opts.time_limit_s is not None else 30.0
-        better = lns.binpacking(
-            inst.sizes, int(inst.capacity), warm, int(math.ceil(lower)), budget, seed=opts.seed
-        )
-        nb = len(np.unique(better))
-        if nb <= lower:
-            return ExactOutcome(better, float(nb), "optimal", "highs", "LNS reached the bound")
-        if nb < upper:
-            upper, warm = nb, better
-    max_bins = None if upper is None else upper - 1
-    sol = arcflow.solve(
-        inst.sizes,
-        inst.capacity,
-        graph=g,
-        max_bins=max_bins,
-        time_limit_s=opts.remaining(time.perf_counter() - t0),
-        threads=opts.threads,
-    )
     note = f"graph {g.n_nodes} nodes, {g.n_arcs} arcs"
-    if sol.status == "infeasible":
-        # No packing into upper - 1 bins: the warm plan (upper bins) is optimal.
+    total = opts.time_limit_s
+
+    def slice_(share: float) -> float | None:
+        left = opts.remaining(time.perf_counter() - t0)
+        return None if left is None or total is None else min(left, share * total)
+
+    best, ub, lb = warm, upper, float(lower)
+
+    def say(stage: str) -> None:
+        if progress is not None:
+            dt = time.perf_counter() - t0
+            progress.append(f"{dt:6.2f}s {stage}: bins {ub}, bound {lb:g}")
+
+    lp = arcflow.solve(inst.sizes, inst.capacity, graph=g, relax=True, time_limit_s=slice_(0.3))
+    if lp.status == "optimal":
+        lb = max(lb, lp.bound)
+    say(f"arc-flow LP ({note})")
+    if lb >= ub:
         return ExactOutcome(
-            warm,
-            float(upper if upper is not None else math.inf),
-            "infeasible" if warm is None else "optimal",
-            "highs",
-            note,
+            best, lb, "optimal", "highs", note + "; arc-flow LP meets the incumbent"
         )
-    return ExactOutcome(
-        sol.plan if sol.plan is not None else warm, max(lower, sol.bound), sol.status, "highs", note
-    )
+    stages = [("lns", 0.1), ("assignment", 0.1), ("milp", 0.25), ("lns", 0.2), ("milp", 1.0)]
+    for stage, share in stages:
+        rem = slice_(share)
+        if rem is not None and rem < 0.05:
+            break
+        if stage == "lns" and best is not None:
+            better = lns.binpacking(
+                inst.sizes,
+                int(inst.capacity),
+                best,
+                int(math.ceil(lb)),
+                rem if rem is not None else 30.0,
+                seed=opts.seed,
+            )
+            if len(np.unique(better)) < ub:
+                best, ub = better, len(np.unique(better))
+        elif stage == "assignment" and inst.n * ub <= 20_000:
+            out = milp_binpacking(inst, "highs", _sliced(opts, rem), ub, best, lb)
+            lb = max(lb, out.bound)
+            if out.plan is not None and len(np.unique(out.plan)) < ub:
+                best, ub = out.plan, len(np.unique(out.plan))
+        elif stage == "milp":
+            sol = arcflow.solve(
+                inst.sizes,
+                inst.capacity,
+                graph=g,
+                max_bins=ub - 1,
+                time_limit_s=rem,
+                threads=opts.threads,
+            )
+            if sol.status == "infeasible":
+                lb = float(ub)  # nothing fits in ub - 1 bins
+            else:
+                lb = max(lb, sol.bound)
+                if sol.plan is not None and sol.bins is not None and sol.bins < ub:
+                    best, ub = sol.plan, sol.bins
+        say(stage)
+        if lb >= ub:
+            return ExactOutcome(best, lb, "optimal", "highs", note)
+    return ExactOutcome(best, lb, "time_limit", "highs", note)
+
+
+def _sliced(opts: SolverOptions, limit: float | None) -> SolverOptions:
+    return SolverOptions(limit, opts.threads, opts.seed, opts.verbose)
 
 
 def arcflow_makespan(
@@ -450,24 +493,27 @@ def arcflow_makespan(
 ) -> ExactOutcome:
     """P||Cmax by arc-flow: can the jobs fit in m bins of capacity C?
 
-    First the arc-flow LP raises the lower bound by bisection on [lower, upper)
-    (LP > m proves C, and every smaller C, infeasible). Then the arc-flow MILP
-    is solved for C = bound, bound + 1, ...: a packing into m bins is optimal
-    (every smaller C was proven infeasible); a proof of infeasibility raises the
-    bound by one. Between the two, a large neighbourhood search with arc-flow
-    repair (:mod:`optkit.packing.lns`) improves ``warm`` towards the bound for
-    up to 40% of the time left. Integral identical machines only.
+    1. The arc-flow LP raises the bound by bisection on [lower, upper): LP > m
+       proves C, and every smaller C, infeasible.
+    2. Then, in time slices, LNS with arc-flow repair (:mod:`optkit.packing.lns`)
+       improves ``warm`` towards the bound, and the arc-flow MILP is solved for
+       C = bound: a packing into m bins is optimal (every smaller C is refuted);
+       "infeasible" raises the bound by one.
+    Integral identical machines only.
     """
     assert inst.kind == "identical" and inst.durations is not None and inst.integral
     p, m = inst.durations, inst.m
     t0 = time.perf_counter()
-    say = progress.append if progress is not None else (lambda _s: None)
+    total = opts.time_limit_s
 
     def left() -> float | None:
         return opts.remaining(time.perf_counter() - t0)
 
+    def slice_(share: float) -> float | None:
+        rem = left()
+        return None if rem is None or total is None else min(rem, share * total)
+
     graphs: dict[int, arcflow.ArcFlowGraph] = {}
-    found: np.ndarray | None = None
 
     def graph(C: int) -> arcflow.ArcFlowGraph:
         if C not in graphs:
@@ -478,38 +524,42 @@ def arcflow_makespan(
         sol = arcflow.solve(p, C, graph=graph(C), relax=True, time_limit_s=left())
         return sol.status == "optimal" and sol.bound > m
 
+    def say(msg: str) -> None:
+        if progress is not None:
+            progress.append(f"{time.perf_counter() - t0:6.2f}s {msg}")
+
     lo = int(math.ceil(lower - 1e-9))
     hi = int(math.ceil(upper - 1e-9))
+    best = warm
     try:
         lo = B.raise_by_bisection(lo, hi, lp_refutes, opts.time_limit_s)
         say(f"arc-flow LP bisection: every C < {lo} is infeasible")
-        if warm is not None:
-            rem = left()
-            budget = 0.4 * rem if rem is not None else 30.0
-            better = lns.makespan(p, m, warm, lo, budget, seed=opts.seed)
-            cm = float(np.bincount(better, weights=p, minlength=m).max())
-            say(f"arc-flow LNS: makespan {cm:g}")
-            if cm <= lo:
-                return ExactOutcome(better, float(lo), "optimal", "highs")
-            if cm < hi:
-                hi = int(cm)
-                found = better
-        C = lo
-        while hi > C:
-            rem = left()
-            if rem is not None and rem <= 0.05:
-                return ExactOutcome(found, float(C), "time_limit", "highs")
-            sol = arcflow.solve(
-                p, C, graph=graph(C), max_bins=m, time_limit_s=rem, threads=opts.threads
-            )
-            if sol.status == "infeasible":
-                say(f"C={C}: arc-flow MILP proves no packing into {m} machines")
-                C += 1
-                continue
-            if sol.plan is not None:
-                say(f"C={C}: arc-flow packing into {sol.bins} machines")
-                return ExactOutcome(sol.plan, float(C), "optimal", "highs")
-            return ExactOutcome(found, float(C), "time_limit", "highs")
+        for stage, share in (("lns", 0.2), ("milp", 0.3), ("lns", 0.2), ("milp", 1.0)):
+            stop = time.perf_counter() + (slice_(share) or 3600.0)
+            while lo < hi and time.perf_counter() < stop - 0.05:
+                rem = stop - time.perf_counter()
+                if stage == "lns":
+                    if best is None:
+                        break
+                    better = lns.makespan(p, m, best, lo, rem, seed=opts.seed)
+                    cm = int(np.bincount(better, weights=p, minlength=m).max())
+                    if cm < hi:
+                        best, hi = better, cm
+                    say(f"arc-flow LNS: makespan {hi}")
+                    break
+                sol = arcflow.solve(
+                    p, lo, graph=graph(lo), max_bins=m, time_limit_s=rem, threads=opts.threads
+                )
+                if sol.status == "infeasible":
+                    say(f"C={lo}: arc-flow MILP proves no packing into {m} machines")
+                    lo += 1
+                    continue
+                if sol.plan is not None:
+                    say(f"C={lo}: arc-flow packing into {sol.bins} machines")
+                    best, hi = sol.plan, lo
+                break
+            if lo >= hi:
+                return ExactOutcome(best, float(lo), "optimal", "highs")
     except arcflow.GraphTooLarge as e:
-        return ExactOutcome(found, float(lo), "too_large", "highs", str(e))
-    return ExactOutcome(found, float(hi), "optimal", "highs")
+        return ExactOutcome(best, float(lo), "too_large", "highs", str(e))
+    return ExactOutcome(best, float(lo), "time_limit", "highs")
