@@ -145,7 +145,7 @@ def solve(
                 _fmt(res.objective),
                 _fmt(res.bound),
                 _gap(res.gap, res.status.value == "OPTIMAL"),
-                f"{res.runtime_s:.2f}",
+                f"{res.runtime_s:.2f}s",
                 row["method"],
             )
     if not json_out:
@@ -162,11 +162,11 @@ def _gap(g: float, optimal: bool) -> str:
 
 def _table() -> Table:
     t = Table(show_lines=False)
-    for col in ("instance", "status", "objective", "bound", "gap", "time (s)", "method"):
+    for col in ("instance", "status", "objective", "bound", "gap", "time", "method"):
         t.add_column(
             col,
-            justify="right" if col in ("objective", "bound", "gap", "time (s)") else "left",
-            no_wrap=col in ("instance", "method", "status"),
+            justify="right" if col in ("objective", "bound", "gap", "time") else "left",
+            no_wrap=col in ("instance", "status", "objective", "bound"),
         )
     return t
 
