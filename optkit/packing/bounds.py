@@ -296,7 +296,10 @@ def makespan_bounds(inst: MakespanInstance, time_limit_s: float = 5.0) -> list[B
         return out
     if inst.kind == "uniform":
         assert inst.durations is not None and inst.speeds is not None
-        return [Bound(uniform_bound(inst.durations, inst.speeds), "uniform-k-largest")]
+        out = [Bound(uniform_bound(inst.durations, inst.speeds), "uniform-k-largest")]
+        if inst.m * inst.n <= 200_000:
+            out.append(Bound(lst_lp_bound(inst.time_matrix(), time_limit_s), "LST-LP"))
+        return out
     assert inst.times is not None
     out = [Bound(unrelated_simple(inst.times), "unrelated-simple")]
     if inst.m * inst.n <= 200_000:

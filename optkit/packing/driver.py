@@ -54,7 +54,12 @@ def bound(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> B
 
 
 def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
+    """Every cheap bound; times with k decimals are bounded on the grid 10**-k."""
     if isinstance(inst, MakespanInstance):
+        factor = inst.decimal_scale() if not inst.integral and inst.n else None
+        if factor is not None and factor > 1:
+            scaled = B.makespan_bounds(inst.scaled(factor), time_limit_s)
+            return [B.Bound(b.value / factor, b.kind) for b in scaled]
         return B.makespan_bounds(inst, time_limit_s)
     return B.binpacking_bounds(inst)
 
