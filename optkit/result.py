@@ -123,48 +123,20 @@ def finalize(
     ``objective`` must be the verifier's recomputed objective. A plan with
     violations is dropped (status ERROR with the violations as reason).
     """
-    if infeasible_reason:
+
+    def failed(status: Status, bound: float | None, reason: str) -> Result:
         return Result(
-            Status.INFEASIBLE,
-            None,
-            math.inf if sense == "min" else -math.inf,
-            runtime_s,
-            solver,
-            method,
-            None,
-            False,
-            sense,
-            infeasible_reason,
-            log,
+            status, None, bound, runtime_s, solver, method, None, False, sense, reason, log
+        )
+
+    if infeasible_reason:
+        return failed(
+            Status.INFEASIBLE, math.inf if sense == "min" else -math.inf, infeasible_reason
         )
     if plan is None:
-        return Result(
-            Status.NO_SOLUTION,
-            None,
-            bound,
-            runtime_s,
-            solver,
-            method,
-            None,
-            False,
-            sense,
-            "no plan found",
-            log,
-        )
+        return failed(Status.NO_SOLUTION, bound, "no plan found")
     if violations:
-        return Result(
-            Status.ERROR,
-            None,
-            bound,
-            runtime_s,
-            solver,
-            method,
-            None,
-            False,
-            sense,
-            "plan failed check(): " + "; ".join(violations[:5]),
-            log,
-        )
+        return failed(Status.ERROR, bound, "plan failed check(): " + "; ".join(violations[:5]))
     assert objective is not None
     if bound is not None:
         # A proven bound can never be better than a verified objective: beyond

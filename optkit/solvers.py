@@ -78,29 +78,31 @@ def require(name: str) -> None:
         raise SolverUnavailable(f"solver {name!r} is not available here ({hint}).")
 
 
-def pulp_solver(name: str, opts: SolverOptions, time_limit_s: float | None = None) -> Any:
-    """A configured PuLP solver object for ``name`` in :data:`MILP_BACKENDS`."""
+def pulp_solver(
+    name: str, opts: SolverOptions, time_limit_s: float | None = None, warm_start: bool = False
+) -> Any:
+    """A configured PuLP solver object for ``name`` in :data:`MILP_BACKENDS`.
+
+    The relative gap is set to 1e-9, so an "optimal" status means proven optimal.
+    ``warm_start`` passes the variables' initial values as a MIP start.
+    """
     import pulp
 
     require(name)
     limit = opts.time_limit_s if time_limit_s is None else time_limit_s
-    msg = opts.verbose
+    kw: dict[str, Any] = {"msg": opts.verbose, "threads": opts.threads, "gapRel": 1e-9}
+    if limit is not None:
+        kw["timeLimit"] = limit
     if name == "highs":
         new_highs()  # swallow the version banner before PuLP creates its own Highs
-        kw: dict[str, Any] = {"msg": msg, "threads": opts.threads, "random_seed": opts.seed}
-        if limit is not None:
-            kw["timeLimit"] = limit
-        return pulp.HiGHS(**_known_kwargs(pulp.HiGHS, kw))
+        solver = pulp.HiGHS(**_known_kwargs(pulp.HiGHS, {**kw, "random_seed": opts.seed}))
+        solver.optionsDict["warmStart"] = warm_start
+        return solver
     if name == "cbc":
-        kw = {"msg": msg, "threads": opts.threads, "options": [f"randomSeed {opts.seed + 1}"]}
-        if limit is not None:
-            kw["timeLimit"] = limit
-        return pulp.PULP_CBC_CMD(**kw)
+        kw["options"] = [f"randomSeed {opts.seed + 1}"]
+        return pulp.PULP_CBC_CMD(**kw, warmStart=warm_start)
     if name == "scip":
-        kw = {"msg": msg, "threads": opts.threads}
-        if limit is not None:
-            kw["timeLimit"] = limit
-        return pulp.SCIP_PY(**_known_kwargs(pulp.SCIP_PY, kw))
+        return pulp.SCIP_PY(**_known_kwargs(pulp.SCIP_PY, {**kw, "warmStart": warm_start}))
     raise ValueError(f"{name!r} is not a MILP back-end; expected one of {MILP_BACKENDS}")
 
 

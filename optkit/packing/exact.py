@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -104,20 +105,7 @@ def milp_makespan(
         for (i, j), v in x.items():
             v.setInitialValue(1 if w[j] == i else 0)
         C.setInitialValue(float(_loads(inst, w).max()))
-    solver = pulp_solver(backend, opts)
-    if warm is not None and backend in ("highs", "cbc"):
-        solver.optionsDict["warmStart"] = True
-        if hasattr(solver, "warmStart"):
-            solver.warmStart = True
-    prob.solve(solver)
-    plan = None
-    if prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        plan = np.full(inst.n, -1, dtype=np.int64)
-        for (i, j), v in x.items():
-            if (v.value() or 0) > 0.5:
-                plan[j] = i
-        if np.any(plan < 0):
-            plan = None
+    plan = _solve_pulp(prob, x, inst.n, backend, opts, warm is not None)
     bound = _dual_bound(
         prob,
         backend,
@@ -182,18 +170,7 @@ def milp_binpacking(
         used = set(w.tolist())
         for b in range(upper):
             y[b].setInitialValue(1 if b in used else 0)
-    solver = pulp_solver(backend, opts)
-    if warm is not None and backend in ("highs", "cbc"):
-        solver.optionsDict["warmStart"] = True
-    prob.solve(solver)
-    plan = None
-    if prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        plan = np.full(inst.n, -1, dtype=np.int64)
-        for (b, j), v in x.items():
-            if (v.value() or 0) > 0.5:
-                plan[j] = b
-        if np.any(plan < 0):
-            plan = None
+    plan = _solve_pulp(prob, x, inst.n, backend, opts, warm is not None)
     obj = None if plan is None else float(len(set(plan.tolist())))
     bound = _dual_bound(
         prob,
@@ -206,7 +183,28 @@ def milp_binpacking(
     return ExactOutcome(plan, bound, _pulp_status(prob), backend)
 
 
-def _pulp_status(prob) -> str:
+def _solve_pulp(
+    prob: Any,
+    x: dict[tuple[int, int], Any],
+    n: int,
+    backend: str,
+    opts: SolverOptions,
+    warm: bool,
+) -> np.ndarray | None:
+    """Solve a PuLP assignment model; the plan maps job j to the i of its x_ij = 1."""
+    import pulp
+
+    prob.solve(pulp_solver(backend, opts, warm_start=warm))
+    if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        return None
+    plan = np.full(n, -1, dtype=np.int64)
+    for (i, j), v in x.items():
+        if (v.value() or 0) > 0.5:
+            plan[j] = i
+    return None if np.any(plan < 0) else plan
+
+
+def _pulp_status(prob: Any) -> str:
     import pulp
 
     if prob.status == pulp.LpStatusInfeasible:
@@ -229,7 +227,7 @@ def _dual_bound(
     """The best bound a back-end proved, read from the back-end itself.
 
     HiGHS and SCIP report their dual bound; CBC through PuLP does not, so for
-    CBC only an optimal status (with zero gap tolerance) yields a bound.
+    CBC only an optimal status (relative gap 1e-9) yields a bound.
     """
     bound = lower
     model = getattr(prob, "solverModel", None)
@@ -245,8 +243,8 @@ def _dual_bound(
     except Exception:  # a back-end version without the call: prove nothing extra
         pass
     if optimal and objective is not None and backend == "cbc":
-        # CBC stops at its default relative gap (1e-4 in PuLP's build); only that much is proven.
-        bound = max(bound, objective * (1 - 1e-4))
+        # CBC runs with a relative gap of 1e-9 (pulp_solver): only that much is proven.
+        bound = max(bound, objective * (1 - 1e-9) - 1e-9)
     if integral:
         bound = float(math.ceil(bound - 1e-6))
     return bound
