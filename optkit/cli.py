@@ -102,13 +102,11 @@ def solve(
     except ValueError as e:
         _fail(f"bad option: {e}")
     for p, inst in zip(files, insts, strict=True):
-        from optkit.packing import methods
+        from optkit.packing.driver import unsupported
 
-        if method not in methods(inst):
-            _fail(
-                f"{p}: method {method!r} does not apply to {inst.problem}; expected one of "
-                + ", ".join(methods(inst))
-            )
+        why = unsupported(inst, method)
+        if why:
+            _fail(f"{p}: {why}")
     if solver is not None:
         try:
             from optkit.solvers import require

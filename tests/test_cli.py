@@ -96,6 +96,10 @@ def test_invalid_plan_exit_2(tmp_path):
             "time_limit_s must be positive",
         ),
         (["solve", "--bogus"], "No such option"),
+        (
+            ["solve", "instances/packing/uniform-3speeds.json", "--method", "cpsat"],
+            "method 'cpsat' needs integral times (uniform machines: use milp or auto)",
+        ),
     ],
 )
 def test_usage_errors_exit_2(args, message):

@@ -33,6 +33,25 @@ def methods(inst: Instance) -> tuple[str, ...]:
     return MAKESPAN_METHODS if isinstance(inst, MakespanInstance) else BINPACKING_METHODS
 
 
+def unsupported(inst: Instance, method: str) -> str:
+    """Why ``method`` cannot solve ``inst`` (empty string when it can)."""
+    if method not in methods(inst):
+        return f"method {method!r} does not apply to {inst.problem}; expected one of " + ", ".join(
+            methods(inst)
+        )
+    if isinstance(inst, MakespanInstance):
+        integral = inst.integral or inst.decimal_scale() is not None
+        if method in ("multifit", "kk") and inst.kind != "identical":
+            return f"method {method!r} needs identical machines (this instance: {inst.kind})"
+        if method == "cpsat" and not integral:
+            return "method 'cpsat' needs integral times (uniform machines: use milp or auto)"
+        if method == "arcflow" and not (inst.kind == "identical" and integral):
+            return "method 'arcflow' needs identical machines and integral durations"
+    elif method in ("cpsat", "arcflow") and not inst.integral:
+        return f"method {method!r} needs integral sizes and capacity"
+    return ""
+
+
 def check(inst: Instance, plan: Sequence[int] | np.ndarray) -> tuple[float, list[str]]:
     """Recompute the objective of ``plan`` and list its violations (empty when valid)."""
     if isinstance(inst, MakespanInstance):
@@ -145,11 +164,9 @@ def solve(
         factor = inst.decimal_scale()
         if factor is not None and factor > 1:
             return _solve_scaled(inst, factor, method, solver, opts, warm_start, log)
-    if method not in methods(inst):
-        raise ValueError(
-            f"unknown method {method!r} for {inst.problem}; expected one of "
-            + ", ".join(methods(inst))
-        )
+    why = unsupported(inst, method)
+    if why:
+        raise ValueError(why)
     if solver is not None:
         require(solver)
     t0 = time.perf_counter()
