@@ -158,16 +158,24 @@ def _cbc_row(task: tuple[Path, str, float, float]) -> dict:
     return _plain_cbc(read_instance(path), time_limit)
 
 
+def _either(job: tuple[str, tuple[Path, str, float, float]]) -> dict:
+    kind, task = job
+    return _auto_row(task) if kind == "auto" else _cbc_row(task)
+
+
 def classic(time_limit: float, limit: int | None, with_cbc: bool, workers: int = 2) -> None:
     """auto and (optionally) plain CBC on every instance; two single-threaded solves at a time."""
     from concurrent.futures import ProcessPoolExecutor
 
     tasks = [(p, fam, known, time_limit) for p, fam, known in _classic_instances(limit)]
+    kinds = ("auto", "cbc") if with_cbc else ("auto",)
+    jobs = [(k, t) for t in tasks for k in kinds]  # interleaved: rows complete in order
     rows = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        autos = pool.map(_auto_row, tasks)
-        cbcs = pool.map(_cbc_row, tasks) if with_cbc else iter([{}] * len(tasks))
-        for row, cb in zip(autos, cbcs, strict=True):
+        results = pool.map(_either, jobs)
+        for _ in tasks:
+            row = next(results)
+            cb = next(results) if with_cbc else {}
             row.update(cb)
             rows.append(row)
             print(

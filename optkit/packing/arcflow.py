@@ -297,3 +297,102 @@ def decompose(g: ArcFlowGraph, flow: np.ndarray, sizes: np.ndarray) -> np.ndarra
     if np.any(plan < 0):
         raise RuntimeError("arc-flow decomposition left items unassigned")
     return plan
+
+
+def lp_flow(
+    g: ArcFlowGraph, max_bins: int | None = None, time_limit_s: float | None = None
+) -> np.ndarray | None:
+    """A basic optimal solution of the arc-flow LP (None if not solved in time)."""
+    import highspy
+
+    h = build_model(g, relax=True, max_bins=max_bins)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(max(0.01, time_limit_s)))
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.asarray(h.getSolution().col_value)
+
+
+def fractional_paths(g: ArcFlowGraph, flow: np.ndarray) -> list[tuple[list[int], float]]:
+    """Split a (fractional) flow into source-sink paths: (item types on the path, flow value)."""
+    f = np.where(flow > 1e-9, flow, 0.0)
+    out: dict[int, list[int]] = {}
+    for a in np.flatnonzero(f > 0).tolist():
+        out.setdefault(int(g.tail[a]), []).append(a)
+    paths = []
+    while True:
+        node, path = g.source, []
+        while node != g.sink:
+            arcs = [a for a in out.get(node, []) if f[a] > 1e-9]
+            if not arcs:
+                break
+            a = max(arcs, key=lambda k: f[k])
+            path.append(a)
+            node = int(g.head[a])
+        if node != g.sink or not path:
+            break
+        v = float(min(f[a] for a in path))
+        f[path] -= v
+        paths.append(([int(g.arc_type[a]) for a in path if g.arc_type[a] >= 0], v))
+    return paths
+
+
+def residual_rounding(
+    sizes: np.ndarray,
+    capacity: float,
+    max_bins: int,
+    *,
+    graph: ArcFlowGraph | None = None,
+    time_limit_s: float | None = 10.0,
+    flow: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Primal heuristic: round the arc-flow LP down, then pack what is left exactly.
+
+    Patterns with LP value v are used floor(v) times (within the demand); the
+    residual items go to a small arc-flow MILP with the bins that are left. If
+    that fails, half of the rounded bins are released and the residual solved
+    again. Returns a plan into at most ``max_bins`` bins, or None. ``flow``: an
+    LP solution already at hand.
+    """
+    t0 = time.perf_counter()
+
+    def left() -> float | None:
+        if time_limit_s is None:
+            return None
+        return max(0.01, time_limit_s - (time.perf_counter() - t0))
+
+    g = graph or build_graph(sizes, capacity)
+    x = flow if flow is not None else lp_flow(g, max_bins, left())
+    if x is None:
+        return None
+    s = np.asarray(sizes, dtype=np.int64)
+    pools = {int(w): np.flatnonzero(s == w).tolist() for w in g.type_sizes.tolist()}
+    fixed: list[list[int]] = []
+    for types, v in sorted(fractional_paths(g, x), key=lambda tv: -tv[1]):
+        need: dict[int, int] = {}
+        for t in types:
+            need[int(g.type_sizes[t])] = need.get(int(g.type_sizes[t]), 0) + 1
+        for _ in range(int(np.floor(v + 1e-9))):
+            if any(len(pools[w]) < k for w, k in need.items()):
+                break
+            fixed.append([pools[int(g.type_sizes[t])].pop() for t in types])
+    keep = len(fixed)
+    while True:
+        bins = fixed[:keep]
+        plan = np.full(len(s), -1, dtype=np.int64)
+        for b, items in enumerate(bins):
+            plan[items] = b
+        rest = np.flatnonzero(plan < 0)
+        if len(rest) == 0:
+            return plan
+        rem = left()
+        if rem is not None and rem <= 0.05:
+            return None
+        sol = solve(s[rest], capacity, max_bins=max_bins - len(bins), time_limit_s=rem)
+        if sol.plan is not None:
+            plan[rest] = sol.plan + len(bins)
+            return plan
+        if keep == 0:
+            return None
+        keep //= 2
