@@ -216,6 +216,9 @@ def solve(
     need_exact = method in ("milp", "cpsat", "arcflow") or (
         method == "auto" and not meets(best_obj, best_bound)
     )
+    if need_exact and method == "auto" and _too_large(inst, best_obj):
+        say("exact stage skipped: the model would be too large for this machine")
+        need_exact = False
     if need_exact:
         stage = method if method != "auto" else _auto_exact(inst, solver, best_obj)
         backend = solver if stage == "milp" else ("cpsat" if stage == "cpsat" else "highs")
@@ -279,6 +282,21 @@ def _solve_scaled(
         method=res.method,
         log=(*res.log, f"times scaled by {factor} to integers"),
     )
+
+
+#: Largest assignment model (variables) the auto mode builds for CP-SAT or a MILP.
+MAX_ASSIGNMENT_VARS = 300_000
+
+
+def _too_large(inst: Instance, ub: float) -> bool:
+    """True when no exact method of ``auto`` fits: no arc-flow graph and a huge assignment model."""
+    if isinstance(inst, BinPackingInstance):
+        if inst.integral and inst.capacity <= arcflow.MAX_CAPACITY:
+            return False
+        return inst.n * ub > MAX_ASSIGNMENT_VARS
+    if inst.kind == "identical" and inst.integral and ub <= arcflow.MAX_CAPACITY // 4:
+        return False
+    return inst.n * inst.m > MAX_ASSIGNMENT_VARS
 
 
 def _auto_exact(inst: Instance, solver: str | None, ub: float) -> str:
