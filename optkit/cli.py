@@ -180,23 +180,19 @@ def bound(
     fmt: FormatOpt = None,
 ) -> None:
     """Compute proven lower bounds (every rule, and the best)."""
-    from optkit.packing.driver import all_bounds, lp_bound
+    from optkit.packing.bounds import best
+    from optkit.packing.driver import BOUND_METHODS, bounds
 
     insts = _read_all(files, fmt)
-    if method not in ("auto", "cheap", "lp"):
+    if method not in BOUND_METHODS:
         _fail(f"--method: expected auto, cheap or lp, got {method!r}")
     table = Table()
     for col in ("instance", "bound", "kind", "all bounds", "time (s)"):
         table.add_column(col)
     for path, inst in zip(files, insts, strict=True):
         t0 = time.perf_counter()
-        each = all_bounds(inst, time_limit)
-        b = max(each, key=lambda x: x.value)
-        if method == "lp" and b.value != float("inf"):
-            lp = lp_bound(inst, b.value, time_limit)
-            if lp is not None:
-                each.append(lp)
-                b = max(b, lp, key=lambda x: x.value)
+        each = bounds(inst, method, time_limit)
+        b = best(each)
         dt = time.perf_counter() - t0
         row = {
             "instance": str(path),

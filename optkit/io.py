@@ -109,8 +109,8 @@ def detect_format(text: str) -> str:
     return "bpp"
 
 
-def _ints(tokens: list[str], field: str) -> list[int]:
-    out = []
+def _numbers(tokens: list[str], field: str) -> list[int | float]:
+    out: list[int | float] = []
     for i, t in enumerate(tokens):
         try:
             out.append(int(t))
@@ -119,7 +119,7 @@ def _ints(tokens: list[str], field: str) -> list[int]:
                 f = float(t)
             except ValueError:
                 raise FieldError(f"{field}[{i}]", "a number", t) from None
-            out.append(f)  # type: ignore[arg-type]
+            out.append(f)
     return out
 
 
@@ -132,8 +132,8 @@ def read_bpp(text: str, name: str) -> Any:
         n = int(tokens[0])
     except ValueError:
         raise FieldError("n", "an integer item count on line 1", tokens[0]) from None
-    (capacity,) = _ints(tokens[1:2], "capacity")
-    sizes = _ints(tokens[2:], "sizes")
+    (capacity,) = _numbers(tokens[1:2], "capacity")
+    sizes = _numbers(tokens[2:], "sizes")
     if len(sizes) != n:
         raise FieldError("sizes", f"{n} weights (line 1 says n = {n})", len(sizes))
     cls = instance_class("binpacking")
@@ -150,7 +150,7 @@ def read_pcmax(text: str, name: str) -> Any:
         n, m = int(head[2]), int(head[3])
     except ValueError:
         raise FieldError("header", "integers n and m", lines[0]) from None
-    times = _ints(lines[1].split() if len(lines) > 1 else [], "durations")
+    times = _numbers(lines[1].split() if len(lines) > 1 else [], "durations")
     if times and times[-1] == 0 and len(times) == n + 1:
         times = times[:-1]
     if len(times) != n:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +130,7 @@ class ArcFlowSolution:
     plan: np.ndarray | None  # bin of each item
     lp_value: float | None = None
     runtime_s: float = 0.0
+    flow: np.ndarray | None = None  # the LP solution (``relax=True`` only)
 
 
 def build_model(g: ArcFlowGraph, *, relax: bool = False, max_bins: int | None = None) -> Any:
@@ -247,8 +249,9 @@ def solve(
     if relax:
         if status != int(MS.kOptimal):
             return ArcFlowSolution("time_limit", None, 0.0, None, None, dt)
-        v = objective
-        return ArcFlowSolution("optimal", None, float(math.ceil(v - 1e-6)), None, v, dt)
+        return ArcFlowSolution(
+            "optimal", None, float(math.ceil(objective - 1e-6)), None, objective, dt, x
+        )
     bound = float(math.ceil(dual - 1e-6)) if math.isfinite(dual) else 0.0
     if primal_status != 2 or x is None:  # no feasible solution
         return ArcFlowSolution("time_limit", None, bound, None, None, dt)
@@ -297,21 +300,6 @@ def decompose(g: ArcFlowGraph, flow: np.ndarray, sizes: np.ndarray) -> np.ndarra
     if np.any(plan < 0):
         raise RuntimeError("arc-flow decomposition left items unassigned")
     return plan
-
-
-def lp_flow(
-    g: ArcFlowGraph, max_bins: int | None = None, time_limit_s: float | None = None
-) -> np.ndarray | None:
-    """A basic optimal solution of the arc-flow LP (None if not solved in time)."""
-    import highspy
-
-    h = build_model(g, relax=True, max_bins=max_bins)
-    if time_limit_s is not None:
-        h.setOptionValue("time_limit", float(max(0.01, time_limit_s)))
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return None
-    return np.asarray(h.getSolution().col_value)
 
 
 def fractional_paths(g: ArcFlowGraph, flow: np.ndarray) -> list[tuple[list[int], float]]:
@@ -363,7 +351,13 @@ def residual_rounding(
         return max(0.01, time_limit_s - (time.perf_counter() - t0))
 
     g = graph or build_graph(sizes, capacity)
-    x = flow if flow is not None else lp_flow(g, max_bins, left())
+    x = (
+        flow
+        if flow is not None
+        else solve(
+            sizes, capacity, relax=True, max_bins=max_bins, graph=g, time_limit_s=left()
+        ).flow
+    )
     if x is None:
         return None
     s = np.asarray(sizes, dtype=np.int64)
@@ -396,3 +390,30 @@ def residual_rounding(
         if keep == 0:
             return None
         keep //= 2
+
+
+def makespan_lp_bound(
+    p: np.ndarray,
+    m: int,
+    lo: int,
+    hi: int,
+    time_limit_s: float | None = None,
+    graph_of: Callable[[int], ArcFlowGraph] | None = None,
+) -> int:
+    """Raise a P||Cmax bound ``lo`` by bisection on C in [lo, hi] with the arc-flow LP.
+
+    LP(C) > m proves that the jobs do not fit in m bins of capacity C (nor, by
+    monotonicity, in any smaller one); see ``bounds.raise_by_bisection``.
+    ``graph_of`` lets the caller cache the graphs it will reuse.
+    """
+    from optkit.packing.bounds import raise_by_bisection
+
+    t0 = time.perf_counter()
+
+    def refutes(C: int) -> bool:
+        left = None if time_limit_s is None else max(0.1, time_limit_s - (time.perf_counter() - t0))
+        g = graph_of(C) if graph_of is not None else build_graph(p, C)
+        sol = solve(p, C, graph=g, relax=True, time_limit_s=left)
+        return sol.status == "optimal" and sol.bound > m
+
+    return raise_by_bisection(lo, hi, refutes, time_limit_s)

@@ -59,17 +59,25 @@ def check(inst: Instance, plan: Sequence[int] | np.ndarray) -> tuple[float, list
     return check_binpacking(inst, plan)
 
 
+BOUND_METHODS = ("auto", "cheap", "lp")
+
+
 def bound(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> B.Bound:
     """The best proven lower bound of ``method`` (``auto``: cheap bounds; ``lp``: + arc-flow LP)."""
-    if method not in ("auto", "cheap", "lp"):
+    return B.best(bounds(inst, method, time_limit_s))
+
+
+def bounds(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> list[B.Bound]:
+    """Every bound of ``method``: the cheap ones, and with ``lp`` the arc-flow LP bound."""
+    if method not in BOUND_METHODS:
         raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
-    cheap = all_bounds(inst, time_limit_s)
-    best = B.best(cheap)
-    if method == "lp" and math.isfinite(best.value):
-        lp = lp_bound(inst, best.value, time_limit_s)
-        if lp is not None and lp.value > best.value:
-            best = lp
-    return best
+    out = all_bounds(inst, time_limit_s)
+    start = B.best(out).value
+    if method == "lp" and math.isfinite(start):
+        lp = lp_bound(inst, start, time_limit_s)
+        if lp is not None:
+            out.append(lp)
+    return out
 
 
 def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
@@ -85,7 +93,6 @@ def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
 
 def lp_bound(inst: Instance, start: float, time_limit_s: float) -> B.Bound | None:
     """Arc-flow LP bound (Gilmore–Gomory) for integral data; None when it does not apply."""
-    t0 = time.perf_counter()
     if isinstance(inst, BinPackingInstance):
         if not inst.integral:
             return None
@@ -98,15 +105,9 @@ def lp_bound(inst: Instance, start: float, time_limit_s: float) -> B.Bound | Non
         return None
     p, m = inst.durations, inst.m
     assert p is not None
-
-    def refutes(C: int) -> bool:
-        left = max(0.1, time_limit_s - (time.perf_counter() - t0))
-        sol = arcflow.solve(p, C, relax=True, time_limit_s=left)
-        return sol.status == "optimal" and sol.bound > m
-
-    hi = int(math.ceil(float(p.sum()) / m + float(p.max())))
+    hi = int(math.ceil(float(p.sum()) / m + float(p.max())))  # list scheduling
     try:
-        C = B.raise_by_bisection(int(start), hi, refutes, time_limit_s)
+        C = arcflow.makespan_lp_bound(p, m, int(start), hi, time_limit_s)
     except arcflow.GraphTooLarge:
         return None
     return B.Bound(float(C), "arcflow-LP")
@@ -115,29 +116,36 @@ def lp_bound(inst: Instance, start: float, time_limit_s: float) -> B.Bound | Non
 # ----------------------------------------------------------------------------------------
 
 
+EXACT_METHODS = ("milp", "cpsat", "arcflow")
+
+
 def _heuristic_plans(
     inst: Instance, method: str, budget_s: float, target: float, seed: int
 ) -> list[tuple[str, np.ndarray]]:
-    """Plans of the heuristics that ``method`` asks for (``auto``: all that scale)."""
+    """Plans of the heuristic ``method`` asks for; for ``auto``, ``local`` and the exact
+    methods (warm starts), every heuristic that scales, plus local search on the best."""
+    portfolio = method in ("auto", "local", *EXACT_METHODS)
+
+    def wanted(name: str, scales: bool = True) -> bool:
+        return method == name or (portfolio and scales)
+
     out: list[tuple[str, np.ndarray]] = []
     if isinstance(inst, BinPackingInstance):
-        if method in ("auto", "ffd") or method in ("milp", "cpsat", "arcflow"):
+        if wanted("ffd"):
             out.append(("ffd", heuristics.first_fit_decreasing(inst)))
-        if method in ("auto", "bfd") or method in ("milp", "cpsat", "arcflow"):
+        if wanted("bfd"):
             out.append(("bfd", heuristics.best_fit_decreasing(inst)))
         return out
-    out.append(("lpt", heuristics.lpt(inst)))
     identical = inst.kind == "identical"
-    if identical and (method == "multifit" or (method != "lpt" and inst.n * inst.m <= 5_000_000)):
+    if wanted("lpt"):
+        out.append(("lpt", heuristics.lpt(inst)))
+    if identical and wanted("multifit", inst.n * inst.m <= 5_000_000):
         out.append(("multifit", heuristics.multifit(inst)))
-    if identical and (method == "kk" or (method != "lpt" and inst.n <= 20_000 and inst.m <= 200)):
+    if identical and wanted("kk", inst.n <= 20_000 and inst.m <= 200):
         out.append(("kk", heuristics.karmarkar_karp(inst)))
-    if method in ("auto", "local", "milp", "cpsat", "arcflow") and inst.n * inst.m <= 50_000_000:
-        name, plan = min(out, key=lambda kv: heuristics.makespan_of(inst, kv[1]))
-        improved = heuristics.local_search(inst, plan, budget_s, target, seed)
-        out.append((f"{name}+ls", improved))
-    if method not in ("auto", "local", "milp", "cpsat", "arcflow"):
-        out = [kv for kv in out if kv[0] == method]
+    if portfolio and inst.n * inst.m <= 50_000_000:
+        name, plan = min(out, key=lambda kv: float(heuristics.machine_loads(inst, kv[1]).max()))
+        out.append((f"{name}+ls", heuristics.local_search(inst, plan, budget_s, target, seed)))
     return out
 
 

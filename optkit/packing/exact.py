@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from optkit.packing import arcflow, lns
-from optkit.packing import bounds as B
+from optkit.packing.heuristics import machine_loads
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.solvers import SolverOptions, cpsat_parameters, pulp_solver, require
 
@@ -104,7 +104,7 @@ def milp_makespan(
         )
         for (i, j), v in x.items():
             v.setInitialValue(1 if w[j] == i else 0)
-        C.setInitialValue(float(_loads(inst, w).max()))
+        C.setInitialValue(float(machine_loads(inst, w).max()))
     plan = _solve_pulp(prob, x, inst.n, backend, opts, warm is not None)
     bound = _dual_bound(
         prob,
@@ -112,7 +112,7 @@ def milp_makespan(
         lower,
         inst.integral,
         plan is not None and prob.sol_status == pulp.LpSolutionOptimal,
-        None if plan is None else float(_loads(inst, plan).max()),
+        None if plan is None else float(machine_loads(inst, plan).max()),
     )
     status = _pulp_status(prob)
     return ExactOutcome(plan, bound, status, backend)
@@ -250,13 +250,6 @@ def _dual_bound(
     return bound
 
 
-def _loads(inst: MakespanInstance, plan: np.ndarray) -> np.ndarray:
-    t = inst.time_matrix()
-    loads = np.zeros(inst.m)
-    np.add.at(loads, plan, t[plan, np.arange(inst.n)])
-    return loads
-
-
 # ----------------------------------------------------------------------------------------
 # CP-SAT
 # ----------------------------------------------------------------------------------------
@@ -280,7 +273,8 @@ def cpsat_makespan(
     model = cp_model.CpModel()
     finite = t[np.isfinite(t)]
     horizon = int(upper if upper is not None else finite.sum() if len(finite) else 0)
-    C = model.new_int_var(int(math.ceil(lower - 1e-9)), max(horizon, int(math.ceil(lower))), "C")
+    horizon = max(horizon, int(math.ceil(lower - 1e-9)))
+    C = model.new_int_var(int(math.ceil(lower - 1e-9)), horizon, "C")
     order = np.argsort(-inst.min_times(), kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
@@ -303,24 +297,8 @@ def cpsat_makespan(
         w = _canonical_identical(warm, order, m) if inst.kind == "identical" else warm
         for (i, j), v in x.items():
             model.add_hint(v, 1 if w[j] == i else 0)
-    solver = cp_model.CpSolver()
-    cpsat_parameters(solver, opts)
-    st = solver.solve(model)
-    plan = None
-    if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        plan = np.full(n, -1, dtype=np.int64)
-        for (i, j), v in x.items():
-            if solver.boolean_value(v):
-                plan[j] = i
-    bound = float(solver.best_objective_bound) if st != cp_model.INFEASIBLE else math.inf
-    status = {
-        cp_model.OPTIMAL: "optimal",
-        cp_model.FEASIBLE: "feasible",
-        cp_model.INFEASIBLE: "infeasible",
-    }.get(st, "time_limit")
-    return ExactOutcome(
-        plan, max(bound, lower) if status != "infeasible" else bound, status, "cpsat"
-    )
+    # Infeasible within C <= horizon: every makespan up to the horizon is refuted.
+    return _run_cpsat(model, x, n, opts, lower, infeasible_bound=float(horizon + 1))
 
 
 def cpsat_binpacking(
@@ -361,25 +339,34 @@ def cpsat_binpacking(
         wc = _canonical_identical(warm, order, upper)
         for (b, j), v in x.items():
             model.add_hint(v, 1 if wc[j] == b else 0)
+    # Infeasible within ``upper`` bins: at least upper + 1 are needed.
+    return _run_cpsat(model, x, n, opts, lower, infeasible_bound=float(upper + 1))
+
+
+def _run_cpsat(
+    model: Any,
+    x: dict[tuple[int, int], Any],
+    n: int,
+    opts: SolverOptions,
+    lower: float,
+    infeasible_bound: float,
+) -> ExactOutcome:
+    """Solve a CP-SAT assignment model; job j goes to the i of its true x_ij."""
+    from ortools.sat.python import cp_model
+
     solver = cp_model.CpSolver()
     cpsat_parameters(solver, opts)
     st = solver.solve(model)
+    if st == cp_model.INFEASIBLE:
+        return ExactOutcome(None, infeasible_bound, "infeasible", "cpsat")
     plan = None
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        plan = np.array(
-            [
-                next(b for b in range(upper) if (b, j) in x and solver.boolean_value(x[b, j]))
-                for j in range(n)
-            ],
-            dtype=np.int64,
-        )
-    status = {
-        cp_model.OPTIMAL: "optimal",
-        cp_model.FEASIBLE: "feasible",
-        cp_model.INFEASIBLE: "infeasible",
-    }.get(st, "time_limit")
-    bound = float(solver.best_objective_bound) if status != "infeasible" else float(upper + 1)
-    return ExactOutcome(plan, max(bound, lower), status, "cpsat")
+        plan = np.full(n, -1, dtype=np.int64)
+        for (i, j), v in x.items():
+            if solver.boolean_value(v):
+                plan[j] = i
+    status = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible"}.get(st, "time_limit")
+    return ExactOutcome(plan, max(float(solver.best_objective_bound), lower), status, "cpsat")
 
 
 # ----------------------------------------------------------------------------------------
@@ -428,9 +415,10 @@ def arcflow_binpacking(
             dt = time.perf_counter() - t0
             progress.append(f"{dt:6.2f}s {stage}: bins {ub}, bound {lb:g}")
 
-    flow = arcflow.lp_flow(g, time_limit_s=slice_(0.3))
-    if flow is not None:
-        lb = max(lb, float(math.ceil(float(flow[g.tail == g.source].sum()) - 1e-6)))
+    lp = arcflow.solve(inst.sizes, inst.capacity, graph=g, relax=True, time_limit_s=slice_(0.3))
+    flow = lp.flow
+    if lp.status == "optimal":
+        lb = max(lb, lp.bound)
     say(f"arc-flow LP ({note})")
     if lb >= ub:
         return ExactOutcome(
@@ -525,10 +513,6 @@ def arcflow_makespan(
             graphs[C] = arcflow.build_graph(p, C)
         return graphs[C]
 
-    def lp_refutes(C: int) -> bool:
-        sol = arcflow.solve(p, C, graph=graph(C), relax=True, time_limit_s=left())
-        return sol.status == "optimal" and sol.bound > m
-
     def say(msg: str) -> None:
         if progress is not None:
             progress.append(f"{time.perf_counter() - t0:6.2f}s {msg}")
@@ -537,7 +521,7 @@ def arcflow_makespan(
     hi = int(math.ceil(upper - 1e-9))
     best = warm
     try:
-        lo = B.raise_by_bisection(lo, hi, lp_refutes, opts.time_limit_s)
+        lo = arcflow.makespan_lp_bound(p, m, lo, hi, left(), graph)
         say(f"arc-flow LP bisection: every C < {lo} is infeasible")
         for stage, share in (("lns", 0.2), ("milp", 0.3), ("lns", 0.2), ("milp", 1.0)):
             stop = time.perf_counter() + (slice_(share) or 3600.0)

@@ -175,8 +175,7 @@ def local_search(
         return plan
     t0 = time.perf_counter()
     t = inst.time_matrix()
-    loads = np.zeros(m)
-    np.add.at(loads, plan, t[plan, np.arange(n)])
+    loads = machine_loads(inst, plan)
     pairs = _PairBalancer(inst) if inst.kind == "identical" and inst.integral else None
     rng = np.random.default_rng(seed)
     best, best_c = plan.copy(), float(loads.max())
@@ -300,14 +299,11 @@ class _PairBalancer:
         return bool(np.any(before != plan[jobs]))
 
 
-def makespan_of(inst: MakespanInstance, plan: np.ndarray) -> float:
-    """Makespan of a plan (no validation; use ``check`` for that)."""
-    if inst.n == 0:
-        return 0.0
-    t = inst.time_matrix()
+def machine_loads(inst: MakespanInstance, plan: np.ndarray) -> np.ndarray:
+    """Finish time of every machine under ``plan`` (no validation; ``check`` does that)."""
     loads = np.zeros(inst.m)
-    np.add.at(loads, plan, t[plan, np.arange(inst.n)])
-    return float(loads.max())
+    np.add.at(loads, plan, inst.time_matrix()[plan, np.arange(inst.n)])
+    return loads
 
 
 # ----------------------------------------------------------------------------------------

@@ -54,10 +54,11 @@ class OnlineAssigner:
         self.rule = rule
         self.target = float(target) if target is not None else None
         self._speeds = None if speeds is None else np.asarray(speeds, dtype=np.float64)
-        self._loads = [0.0] * machines
+        # One structure of (load, machine) pairs, shaped for the rule: a heap for
+        # least-loaded, a sorted list for best fit (both start as the sorted zeros);
+        # uniform machines keep a load vector instead.
+        self._keys = [(0.0, i) for i in range(machines)]
         self._uloads = np.zeros(machines)
-        self._heap = [(0.0, i) for i in range(machines)]
-        self._sorted = [(0.0, i) for i in range(machines)]  # (load, machine), ascending
         self.assigned = 0
 
     def assign(self, p: float) -> int:
@@ -69,22 +70,19 @@ class OnlineAssigner:
             finish = self._uloads + p / self._speeds
             i = int(np.argmin(finish))
             self._uloads[i] = finish[i]
-            self._loads[i] = float(finish[i])
             return i
         if self.rule == "least-loaded":
-            load, i = self._heap[0]
-            heapq.heapreplace(self._heap, (load + p, i))
-            self._loads[i] = load + p
+            load, i = self._keys[0]
+            heapq.heapreplace(self._keys, (load + p, i))
             return i
         assert self.target is not None
-        keys = self._sorted
+        keys = self._keys
         # Most loaded machine with load + p <= T: the predecessor of (T - p, +inf).
         pos = bisect.bisect_right(keys, (self.target - p, self.m)) - 1
         if pos < 0:
             pos = 0  # nothing fits: the least loaded machine
         load, i = keys.pop(pos)
         bisect.insort(keys, (load + p, i))
-        self._loads[i] = load + p
         return i
 
     def assign_many(self, durations: Sequence[float]) -> np.ndarray:
@@ -96,8 +94,15 @@ class OnlineAssigner:
     @property
     def loads(self) -> np.ndarray:
         """Current finish time of each machine."""
-        return np.asarray(self._loads)
+        if self._speeds is not None:
+            return self._uloads.copy()
+        out = np.zeros(self.m)
+        for load, i in self._keys:
+            out[i] = load
+        return out
 
     @property
     def makespan(self) -> float:
-        return max(self._loads)
+        if self._speeds is not None:
+            return float(self._uloads.max())
+        return max(load for load, _ in self._keys)

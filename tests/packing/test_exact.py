@@ -135,3 +135,12 @@ def test_unrelated_exact_matches_brute_force(rows):
         res = solve(inst, method, options=OPTS)
         assert res.objective == brute_makespan(inst) and res.status is Status.OPTIMAL
     assert exact.cpsat_makespan(inst, OPTS).status == "optimal"
+
+
+def test_cpsat_infeasible_horizon_proves_only_up_to_the_horizon():
+    # Optimum 14; asking for C <= 12 is infeasible and proves C >= 13 — not infinity.
+    out = exact.cpsat_makespan(identical_small(), OPTS, lower=0, upper=12)
+    assert out.status == "infeasible" and out.plan is None and out.bound == 13
+    b = BinPackingInstance(10, np.array([6, 5, 4, 3, 2, 5, 5], dtype=float))  # optimum 3
+    out = exact.cpsat_binpacking(b, OPTS, upper=2)
+    assert out.status == "infeasible" and out.bound == 3

@@ -31,13 +31,23 @@ def test_bundled_classic_instances(name, optimum):
     assert res.status is Status.OPTIMAL and res.objective == optimum
 
 
-SMALL_PCMAX = ["U_1_0010_05_6.txt", "NU_1_0010_05_9.txt", "NU_2_0010_05_9.txt",
-               "p_cmax-class2-n20-m10-minsize20-maxsize100-seed6389.txt",
-               "p_cmax-class5-n20-m10-mu100-sigma50-seed23586.txt",
-               "p_cmax-class6-n20-m10-minsize20-maxsize80-seed23924.txt",
-               "p_cmax-class3-n60-m30-minsize50-maxsize100-seed6738.txt"]
-SMALL_BPP = ["N1C1W4_I.txt", "BPP_50_50_0.1_0.8_3.txt", "Falkenauer_u120_02.txt",
-             "Falkenauer_t60_05.txt", "N1W2B2R4.txt", "Schwerin1_BPP16.txt"]
+SMALL_PCMAX = [
+    "U_1_0010_05_6.txt",
+    "NU_1_0010_05_9.txt",
+    "NU_2_0010_05_9.txt",
+    "p_cmax-class2-n20-m10-minsize20-maxsize100-seed6389.txt",
+    "p_cmax-class5-n20-m10-mu100-sigma50-seed23586.txt",
+    "p_cmax-class6-n20-m10-minsize20-maxsize80-seed23924.txt",
+    "p_cmax-class3-n60-m30-minsize50-maxsize100-seed6738.txt",
+]
+SMALL_BPP = [
+    "N1C1W4_I.txt",
+    "BPP_50_50_0.1_0.8_3.txt",
+    "Falkenauer_u120_02.txt",
+    "Falkenauer_t60_05.txt",
+    "N1W2B2R4.txt",
+    "Schwerin1_BPP16.txt",
+]
 
 
 def _optima(path: Path, key: str, value: str) -> dict[str, float]:
@@ -67,6 +77,7 @@ def test_truncated_solve_brackets_known_optimum(shared_data):
     """python-mip's check: a time-limited solve keeps objective >= OPT >= bound."""
     fname = "p_cmax-class7-n126-m42-mu504-sigma126-seed4554.txt"
     opt = _optima(shared_data / "pcmax_public" / "optima.csv", "instance", "optimum")[fname]
-    res = solve(read_instance(shared_data / "pcmax_public" / fname),
-                options=SolverOptions(time_limit_s=3))
+    res = solve(
+        read_instance(shared_data / "pcmax_public" / fname), options=SolverOptions(time_limit_s=3)
+    )
     assert res.bound <= opt <= res.objective

@@ -24,7 +24,8 @@ def test_target_rule_guarantee(p, m, target):
     a = OnlineAssigner(m, rule="target", target=target)
     plan = a.assign_many(p)
     obj, viol = check(MakespanInstance.identical(p, m), plan)
-    assert not viol
+    assert not viol and obj == pytest.approx(a.makespan)
+    assert np.bincount(plan, weights=p, minlength=m) == pytest.approx(a.loads)
     assert obj <= max(target, sum(p) / m + (1 - 1 / m) * max(p)) + 1e-6
 
 
