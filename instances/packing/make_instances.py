@@ -8,27 +8,27 @@ Sources:
   ``../shared/data/pcmax_public`` and ``../shared/data/bpplib_public`` (see their READMEs).
 - ``azure-conv-200x8`` takes the first 200 requests of the Azure LLM inference trace 2023
   (conversation service, ``../shared/data/azure_llm_inference_2023``, CC-BY 4.0, Patel et al.,
-  Splitwise, ISCA 2024) and turns each into a job duration with a stand-in linear time model
-  (until the cost model lands):  d = t0 + a * prompt_tokens + b * output_tokens, with
-  t0 = 20 ms, a = 0.2 ms/token (prefill) and b = 25 ms/token (decode) — the order of magnitude
-  of a 7B model on one A100 at small batch. 8 identical instances (machines).
+  Splitwise, ISCA 2024). Each job's duration is the request's time from the cost model
+  (``optkit.costmodel.request_time``: Llama-2-7B, fp16, one A100 80GB, batch 1, pure
+  roofline), the same as ``optkit generate makespan --trace ... --model llama-2-7b
+  --hardware a100-80gb --devices 8 --limit 200``. 8 identical instances (machines).
 - ``uniform-3speeds`` and ``unrelated-4x12`` are small hand-made examples of the other
   machine environments (the unrelated one has forbidden pairs, written as null).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
+from optkit.costmodel import builtin_catalog
+from optkit.costmodel.generate import makespan_instance
+from optkit.costmodel.traces import read_trace
 from optkit.io import read_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "instances" / "packing"
-
-T0_S, PREFILL_S_PER_TOKEN, DECODE_S_PER_TOKEN = 0.020, 0.0002, 0.025
 
 
 def dump(name: str, d: dict) -> None:
@@ -43,30 +43,14 @@ def main() -> None:
     ):
         inst = read_instance(DATA / src).replace(name=name)
         dump(name, inst.to_dict())
-    with (
+    cat = builtin_catalog()
+    trace = read_trace(
         DATA / "azure_llm_inference_2023" / "AzureLLMInferenceTrace_conv_until_1855.csv"
-    ).open() as f:
-        rows = list(csv.DictReader(f))[:200]
-    durations = [
-        round(
-            T0_S
-            + PREFILL_S_PER_TOKEN * int(r["ContextTokens"])
-            + DECODE_S_PER_TOKEN * int(r["GeneratedTokens"]),
-            4,
-        )
-        for r in rows
-    ]
-    dump(
-        "azure-conv-200x8",
-        {
-            "problem": "makespan",
-            "format_version": 1,
-            "name": "azure-conv-200x8",
-            "machines": 8,
-            "durations": durations,
-            "job_ids": [r["TIMESTAMP"] for r in rows],
-        },
+    ).slice(0, 200)
+    doc = makespan_instance(
+        trace, cat.get_model("llama-2-7b"), cat.get_hardware("a100-80gb"), 8, name="azure-conv-200x8"
     )
+    dump("azure-conv-200x8", doc)
     dump(
         "uniform-3speeds",
         {
