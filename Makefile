@@ -28,8 +28,13 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 tests
 
-bench: $(VENV)/.installed-test
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
+	$(PIP) install --quiet -e ".[bench]"
+	touch $@
+
+bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/packing/run.py
+	$(PY) benchmarks/costmodel/run.py all
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check optkit tests benchmarks

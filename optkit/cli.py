@@ -397,8 +397,22 @@ def cost(
 
     cat = _catalog(catalog)
     m, hw = _entries(cat, model, hardware)
-    st = _setup(cat, hw, tp, pp, dtype, group_size, attention, sinks, local, topk, kv_tier,
-                compute_eff, memory_eff, network_eff)
+    st = _setup(
+        cat,
+        hw,
+        tp,
+        pp,
+        dtype,
+        group_size,
+        attention,
+        sinks,
+        local,
+        topk,
+        kv_tier,
+        compute_eff,
+        memory_eff,
+        network_eff,
+    )
     try:
         row = summary(m, hw, batch, input, output, st)
     except ValueError as e:
@@ -410,14 +424,18 @@ def cost(
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_row("prefill (TTFT)", f"{_secs(row['prefill_s'])}  [{row['prefill_bottleneck']}]")
-    t.add_row("decode step at final context", f"{_secs(row['decode_step_s'])}  [{row['decode_bottleneck']}]")
+    t.add_row(
+        "decode step at final context",
+        f"{_secs(row['decode_step_s'])}  [{row['decode_bottleneck']}]",
+    )
     t.add_row("time per output token", _secs(row["tpot_s"]))
     t.add_row("whole request", _secs(row["request_s"]))
     t.add_row("throughput", f"{row['throughput_tok_s']:.4g} tok/s")
     mem = row["memory"]
     t.add_row(
         "memory per device",
-        f"{_si(mem['total'], 'B')} (weights {_si(mem['weights'], 'B')}, KV {_si(mem['kv_cache'], 'B')})",
+        f"{_si(mem['total'], 'B')} (weights {_si(mem['weights'], 'B')}, "
+        f"KV {_si(mem['kv_cache'], 'B')})",
     )
     t.add_row("bottleneck", row["bottleneck"])
     out.print(t)
@@ -430,9 +448,7 @@ def cost(
 
 @app.command(name="catalog")
 def catalog_cmd(
-    section: Annotated[
-        str, typer.Argument(help="hardware, models, tiers or links.")
-    ] = "hardware",
+    section: Annotated[str, typer.Argument(help="hardware, models, tiers or links.")] = "hardware",
     catalog: CatalogOpt = None,
     sources: Annotated[bool, typer.Option("--sources", help="Show every number's source.")] = False,
     json_out: JsonOpt = False,
@@ -441,7 +457,12 @@ def catalog_cmd(
     from dataclasses import asdict
 
     cat = _catalog(catalog)
-    tables = {"hardware": cat.hardware, "models": cat.models, "tiers": cat.tiers, "links": cat.links}
+    tables = {
+        "hardware": cat.hardware,
+        "models": cat.models,
+        "tiers": cat.tiers,
+        "links": cat.links,
+    }
     if section not in tables:
         _fail(f"section: expected hardware, models, tiers or links, got {section!r}")
     entries = tables[section]
@@ -452,32 +473,66 @@ def catalog_cmd(
             print(json.dumps(d, default=str))
         return
     t = Table()
+    cols: tuple[str, ...]
+    rows: list[tuple[str, ...]]
     if section == "hardware":
         cols = ("key", "name", "kind", "fp16 TFLOP/s", "int8/fp8", "memory", "bandwidth", "link")
         rows = [
-            (k, h.name, h.kind, f"{h.tflops.get('fp16', h.tflops.get('bf16', 0)):g}",
-             f"{max(h.tflops.get('int8', 0), h.tflops.get('fp8', 0)):g}",
-             f"{h.memory_gb:g} GB", f"{h.bandwidth_gbs:g} GB/s",
-             f"{h.interconnect.name} {h.interconnect.bandwidth_gbs:g} GB/s")
+            (
+                k,
+                h.name,
+                h.kind,
+                f"{h.tflops.get('fp16', h.tflops.get('bf16', 0)):g}",
+                f"{max(h.tflops.get('int8', 0), h.tflops.get('fp8', 0)):g}",
+                f"{h.memory_gb:g} GB",
+                f"{h.bandwidth_gbs:g} GB/s",
+                f"{h.interconnect.name} {h.interconnect.bandwidth_gbs:g} GB/s",
+            )
             for k, h in entries.items()
         ]
     elif section == "models":
-        cols = ("key", "name", "layers", "hidden", "heads/kv", "ffn", "experts", "params", "context")
+        cols = (
+            "key",
+            "name",
+            "layers",
+            "hidden",
+            "heads/kv",
+            "ffn",
+            "experts",
+            "params",
+            "context",
+        )
         rows = [
-            (k, m.name, str(m.layers), str(m.hidden), f"{m.heads}/{m.kv_heads}", str(m.ffn),
-             f"{m.top_k}/{m.experts}" if m.is_moe else "-",
-             f"{m.parameters()['total'] / 1e9:.3g} B", str(m.context))
+            (
+                k,
+                m.name,
+                str(m.layers),
+                str(m.hidden),
+                f"{m.heads}/{m.kv_heads}",
+                str(m.ffn),
+                f"{m.top_k}/{m.experts}" if m.is_moe else "-",
+                f"{m.parameters()['total'] / 1e9:.3g} B",
+                str(m.context),
+            )
             for k, m in entries.items()
         ]
     elif section == "tiers":
         cols = ("key", "name", "capacity", "bandwidth")
-        rows = [(k, x.name, f"{x.capacity_gb:g} GB", f"{x.bandwidth_gbs:g} GB/s") for k, x in entries.items()]
+        rows = [
+            (k, x.name, f"{x.capacity_gb:g} GB", f"{x.bandwidth_gbs:g} GB/s")
+            for k, x in entries.items()
+        ]
     else:
         cols = ("key", "name", "bandwidth / direction", "latency")
-        rows = [(k, x.name, f"{x.bandwidth_gbs:g} GB/s", f"{x.latency_us:g} us") for k, x in entries.items()]
+        rows = [
+            (k, x.name, f"{x.bandwidth_gbs:g} GB/s", f"{x.latency_us:g} us")
+            for k, x in entries.items()
+        ]
     if sources:
         cols = (*cols, "sources")
-        rows = [(*r, "\n".join(f"{f}: {s}" for f, s in entries[r[0]].sources.items())) for r in rows]
+        rows = [
+            (*r, "\n".join(f"{f}: {s}" for f, s in entries[r[0]].sources.items())) for r in rows
+        ]
     for c in cols:
         t.add_column(c, overflow="fold")
     for r in rows:
@@ -491,7 +546,9 @@ app.add_typer(generate_app, name="generate")
 
 @generate_app.command("makespan")
 def generate_makespan(
-    trace: Annotated[Path, typer.Option("--trace", help="Trace CSV (Azure, ShareGPT, arXiv, GSM8K).")],
+    trace: Annotated[
+        Path, typer.Option("--trace", help="Trace CSV (Azure, ShareGPT, arXiv, GSM8K).")
+    ],
     model: ModelOpt,
     hardware: HardwareOpt,
     devices: Annotated[int, typer.Option("--devices", help="Devices in the fleet.")],
@@ -518,8 +575,22 @@ def generate_makespan(
 
     cat = _catalog(catalog)
     m, hw = _entries(cat, model, hardware)
-    st = _setup(cat, hw, tp, pp, dtype, group_size, "full", 4, 1020, 1024, None,
-                compute_eff, memory_eff, 1.0)
+    st = _setup(
+        cat,
+        hw,
+        tp,
+        pp,
+        dtype,
+        group_size,
+        "full",
+        4,
+        1020,
+        1024,
+        None,
+        compute_eff,
+        memory_eff,
+        1.0,
+    )
     try:
         tr = read_trace(trace).slice(offset, limit)
     except InputError as e:

@@ -1,6 +1,14 @@
 """Analytical (roofline) cost model of LLM inference, with sourced catalogs."""
 
-from optkit.costmodel.catalog import Catalog, Hardware, Link, Model, Tier, builtin_catalog, load_catalog
+from optkit.costmodel.catalog import (
+    Catalog,
+    Hardware,
+    Link,
+    Model,
+    Tier,
+    builtin_catalog,
+    load_catalog,
+)
 from optkit.costmodel.precision import Precision
 from optkit.costmodel.roofline import (
     Attention,

@@ -208,10 +208,16 @@ class _Entry:
                 raise FieldError(path, "{value: number, source: text}", x)
             source = x.get("source")
             if not isinstance(source, str) or not source.strip():
-                raise FieldError(f"{path}.source", "a non-empty text naming where the number comes from", source)
+                raise FieldError(
+                    f"{path}.source", "a non-empty text naming where the number comes from", source
+                )
             x = x["value"]
         elif source is None:
-            raise FieldError(path, "{value: number, source: text} (a bare number needs an entry-level 'source')", x)
+            raise FieldError(
+                path,
+                "{value: number, source: text} (a bare number needs an entry-level 'source')",
+                x,
+            )
         if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
             raise FieldError(path, "a finite number", x)
         if integer and x != int(x):
@@ -252,12 +258,21 @@ class _Entry:
     def finish(self) -> None:
         unknown = set(self.raw) - self.used
         if unknown:
-            raise FieldError(f"{self.path}.{sorted(unknown)[0]}", "a known field (unknown field; check the spelling)")
+            raise FieldError(
+                f"{self.path}.{sorted(unknown)[0]}",
+                "a known field (unknown field; check the spelling)",
+            )
 
 
 def _link(key: str, raw: Any, path: str) -> Link:
     e = _Entry(raw, path, _entry_source(raw, path))
-    out = Link(key, e.text("name", key), e.number("bandwidth_gbs"), e.number("latency_us", positive=False), e.sources)
+    out = Link(
+        key,
+        e.text("name", key),
+        e.number("bandwidth_gbs"),
+        e.number("latency_us", positive=False),
+        e.sources,
+    )
     e.used.add("source")
     e.finish()
     return out
@@ -265,7 +280,9 @@ def _link(key: str, raw: Any, path: str) -> Link:
 
 def _tier(key: str, raw: Any, path: str) -> Tier:
     e = _Entry(raw, path, _entry_source(raw, path))
-    out = Tier(key, e.text("name", key), e.number("capacity_gb"), e.number("bandwidth_gbs"), e.sources)
+    out = Tier(
+        key, e.text("name", key), e.number("capacity_gb"), e.number("bandwidth_gbs"), e.sources
+    )
     e.used.add("source")
     e.finish()
     return out
@@ -295,8 +312,12 @@ def _hardware(key: str, raw: Any, path: str, cat: Catalog) -> Hardware:
         per = {t: macs.number(t) for t in MATH_TYPES if t in macs.raw}
         macs.finish()
         if not per:
-            raise FieldError(f"{path}.fpga.macs_per_dsp", "at least one of " + ", ".join(MATH_TYPES))
-        fpga = Fpga(fe.number("dsp", integer=True), fe.number("clock_mhz"), per, fe.number("onchip_mb"))
+            raise FieldError(
+                f"{path}.fpga.macs_per_dsp", "at least one of " + ", ".join(MATH_TYPES)
+            )
+        fpga = Fpga(
+            fe.number("dsp", integer=True), fe.number("clock_mhz"), per, fe.number("onchip_mb")
+        )
         fe.finish()
         for t, m in per.items():  # derived peak: DSPs x MACs/DSP x 2 FLOP/MAC x clock
             tflops[t] = fpga.dsp * m * 2 * fpga.clock_mhz * 1e6 / 1e12
@@ -317,7 +338,11 @@ def _hardware(key: str, raw: Any, path: str, cat: Catalog) -> Hardware:
         if k is None and not required:
             return None
         if not isinstance(k, str) or k not in table:
-            raise FieldError(f"{path}.{name}", f"the key of a {what} in the catalog ({', '.join(sorted(table))})", k)
+            raise FieldError(
+                f"{path}.{name}",
+                f"the key of a {what} in the catalog ({', '.join(sorted(table))})",
+                k,
+            )
         return table[k]
 
     hw = Hardware(
@@ -361,7 +386,9 @@ def _model(key: str, raw: Any, path: str) -> Model:
             raise FieldError(f"{path}.moe.top_k", f"at most experts ({mo['experts']})", mo["top_k"])
     layers = e.number("layers", integer=True)
     if mo and mo["dense_layers"] >= layers:
-        raise FieldError(f"{path}.moe.dense_layers", f"fewer than layers ({layers})", mo["dense_layers"])
+        raise FieldError(
+            f"{path}.moe.dense_layers", f"fewer than layers ({layers})", mo["dense_layers"]
+        )
     m = Model(
         key=key,
         name=e.text("name", key),
@@ -392,7 +419,9 @@ def parse_catalog(data: Any, base: Catalog | None = None) -> Catalog:
     if base is not None:
         cat = Catalog(dict(base.links), dict(base.tiers), dict(base.hardware), dict(base.models))
     if not isinstance(data, dict):
-        raise FieldError("<root>", "a mapping with sections " + ", ".join(SECTIONS), type(data).__name__)
+        raise FieldError(
+            "<root>", "a mapping with sections " + ", ".join(SECTIONS), type(data).__name__
+        )
     for sec in data:
         if sec not in SECTIONS:
             raise FieldError(sec, "a section: " + ", ".join(SECTIONS))
@@ -435,7 +464,7 @@ def builtin_catalog() -> Catalog:
     if _BUILTIN is None:
         cat = Catalog()
         for name in ("hardware.yaml", "models.yaml"):
-            res = resources.files("optkit.costmodel").joinpath("data", name)
+            res = resources.files("optkit.costmodel").joinpath("data").joinpath(name)
             try:
                 cat = parse_catalog(_read_yaml(name, res.read_text()), cat)
             except FieldError as exc:  # a broken shipped file is an internal error

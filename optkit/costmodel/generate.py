@@ -11,7 +11,9 @@ from optkit.costmodel.traces import Trace
 DECIMALS = 6  # durations in microseconds: packing solves them as integers
 
 
-def request_durations(trace: Trace, model: Model, hardware: Hardware, setup: Setup = Setup(), batch: int = 1) -> np.ndarray:
+def request_durations(
+    trace: Trace, model: Model, hardware: Hardware, setup: Setup = Setup(), batch: int = 1
+) -> np.ndarray:
     """Each request's share of a serving instance's time, in seconds.
 
     With ``batch`` = B the request is assumed to run in a batch of B requests of its
@@ -35,7 +37,9 @@ def makespan_instance(
 ) -> dict:
     """A ``makespan`` instance document: one machine per ``setup.tp`` devices."""
     if devices < setup.tp * setup.pp or devices % (setup.tp * setup.pp):
-        raise ValueError(f"devices ({devices}) must be a positive multiple of tp x pp ({setup.tp * setup.pp})")
+        raise ValueError(
+            f"devices ({devices}) must be a positive multiple of tp x pp ({setup.tp * setup.pp})"
+        )
     machines = devices // (setup.tp * setup.pp)
     d = request_durations(trace, model, hardware, setup, batch)
     return {

@@ -56,12 +56,14 @@ class Precision:
     def label(self) -> str:
         w, a, k = (f"{x:g}" for x in (self.weight_bits, self.act_bits, self.kv_bits))
         if w == a == k:
-            return {"16": "fp16", "8": "fp8" if self.float8 else "int8", "32": "fp32"}.get(w, f"w{w}a{a}kv{k}")
+            return {"16": "fp16", "8": "fp8" if self.float8 else "int8", "32": "fp32"}.get(
+                w, f"w{w}a{a}kv{k}"
+            )
         return f"w{w}a{a}kv{k}"
 
     @classmethod
     def parse(cls, text: str, group_size: int = 128) -> Precision:
-        """``fp16``, ``bf16``, ``fp8``, ``int8``, ``fp32``, or ``wXaY[kvZ]`` (``w4a16``, ``w2a8kv4``)."""
+        """``fp16``, ``bf16``, ``fp8``, ``int8``, ``fp32``, or ``wXaY[kvZ]`` (``w2a8kv4``)."""
         t = text.strip().lower()
         named = {
             "fp16": cls(),

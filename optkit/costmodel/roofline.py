@@ -35,7 +35,9 @@ class Attention:
     def __post_init__(self) -> None:
         if self.kind not in ("full", "lambda", "topk"):
             raise ValueError(f"attention kind must be full, lambda or topk, got '{self.kind}'")
-        if min(self.sinks, self.local, self.k) < 0 or (self.kind == "lambda" and self.sinks + self.local < 1):
+        if min(self.sinks, self.local, self.k) < 0 or (
+            self.kind == "lambda" and self.sinks + self.local < 1
+        ):
             raise ValueError("attention window sizes must be >= 0 and the window non-empty")
         if self.kind == "topk" and self.k < 1:
             raise ValueError("top-k attention needs k >= 1")
@@ -77,11 +79,11 @@ class KvTier:
 class Setup:
     """Everything except the workload shape: parallelism, formats, attention, tiers."""
 
-    precision: Precision = Precision()
+    precision: Precision = field(default_factory=Precision)
     tp: int = 1
     pp: int = 1
-    attention: Attention = Attention()
-    efficiency: Efficiency = Efficiency()
+    attention: Attention = field(default_factory=Attention)
+    efficiency: Efficiency = field(default_factory=Efficiency)
     kv_tiers: tuple[KvTier, ...] = ()
     causal: bool = True
 
@@ -90,7 +92,9 @@ class Setup:
             raise ValueError("tp and pp must be >= 1")
         share = sum(t.fraction for t in self.kv_tiers)
         if any(t.fraction < 0 or t.bandwidth_gbs <= 0 for t in self.kv_tiers) or share > 1 + 1e-12:
-            raise ValueError("kv_tiers: fractions must be >= 0 and sum to at most 1, bandwidths > 0")
+            raise ValueError(
+                "kv_tiers: fractions must be >= 0 and sum to at most 1, bandwidths > 0"
+            )
 
 
 @dataclass
@@ -169,11 +173,13 @@ def hardware_view(hw: Hardware | Sequence[Hardware], math_type: str) -> SimpleNa
 
 
 def weight_bytes(model: Model | Sequence[Model], setup: Setup = Setup()) -> Any:
-    """Bytes of all weights on one device (layers sharded tp x pp ways; embeddings and head tp ways)."""
+    """Bytes of all weights on one device (layers split tp x pp ways, embeddings tp ways)."""
     return weight_bytes_view(model_view(model), setup)
 
 
-def kv_bytes_per_token_layer(model: Model | Sequence[Model], precision: Precision = Precision()) -> Any:
+def kv_bytes_per_token_layer(
+    model: Model | Sequence[Model], precision: Precision = Precision()
+) -> Any:
     """KV bytes one token adds to one layer (all KV heads, before TP sharding)."""
     m = model_view(model)
     return 2 * m.Hkv * m.dh * precision.kv_storage_bits / 8
@@ -201,7 +207,9 @@ def kv_tokens_read(p: ArrayLike, s: ArrayLike, window: float) -> Any:
 class _Terms:
     """FLOPs and bytes of each operator of one forward (formulation table)."""
 
-    def __init__(self, m: SimpleNamespace, h: SimpleNamespace, setup: Setup, b: Any, s: Any) -> None:
+    def __init__(
+        self, m: SimpleNamespace, h: SimpleNamespace, setup: Setup, b: Any, s: Any
+    ) -> None:
         pr = setup.precision
         K = setup.tp
         self.m, self.h, self.setup = m, h, setup
@@ -244,7 +252,9 @@ class _Terms:
         local = 1.0 - sum(t.fraction for t in tiers)
         tm = (other + local * kv) / self.Bm
         for t in tiers:
-            tm = np.maximum(tm, t.fraction * kv / (t.bandwidth_gbs * 1e9 * self.setup.efficiency.memory))
+            tm = np.maximum(
+                tm, t.fraction * kv / (t.bandwidth_gbs * 1e9 * self.setup.efficiency.memory)
+            )
         tc = F / self.Pc
         return np.maximum(tc, tm), tc >= tm
 
@@ -325,9 +335,9 @@ def _layer_static(t: _Terms) -> list[tuple[str, Any, Any, Any]]:
 def _comm(t: _Terms) -> tuple[Any, dict[str, Any]]:
     m = t.m
     ar = 2 * m.L * t.allreduce(t.N * m.d * t.ab)
-    ag = m.decoder * t.allreduce(t.b * m.V * t.ab, gather=True)
+    ag = m.decoder * t.allreduce(t.b * m.V * t.ab, gather=True)  # logits of the LM head
     p2p = t.p2p()
-    return ar + ag + p2p, {"allreduce": ar + ag, "pipeline": p2p}
+    return ar + ag + p2p, {"allreduce": ar, "allgather": ag, "pipeline": p2p}
 
 
 def forward(
@@ -365,16 +375,29 @@ def forward(
     comm, parts = _comm(t)
     ops.update(parts)
     total = comp + mem + comm
-    return Breakdown(total + zero, comp + zero, mem + zero, comm + zero, F_tot + zero, M_tot + zero, ops)
+    return Breakdown(
+        total + zero, comp + zero, mem + zero, comm + zero, F_tot + zero, M_tot + zero, ops
+    )
 
 
-def prefill_time(model: Any, hardware: Any, batch: ArrayLike, tokens: ArrayLike, cached: ArrayLike = 0, setup: Setup = Setup()) -> Any:
-    """Seconds to prefill ``tokens`` per sequence for ``batch`` sequences (a chunk when ``cached`` > 0)."""
+def prefill_time(
+    model: Any,
+    hardware: Any,
+    batch: ArrayLike,
+    tokens: ArrayLike,
+    cached: ArrayLike = 0,
+    setup: Setup = Setup(),
+) -> Any:
+    """Seconds to prefill ``tokens`` per sequence for ``batch`` sequences.
+
+    With ``cached`` > 0 this is a chunk of a chunked prefill."""
     return forward(model, hardware, batch, tokens, cached, setup).time_s
 
 
-def decode_step_time(model: Any, hardware: Any, batch: ArrayLike, context: ArrayLike, setup: Setup = Setup()) -> Any:
-    """Seconds of one decode iteration of ``batch`` sequences that have ``context`` cached tokens."""
+def decode_step_time(
+    model: Any, hardware: Any, batch: ArrayLike, context: ArrayLike, setup: Setup = Setup()
+) -> Any:
+    """Seconds of one decode iteration of ``batch`` sequences with ``context`` cached tokens."""
     return forward(model, hardware, batch, 1, context, setup).time_s
 
 
@@ -401,7 +424,12 @@ def _sum_envelope(a: np.ndarray, b: np.ndarray, lo: Any, hi: Any) -> Any:
 
 
 def decode_total_time(
-    model: Any, hardware: Any, batch: ArrayLike, first_context: ArrayLike, steps: ArrayLike, setup: Setup = Setup()
+    model: Any,
+    hardware: Any,
+    batch: ArrayLike,
+    first_context: ArrayLike,
+    steps: ArrayLike,
+    setup: Setup = Setup(),
 ) -> Any:
     """Σ_{c=first_context}^{first_context+steps-1} decode_step_time(c), in closed form."""
     m = model_view(model)
@@ -433,9 +461,16 @@ def decode_total_time(
 
 
 def request_time(
-    model: Any, hardware: Any, batch: ArrayLike, input_tokens: ArrayLike, output_tokens: ArrayLike, setup: Setup = Setup()
+    model: Any,
+    hardware: Any,
+    batch: ArrayLike,
+    input_tokens: ArrayLike,
+    output_tokens: ArrayLike,
+    setup: Setup = Setup(),
 ) -> Any:
-    """Prefill of ``input_tokens`` then ``output_tokens - 1`` decode steps (the prefill yields the first token)."""
+    """Prefill of ``input_tokens``, then ``output_tokens - 1`` decode steps.
+
+    The prefill yields the first output token."""
     n_in = np.asarray(input_tokens, dtype=float)
     n_out = np.asarray(output_tokens, dtype=float)
     pre = prefill_time(model, hardware, batch, n_in, 0, setup)
@@ -446,7 +481,7 @@ def request_time(
 def memory_bytes(
     model: Any, batch: ArrayLike, context: ArrayLike, setup: Setup = Setup(), tokens: ArrayLike = 1
 ) -> dict[str, Any]:
-    """Per-device bytes: weights, KV cache for ``context`` tokens per sequence, transient activations."""
+    """Per-device bytes: weights, KV cache of ``context`` tokens per sequence, activations."""
     m = model_view(model)
     pr = setup.precision
     b = np.asarray(batch, dtype=float)
@@ -460,4 +495,9 @@ def memory_bytes(
     widest = np.maximum(np.maximum(m.f, m.fs), m.k * m.fe) * (1 + m.g) / setup.tp
     act = N * (m.d + np.maximum(widest, m.V / setup.tp)) * pr.act_bits / 8
     w = weight_bytes_view(m, setup)
-    return {"weights": w + 0 * kv, "kv_cache": kv, "activations": act + 0 * kv, "total": w + kv + act}
+    return {
+        "weights": w + 0 * kv,
+        "kv_cache": kv,
+        "activations": act + 0 * kv,
+        "total": w + kv + act,
+    }

@@ -10,7 +10,9 @@ from optkit.costmodel.catalog import Catalog, Hardware, Model
 from optkit.costmodel.roofline import KvTier, Setup, forward, memory_bytes, request_time
 
 
-def kv_tiers_from_spec(specs: list[str], hardware: Hardware, catalog: Catalog) -> tuple[KvTier, ...]:
+def kv_tiers_from_spec(
+    specs: list[str], hardware: Hardware, catalog: Catalog
+) -> tuple[KvTier, ...]:
     """``FRACTION:TIER`` items -> tiers read over the device's host link.
 
     The bandwidth seen from the device is ``min(tier bandwidth, host link per direction)``.
@@ -21,7 +23,9 @@ def kv_tiers_from_spec(specs: list[str], hardware: Hardware, catalog: Catalog) -
         try:
             f = float(frac)
         except ValueError:
-            raise ValueError(f"--kv-tier '{spec}': expected FRACTION:TIER, e.g. 0.3:ddr5-4800-8ch") from None
+            raise ValueError(
+                f"--kv-tier '{spec}': expected FRACTION:TIER, e.g. 0.3:ddr5-4800-8ch"
+            ) from None
         tier = catalog.get_tier(key) if key else hardware.host_memory
         if tier is None:
             raise ValueError(f"--kv-tier '{spec}': {hardware.key} has no host memory; name a tier")
@@ -30,7 +34,12 @@ def kv_tiers_from_spec(specs: list[str], hardware: Hardware, catalog: Catalog) -
 
 
 def summary(
-    model: Model, hardware: Hardware, batch: int, input_tokens: int, output_tokens: int, setup: Setup = Setup()
+    model: Model,
+    hardware: Hardware,
+    batch: int,
+    input_tokens: int,
+    output_tokens: int,
+    setup: Setup = Setup(),
 ) -> dict[str, Any]:
     """Prefill, one decode step at the final context, the whole request, memory, bottleneck."""
     if batch < 1 or input_tokens < 1 or output_tokens < 1:

@@ -47,7 +47,14 @@ class Trace:
     def slice(self, offset: int = 0, limit: int | None = None) -> Trace:
         end = None if limit is None else offset + limit
         sl = slice(offset, end)
-        return Trace(self.name, self.layout, self.arrival_s[sl], self.prompt[sl], self.output[sl], self.ids[sl])
+        return Trace(
+            self.name,
+            self.layout,
+            self.arrival_s[sl],
+            self.prompt[sl],
+            self.output[sl],
+            self.ids[sl],
+        )
 
 
 def _timestamp(text: str) -> float:
@@ -70,7 +77,11 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
             )
             if layout is None:
                 expected = "; ".join(f"{k}: {a}, {b}" for k, (a, b, _, _) in LAYOUTS.items())
-                raise InputError(p, f"field 'header': expected the columns of a known trace ({expected}), got {header}")
+                raise InputError(
+                    p,
+                    f"field 'header': expected the columns of a known trace ({expected}), "
+                    f"got {header}",
+                )
             pc, oc, ac, ic = LAYOUTS[layout]
             prompt, output, arrival, ids = [], [], [], []
             for i, row in enumerate(reader, start=2):
@@ -83,7 +94,11 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
                         else 0.0
                     )
                 except (TypeError, ValueError) as exc:
-                    raise InputError(p, f"line {i}: field '{pc}'/'{oc}'{'/' + ac if ac else ''}: expected numbers ({exc})") from exc
+                    raise InputError(
+                        p,
+                        f"line {i}: field '{pc}'/'{oc}'{'/' + ac if ac else ''}: "
+                        f"expected numbers ({exc})",
+                    ) from exc
                 ids.append(str(row[ic]) if ic and row.get(ic) not in (None, "") else str(i - 2))
     except OSError as exc:
         raise InputError(p, f"cannot read trace: {exc.strerror or exc}") from exc

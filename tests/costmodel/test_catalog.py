@@ -8,12 +8,38 @@ from optkit.costmodel import builtin_catalog, load_catalog
 from optkit.costmodel.catalog import parse_catalog
 from optkit.io import FieldError, InputError
 
-DESIGN_MODELS = ["llama-65b", "llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3.1-8b",
-                 "llama-3.1-70b", "mixtral-8x7b", "deepseek-moe-16b", "qwen1.5-moe-a2.7b",
-                 "qwen2-57b-a14b", "gpt2", "bert-base"]
-DESIGN_HARDWARE = ["a100-40gb", "a100-80gb", "h100-sxm", "h200", "gh200", "b200", "mi300x",
-                   "l40s", "rtx-4090", "ascend-910b", "xeon-8480", "ryzen-ai-cpu",
-                   "ryzen-ai-igpu", "ryzen-ai-npu", "u280", "vhk158"]
+DESIGN_MODELS = [
+    "llama-65b",
+    "llama-2-7b",
+    "llama-2-13b",
+    "llama-2-70b",
+    "llama-3.1-8b",
+    "llama-3.1-70b",
+    "mixtral-8x7b",
+    "deepseek-moe-16b",
+    "qwen1.5-moe-a2.7b",
+    "qwen2-57b-a14b",
+    "gpt2",
+    "bert-base",
+]
+DESIGN_HARDWARE = [
+    "a100-40gb",
+    "a100-80gb",
+    "h100-sxm",
+    "h200",
+    "gh200",
+    "b200",
+    "mi300x",
+    "l40s",
+    "rtx-4090",
+    "ascend-910b",
+    "xeon-8480",
+    "ryzen-ai-cpu",
+    "ryzen-ai-igpu",
+    "ryzen-ai-npu",
+    "u280",
+    "vhk158",
+]
 
 
 def test_builtin_has_every_named_entry():
@@ -48,7 +74,19 @@ def test_every_number_has_a_source(section):
     cat = builtin_catalog()
     for key, entry in getattr(cat, section).items():
         for path in _numbers(entry):
-            if path in ("head_dim", "kv_heads", "experts", "top_k", "expert_ffn", "shared_ffn", "dense_layers") and path not in entry.sources:
+            if (
+                path
+                in (
+                    "head_dim",
+                    "kv_heads",
+                    "experts",
+                    "top_k",
+                    "expert_ffn",
+                    "shared_ffn",
+                    "dense_layers",
+                )
+                and path not in entry.sources
+            ):
                 # defaults (head_dim = hidden/heads, dense: no experts) are derived, not data
                 continue
             src = entry.sources.get(path)
@@ -57,9 +95,13 @@ def test_every_number_has_a_source(section):
 
 @pytest.mark.parametrize(
     "key, hf_params",
-    [("llama-2-7b", 6_738_415_616), ("llama-2-13b", 13_015_864_320),
-     ("llama-2-70b", 68_976_648_192), ("llama-3.1-8b", 8_030_261_248),
-     ("mixtral-8x7b", 46_702_792_704)],
+    [
+        ("llama-2-7b", 6_738_415_616),
+        ("llama-2-13b", 13_015_864_320),
+        ("llama-2-70b", 68_976_648_192),
+        ("llama-3.1-8b", 8_030_261_248),
+        ("mixtral-8x7b", 46_702_792_704),
+    ],
 )
 def test_parameter_counts_match_published(key, hf_params):
     m = builtin_catalog().get_model(key)
@@ -70,7 +112,9 @@ def test_parameter_counts_match_published(key, hf_params):
 def test_moe_active_parameters():
     cat = builtin_catalog()
     assert cat.get_model("mixtral-8x7b").parameters()["active"] == pytest.approx(12.9e9, rel=0.01)
-    assert cat.get_model("qwen1.5-moe-a2.7b").parameters()["active"] == pytest.approx(2.7e9, rel=0.01)
+    assert cat.get_model("qwen1.5-moe-a2.7b").parameters()["active"] == pytest.approx(
+        2.7e9, rel=0.01
+    )
     assert cat.get_model("qwen2-57b-a14b").parameters()["active"] == pytest.approx(14e9, rel=0.02)
 
 
@@ -103,12 +147,90 @@ def test_user_catalog_adds_entries(tmp_path):
 @pytest.mark.parametrize(
     "doc, field, expected",
     [
-        ({"hardware": {"x": {"kind": "gpu", "tflops": {"fp16": 1}}}}, "hardware.x.tflops.fp16", "a bare number needs"),
-        ({"models": {"m": {"source": "s", "layers": 2, "hidden": 8, "heads": 3, "kv_heads": 2, "ffn": 4, "vocab": 5, "context": 6}}}, "models.m.kv_heads", "a divisor of heads"),
-        ({"models": {"m": {"source": "s", "layers": 2, "hidden": 8, "heads": 2, "ffn": 4, "vocab": 5, "context": 6, "hiden": 1}}}, "models.m.hiden", "unknown field"),
-        ({"models": {"m": {"source": "s", "layers": -2, "hidden": 8, "heads": 2, "ffn": 4, "vocab": 5, "context": 6}}}, "models.m.layers", "a positive number"),
-        ({"links": {"l": {"bandwidth_gbs": {"value": 1}, "latency_us": {"value": 1, "source": "x"}}}}, "links.l.bandwidth_gbs.source", "a non-empty text naming where"),
-        ({"hardware": {"x": {"source": "s", "kind": "gpu", "tflops": {"fp16": 1}, "memory_gb": 1, "bandwidth_gbs": 1, "interconnect": "warp-drive", "host_link": "pcie4-x16"}}}, "hardware.x.interconnect", "the key of a link"),
+        (
+            {"hardware": {"x": {"kind": "gpu", "tflops": {"fp16": 1}}}},
+            "hardware.x.tflops.fp16",
+            "a bare number needs",
+        ),
+        (
+            {
+                "models": {
+                    "m": {
+                        "source": "s",
+                        "layers": 2,
+                        "hidden": 8,
+                        "heads": 3,
+                        "kv_heads": 2,
+                        "ffn": 4,
+                        "vocab": 5,
+                        "context": 6,
+                    }
+                }
+            },
+            "models.m.kv_heads",
+            "a divisor of heads",
+        ),
+        (
+            {
+                "models": {
+                    "m": {
+                        "source": "s",
+                        "layers": 2,
+                        "hidden": 8,
+                        "heads": 2,
+                        "ffn": 4,
+                        "vocab": 5,
+                        "context": 6,
+                        "hiden": 1,
+                    }
+                }
+            },
+            "models.m.hiden",
+            "unknown field",
+        ),
+        (
+            {
+                "models": {
+                    "m": {
+                        "source": "s",
+                        "layers": -2,
+                        "hidden": 8,
+                        "heads": 2,
+                        "ffn": 4,
+                        "vocab": 5,
+                        "context": 6,
+                    }
+                }
+            },
+            "models.m.layers",
+            "a positive number",
+        ),
+        (
+            {
+                "links": {
+                    "l": {"bandwidth_gbs": {"value": 1}, "latency_us": {"value": 1, "source": "x"}}
+                }
+            },
+            "links.l.bandwidth_gbs.source",
+            "a non-empty text naming where",
+        ),
+        (
+            {
+                "hardware": {
+                    "x": {
+                        "source": "s",
+                        "kind": "gpu",
+                        "tflops": {"fp16": 1},
+                        "memory_gb": 1,
+                        "bandwidth_gbs": 1,
+                        "interconnect": "warp-drive",
+                        "host_link": "pcie4-x16",
+                    }
+                }
+            },
+            "hardware.x.interconnect",
+            "the key of a link",
+        ),
         ({"hardware": {"x": {"source": "s", "kind": "tpu"}}}, "hardware.x.kind", "one of gpu"),
         ({"widgets": {}}, "widgets", "a section"),
     ],
@@ -123,11 +245,13 @@ def test_validation_errors_name_the_field(doc, field, expected):
 def test_file_errors_name_the_file(tmp_path):
     f = tmp_path / "broken.yaml"
     f.write_text("models: [unclosed\n")
-    with pytest.raises(InputError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(InputError, match=r"broken\.yaml: not valid YAML"):
         load_catalog([f])
     g = tmp_path / "bad.yaml"
     g.write_text("models:\n  m:\n    layers: 2\n")
-    with pytest.raises(InputError, match=r"bad.yaml: field 'models.m.heads': expected a number \(missing\)"):
+    with pytest.raises(
+        InputError, match=r"bad.yaml: field 'models.m.heads': expected a number \(missing\)"
+    ):
         load_catalog([g])
 
 

@@ -20,8 +20,12 @@ CAT = builtin_catalog()
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "optkit.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "optkit.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("path", TRACES, ids=lambda p: p.stem)
@@ -47,10 +51,14 @@ def test_durations_grow_with_tokens_and_shrink_with_batching():
 
 def test_tensor_parallel_devices_make_fewer_machines():
     tr = read_trace(TRACES[0])
-    doc = makespan_instance(tr, CAT.get_model("llama-65b"), CAT.get_hardware("a100-80gb"), 16, Setup(tp=8))
+    doc = makespan_instance(
+        tr, CAT.get_model("llama-65b"), CAT.get_hardware("a100-80gb"), 16, Setup(tp=8)
+    )
     assert doc["machines"] == 2
     with pytest.raises(ValueError, match="multiple of tp x pp"):
-        makespan_instance(tr, CAT.get_model("llama-65b"), CAT.get_hardware("a100-80gb"), 12, Setup(tp=8))
+        makespan_instance(
+            tr, CAT.get_model("llama-65b"), CAT.get_hardware("a100-80gb"), 12, Setup(tp=8)
+        )
 
 
 def test_azure_arrivals_are_relative_seconds():
@@ -62,7 +70,9 @@ def test_azure_arrivals_are_relative_seconds():
 def test_bad_trace_names_the_file_and_columns(tmp_path):
     f = tmp_path / "t.csv"
     f.write_text("a,b\n1,2\n")
-    with pytest.raises(InputError, match=r"t.csv: field 'header': expected the columns of a known trace"):
+    with pytest.raises(
+        InputError, match=r"t.csv: field 'header': expected the columns of a known trace"
+    ):
         read_trace(f)
     g = tmp_path / "g.csv"
     g.write_text("prompt_tokens,output_tokens\n10,x\n")
@@ -72,24 +82,70 @@ def test_bad_trace_names_the_file_and_columns(tmp_path):
 
 def test_cli_generate_writes_a_solvable_instance(tmp_path):
     out = tmp_path / "g.json"
-    r = run("generate", "makespan", "--trace", TRACES[0], "--model", "llama-2-7b", "--hardware",
-            "h100-sxm", "--devices", "4", "--out", out)
+    r = run(
+        "generate",
+        "makespan",
+        "--trace",
+        TRACES[0],
+        "--model",
+        "llama-2-7b",
+        "--hardware",
+        "h100-sxm",
+        "--devices",
+        "4",
+        "--out",
+        out,
+    )
     assert r.returncode == 0, r.stderr
     r = run("solve", out, "--json", "--time-limit", "2")
     assert r.returncode == 0 and json.loads(r.stdout)["verified"] is True
-    bad = run("generate", "makespan", "--trace", tmp_path / "none.csv", "--model", "llama-2-7b",
-              "--hardware", "h100-sxm", "--devices", "4", "--out", tmp_path / "x.json")
+    bad = run(
+        "generate",
+        "makespan",
+        "--trace",
+        tmp_path / "none.csv",
+        "--model",
+        "llama-2-7b",
+        "--hardware",
+        "h100-sxm",
+        "--devices",
+        "4",
+        "--out",
+        tmp_path / "x.json",
+    )
     assert bad.returncode == 2 and "none.csv: cannot read trace" in bad.stderr
     assert not (tmp_path / "x.json").exists()
 
 
 def test_cli_cost_json_contract():
-    r = run("cost", "--model", "llama-2-70b", "--hardware", "h100-sxm", "--tp", "4", "--batch", "8",
-            "--input", "1000", "--output", "100", "--json")
+    r = run(
+        "cost",
+        "--model",
+        "llama-2-70b",
+        "--hardware",
+        "h100-sxm",
+        "--tp",
+        "4",
+        "--batch",
+        "8",
+        "--input",
+        "1000",
+        "--output",
+        "100",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)
-    for key in ("model", "hardware", "prefill_s", "decode_step_s", "request_s", "throughput_tok_s",
-                "memory_bytes", "bottleneck"):
+    for key in (
+        "model",
+        "hardware",
+        "prefill_s",
+        "decode_step_s",
+        "request_s",
+        "throughput_tok_s",
+        "memory_bytes",
+        "bottleneck",
+    ):
         assert key in row
     assert row["bottleneck"] in ("compute", "memory", "communication")
     assert row["request_s"] > row["prefill_s"] > 0
@@ -100,10 +156,19 @@ def test_cli_cost_json_contract():
     "args, message",
     [
         (["--model", "llama-9b", "--hardware", "h100-sxm"], "unknown model 'llama-9b'"),
-        (["--model", "llama-2-7b", "--hardware", "h100-sxm", "--dtype", "w3"], "unknown precision 'w3'"),
-        (["--model", "llama-2-7b", "--hardware", "h100-sxm", "--attention", "sliding"], "attention kind must be"),
+        (
+            ["--model", "llama-2-7b", "--hardware", "h100-sxm", "--dtype", "w3"],
+            "unknown precision 'w3'",
+        ),
+        (
+            ["--model", "llama-2-7b", "--hardware", "h100-sxm", "--attention", "sliding"],
+            "attention kind must be",
+        ),
         (["--model", "bert-base", "--hardware", "h100-sxm", "--output", "5"], "is an encoder"),
-        (["--model", "llama-2-7b", "--hardware", "a100-80gb", "--kv-tier", "0.5:"], "has no host memory"),
+        (
+            ["--model", "llama-2-7b", "--hardware", "a100-80gb", "--kv-tier", "0.5:"],
+            "has no host memory",
+        ),
     ],
 )
 def test_cli_cost_bad_input_exit_2(args, message):
