@@ -493,11 +493,15 @@ def memory_bytes(
     kv = b * kept * (m.L / setup.pp) * 2 * hkv * m.dh * pr.kv_storage_bits / 8
     N = b * np.asarray(tokens, dtype=float)
     widest = np.maximum(np.maximum(m.f, m.fs), m.k * m.fe) * (1 + m.g) / setup.tp
-    act = N * (m.d + np.maximum(widest, m.V / setup.tp)) * pr.act_bits / 8
+    # the widest operator's input + output for N rows, plus last-position logits
+    act = (N * (m.d + widest) + b * m.V / setup.tp) * pr.act_bits / 8
     w = weight_bytes_view(m, setup)
+    off = sum(t.fraction for t in setup.kv_tiers) * kv  # KV held in other tiers
+    local = kv - off
     return {
         "weights": w + 0 * kv,
-        "kv_cache": kv,
+        "kv_cache": local,
+        "kv_offloaded": off + 0 * kv,
         "activations": act + 0 * kv,
-        "total": w + kv + act,
+        "total": w + local + act,
     }
