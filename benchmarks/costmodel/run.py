@@ -69,6 +69,22 @@ def genz_hardware(system: str) -> Hardware:
     )
 
 
+def genz_decode(model: str, system: str, batch: int, context: int, tp: int) -> dict:
+    """One GenZ decode step of ``batch`` sequences reading ``context`` cached tokens (bf16)."""
+    from GenZ import decode_moddeling
+
+    return decode_moddeling(
+        model=GENZ_MODELS[model],
+        batch_size=batch,
+        input_tokens=context,
+        output_tokens=0,
+        Bb=1,
+        system_name=system,
+        bits="bf16",
+        tensor_parallel=tp,
+    )
+
+
 def _genz_layers_ms(out: dict) -> float:
     df = out["model_df"]
     total = float(out["Latency"])
@@ -102,7 +118,7 @@ def grid():
 
 
 def run_genz() -> None:
-    from GenZ import decode_moddeling, prefill_moddeling
+    from GenZ import prefill_moddeling
 
     warnings.filterwarnings("ignore")
     rows = []
@@ -125,16 +141,7 @@ def run_genz() -> None:
                         tensor_parallel=tp,
                     )
                 else:
-                    o = decode_moddeling(
-                        model=GENZ_MODELS[mk],
-                        batch_size=b,
-                        input_tokens=ctx,
-                        output_tokens=0,
-                        Bb=1,
-                        system_name=system,
-                        bits="bf16",
-                        tensor_parallel=tp,
-                    )
+                    o = genz_decode(mk, system, b, ctx, tp)
             except ValueError:  # GenZ: does not fit in memory -> not a shared configuration
                 continue
             t_genz += time.perf_counter() - t0
@@ -254,8 +261,6 @@ def run_moe() -> None:
 
 def run_speed() -> None:
     """Configurations per second: GenZ one call per configuration vs optkit's vectorised call."""
-    from GenZ import decode_moddeling
-
     warnings.filterwarnings("ignore")
     cfgs = [c for c in grid() if not (CAT.get_model(c[0]).heads % c[4])]
     # GenZ: time a sample of 60 decode calls (it is slow), per configuration
@@ -264,16 +269,7 @@ def run_speed() -> None:
     done = 0
     for mk, system, b, ctx, tp in sample:
         try:
-            decode_moddeling(
-                model=GENZ_MODELS[mk],
-                batch_size=b,
-                input_tokens=ctx,
-                output_tokens=0,
-                Bb=1,
-                system_name=system,
-                bits="bf16",
-                tensor_parallel=tp,
-            )
+            genz_decode(mk, system, b, ctx, tp)
             done += 1
         except ValueError:
             done += 1

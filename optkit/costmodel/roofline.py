@@ -123,15 +123,21 @@ def _arr(x: Any) -> Any:
     return a if a.ndim else float(a)
 
 
-def model_view(model: Model | Sequence[Model]) -> SimpleNamespace:
-    """The model's numbers as floats, or arrays when given one model per configuration."""
-    ms = [model] if isinstance(model, Model) else list(model)
-    one = isinstance(model, Model)
+def _columns(entries: Any, kind: type) -> Any:
+    """``col(f)``: f of each entry as a float (one entry) or an array (a sequence of entries)."""
+    one = isinstance(entries, kind)
+    items = [entries] if one else list(entries)
 
     def col(f: Any) -> Any:
-        v = np.array([f(m) for m in ms], dtype=float)
+        v = np.array([f(x) for x in items], dtype=float)
         return float(v[0]) if one else v
 
+    return col
+
+
+def model_view(model: Model | Sequence[Model]) -> SimpleNamespace:
+    """The model's numbers as floats, or arrays when given one model per configuration."""
+    col = _columns(model, Model)
     return SimpleNamespace(
         L=col(lambda m: m.layers),
         d=col(lambda m: m.hidden),
@@ -152,13 +158,7 @@ def model_view(model: Model | Sequence[Model]) -> SimpleNamespace:
 
 
 def hardware_view(hw: Hardware | Sequence[Hardware], math_type: str) -> SimpleNamespace:
-    hs = [hw] if isinstance(hw, Hardware) else list(hw)
-    one = isinstance(hw, Hardware)
-
-    def col(f: Any) -> Any:
-        v = np.array([f(h) for h in hs], dtype=float)
-        return float(v[0]) if one else v
-
+    col = _columns(hw, Hardware)
     return SimpleNamespace(
         P=col(lambda h: h.peak_flops(math_type)),
         BW=col(lambda h: h.bandwidth_gbs * 1e9),
