@@ -31,6 +31,10 @@ def solve_job(job: Job) -> Result:
         from optkit.packing import solve
 
         return solve(job.instance, job.method, job.solver, job.options)
+    if problem == "serving":
+        from optkit.serving import solve as serving_solve
+
+        return serving_solve(job.instance, job.method, job.options)
     raise ValueError(f"no solver for problem {problem!r}")
 
 

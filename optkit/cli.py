@@ -103,8 +103,18 @@ def solve(
         _fail(f"bad option: {e}")
     for p, inst in zip(files, insts, strict=True):
         from optkit.packing.driver import unsupported
+        from optkit.serving import METHODS as SERVING_METHODS
 
-        why = unsupported(inst, method)
+        if inst.problem == "serving":
+            why = (
+                ""
+                if method in SERVING_METHODS
+                else (
+                    f"--method: expected {', '.join(SERVING_METHODS)} for serving, got {method!r}"
+                )
+            )
+        else:
+            why = unsupported(inst, method)
         if why:
             _fail(f"{p}: {why}")
     if solver is not None:
@@ -124,7 +134,7 @@ def solve(
         rows.append(row)
         if out_dir is not None:
             write_json(out_dir / f"{Path(path).stem}.result.json", row)
-        if plot_dir is not None and res.plan is not None:
+        if plot_dir is not None and res.plan is not None and inst.problem != "serving":
             from optkit import plot
 
             plot.plan_png(
@@ -191,8 +201,16 @@ def bound(
         table.add_column(col)
     for path, inst in zip(files, insts, strict=True):
         t0 = time.perf_counter()
-        each = bounds(inst, method, time_limit)
-        b = best(each)
+        if inst.problem == "serving":
+            from optkit.packing.bounds import Bound
+            from optkit.serving import lower_bound
+
+            sb = lower_bound(inst, lp=method == "lp")
+            each = [Bound(sb.packing, "packing"), Bound(sb.chain, "chain")]
+            b = Bound(sb.value, sb.kind)
+        else:
+            each = bounds(inst, method, time_limit)
+            b = best(each)
         dt = time.perf_counter() - t0
         row = {
             "instance": str(path),
@@ -606,6 +624,115 @@ def generate_makespan(
     else:
         write_json(output_file, doc)
         err.print(f"wrote {output_file}: {len(tr)} jobs on {doc['machines']} machines")
+
+
+@app.command()
+def simulate(
+    file: Annotated[Path, typer.Argument(help="A serving instance.")],
+    scheduler: Annotated[
+        str, typer.Option("--scheduler", "--policy", help="fcfs, sarathi or hybrid.")
+    ] = "hybrid",
+    assignment: Annotated[
+        str, typer.Option(help="online (least-work dispatch) or plan (packing of workloads).")
+    ] = "online",
+    order: Annotated[
+        str | None, typer.Option(help="hybrid: prompt, output-desc or arrival.")
+    ] = None,
+    token_budget: Annotated[int | None, typer.Option(help="sarathi: tokens per iteration.")] = None,
+    json_out: JsonOpt = False,
+    plot_file: Annotated[
+        Path | None, typer.Option("--plot", help="Write a per-client Gantt chart (PNG).")
+    ] = None,
+) -> None:
+    """Run an online scheduler over a serving instance: makespan, utilisation, TTFT, TPOT."""
+    from optkit.serving import SCHEDULERS, simulate_report
+
+    inst = _read_all([file], None)[0]
+    if inst.problem != "serving":
+        _fail(f"{file}: field 'problem': expected serving for simulate, got {inst.problem!r}")
+    if scheduler not in SCHEDULERS:
+        _fail(f"--scheduler: expected {', '.join(SCHEDULERS)}, got {scheduler!r}")
+    kwargs: dict[str, Any] = {}
+    if order is not None:
+        kwargs["order"] = order
+    if token_budget is not None:
+        kwargs["token_budget"] = token_budget
+    try:
+        res, row = simulate_report(inst, scheduler, assignment, **kwargs)
+    except (ValueError, TypeError) as e:
+        _fail(f"--assignment/--order/--token-budget: {e}")
+    row["instance"] = str(file)
+    if plot_file is not None:
+        from optkit import plot
+
+        plot.serving_gantt(res, plot_file, title=f"{inst.name}: {scheduler}", bound=row["bound"])
+    if json_out:
+        print(json.dumps(row))
+        return
+    t = Table(title=f"{inst.name or file}: {scheduler} ({assignment} assignment)")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_row("makespan", f"{row['objective']:.4g} s")
+    t.add_row("lower bound T^LB", f"{row['bound']:.4g} s ({row['bound_kind']})")
+    t.add_row("ratio to bound", f"{row['ratio_to_bound']:.4f}")
+    for k, v in row["metrics"].items():
+        t.add_row(k, f"{v:.4g}")
+    out.print(t)
+
+
+@generate_app.command("serving")
+def generate_serving(
+    trace: Annotated[
+        Path, typer.Option("--trace", help="Trace CSV (Azure, ShareGPT, arXiv, GSM8K).")
+    ],
+    model: ModelOpt,
+    hardware: HardwareOpt,
+    clients: Annotated[int, typer.Option("--clients", help="Serving instances.")],
+    output_file: Annotated[
+        Path | None, typer.Option("--out", help="Instance file to write (default: stdout).")
+    ] = None,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Batch slots per client.")] = 256,
+    memory_fraction: Annotated[
+        float, typer.Option(help="Share of device memory usable for weights + KV.")
+    ] = 0.9,
+    arrivals: Annotated[
+        bool, typer.Option(help="Keep the trace's arrival times (else all arrive at 0).")
+    ] = True,
+    limit: Annotated[int | None, typer.Option(help="Use at most this many requests.")] = None,
+    offset: Annotated[int, typer.Option(help="Skip this many requests first.")] = 0,
+    name: Annotated[str | None, typer.Option(help="Instance name.")] = None,
+    tp: TpOpt = 1,
+    dtype: DtypeOpt = "fp16",
+    compute_eff: EffOpt = 1.0,
+    memory_eff: EffOpt = 1.0,
+    catalog: CatalogOpt = None,
+) -> None:
+    """A serving instance: clients of K devices each, iteration model from the cost model."""
+    from optkit.costmodel.traces import read_trace
+    from optkit.serving.generate import serving_instance
+
+    cat = _catalog(catalog)
+    m, hw = _entries(cat, model, hardware)
+    st = _setup(
+        cat, hw, tp, 1, dtype, 128, "full", 4, 1020, 1024, None, compute_eff, memory_eff, 1.0
+    )
+    try:
+        tr = read_trace(trace).slice(offset, limit)
+    except InputError as e:
+        _fail(str(e))
+    try:
+        inst = serving_instance(tr, m, hw, clients, st, max_batch, memory_fraction, arrivals, name)
+    except ValueError as e:
+        _fail(f"{trace}: {e}")
+    doc = inst.to_dict()
+    if output_file is None:
+        print(json.dumps(doc))
+    else:
+        write_json(output_file, doc)
+        err.print(
+            f"wrote {output_file}: {inst.n} requests, {inst.clients} clients x {tp} {hw.key}, "
+            f"{inst.kv_tokens} KV tokens and {inst.max_batch} slots per client"
+        )
 
 
 def main() -> None:

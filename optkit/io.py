@@ -47,6 +47,7 @@ def _short(x: Any, limit: int = 60) -> str:
 PROBLEMS: dict[str, str] = {
     "makespan": "optkit.packing.instance:MakespanInstance",
     "binpacking": "optkit.packing.instance:BinPackingInstance",
+    "serving": "optkit.serving.instance:ServingInstance",
 }
 
 

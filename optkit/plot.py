@@ -94,3 +94,29 @@ def bin_fill(inst: Any, plan: Sequence[int], path: str | os.PathLike[str], title
     ax.legend(loc="lower right")
     ax.set_title(f"{inst.name} — {len(set(a.tolist()))} bins {title}".strip())
     _save(fig, path)
+
+
+SERVING_COLOURS = {"prefill": "#d62728", "decode": "#1f77b4", "mixed": "#9467bd"}
+
+
+def serving_gantt(
+    res: Any, path: str | os.PathLike[str], title: str = "", bound: float | None = None
+) -> None:
+    """Per-client timeline of a simulated serving schedule: prefill / decode / mixed iterations."""
+    n = len(res.clients)
+    fig, ax = _figure(10, 1 + 0.45 * n)
+    for i, log in enumerate(res.clients):
+        for kind in SERVING_COLOURS:
+            spans = [(s, e - s) for s, e, k in log.segments if k == kind]
+            if spans:
+                ax.broken_barh(spans, (i - 0.4, 0.8), color=SERVING_COLOURS[kind], label=kind)
+    if bound is not None:
+        ax.axvline(bound, color="black", ls="--", lw=1, label="lower bound T^LB")
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles, strict=True))
+    ax.legend(seen.values(), seen.keys(), loc="upper right", fontsize=8)
+    ax.set_yticks(range(n), [f"client {i}" for i in range(n)])
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)

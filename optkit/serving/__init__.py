@@ -1,0 +1,42 @@
+"""Prefill/decode iteration scheduling on a fleet of serving instances."""
+
+from optkit.serving.bounds import ServingBound, chains, lower_bound, workloads
+from optkit.serving.check import check
+from optkit.serving.driver import METHODS, metrics, simulate_report, solve
+from optkit.serving.heuristics import packing_assignment
+from optkit.serving.instance import IterationModel, ServingInstance
+from optkit.serving.policies import (
+    SCHEDULERS,
+    ClientState,
+    Fcfs,
+    Hybrid,
+    IterationPlan,
+    Sarathi,
+    Scheduler,
+)
+from optkit.serving.simulate import SimResult, least_work_dispatch, simulate
+
+__all__ = [
+    "METHODS",
+    "metrics",
+    "simulate_report",
+    "solve",
+    "SCHEDULERS",
+    "ClientState",
+    "Fcfs",
+    "Hybrid",
+    "IterationModel",
+    "IterationPlan",
+    "Sarathi",
+    "Scheduler",
+    "ServingBound",
+    "ServingInstance",
+    "SimResult",
+    "chains",
+    "check",
+    "least_work_dispatch",
+    "lower_bound",
+    "packing_assignment",
+    "simulate",
+    "workloads",
+]

@@ -1,0 +1,117 @@
+"""solve / simulate entry points returning the shared Result and the simulate contract."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from optkit.result import Result, finalize
+from optkit.serving.bounds import lower_bound
+from optkit.serving.check import check
+from optkit.serving.heuristics import packing_assignment
+from optkit.serving.instance import ServingInstance
+from optkit.serving.simulate import SimResult, simulate
+from optkit.solvers import SolverOptions
+
+METHODS = ("auto", "plan", "fcfs", "sarathi", "hybrid")
+
+
+def metrics(inst: ServingInstance, res: SimResult) -> dict[str, float]:
+    """The measures of formulations/serving.md, as a flat dict."""
+    T = res.makespan
+    m = inst.clients
+    ttft = res.first_token - inst.arrival
+    steps = inst.output - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(steps > 0, (res.finish - res.first_token) / np.maximum(steps, 1), np.nan)
+    tpot = tpot[~np.isnan(tpot)]
+    out = {
+        "makespan_s": T,
+        "utilization_busy": sum(c.busy_s for c in res.clients) / (m * T) if T else 0.0,
+        "utilization_slots": sum(c.slot_s for c in res.clients) / (m * inst.max_batch * T)
+        if T
+        else 0.0,
+        "throughput_tok_s": float(inst.output.sum()) / T if T else 0.0,
+        "iterations": float(sum(c.iterations for c in res.clients)),
+    }
+    for name, arr in (("ttft", ttft), ("tpot", tpot)):
+        if len(arr):
+            out[f"{name}_mean_s"] = float(np.mean(arr))
+            for q in (50, 90, 99):
+                out[f"{name}_p{q}_s"] = float(np.percentile(arr, q))
+    return out
+
+
+def _finalize(
+    inst: ServingInstance, res: SimResult, bound: float, method: str, t0: float
+) -> Result:
+    objective, violations = check(inst, res)
+    return finalize(
+        objective=objective,
+        bound=bound,
+        plan=tuple(int(x) for x in res.assignment),
+        violations=violations,
+        runtime_s=time.perf_counter() - t0,
+        solver="simulator",
+        method=method,
+    )
+
+
+def solve(
+    inst: ServingInstance, method: str = "auto", options: SolverOptions | None = None
+) -> Result:
+    """A schedule and its makespan, with T^LB and the gap.
+
+    ``plan``: packing assignment of the workloads, then the hybrid scheduler with
+    longest-output-first order; ``fcfs`` / ``sarathi`` / ``hybrid``: online dispatch and
+    that scheduler; ``auto``: the best of all of them (every candidate simulated and checked).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r} for serving; expected {', '.join(METHODS)}")
+    opts = options or SolverOptions()
+    t0 = time.perf_counter()
+    lb = lower_bound(inst)
+    candidates: list[tuple[str, SimResult]] = []
+    if method in ("auto", "plan"):
+        assign, _ = packing_assignment(inst, max(1.0, opts.time_limit_s / 4))
+        candidates.append(
+            ("plan", simulate(inst, "hybrid", assign, record=True, order="output-desc"))
+        )
+        if method == "auto":
+            candidates.append(("plan+sarathi", simulate(inst, "sarathi", assign, record=True)))
+    if method != "plan":
+        names = ("fcfs", "sarathi", "hybrid") if method == "auto" else (method,)
+        candidates += [(n, simulate(inst, n, record=True)) for n in names]
+    name, best = min(candidates, key=lambda c: c[1].makespan)
+    return _finalize(inst, best, lb.value, f"{method}:{name}" if method == "auto" else method, t0)
+
+
+def simulate_report(
+    inst: ServingInstance, scheduler: str, assignment: str = "online", **kwargs: Any
+) -> tuple[SimResult, dict[str, Any]]:
+    """The ``optkit simulate`` contract for one scheduler."""
+    t0 = time.perf_counter()
+    assign = None
+    if assignment == "plan":
+        assign, _ = packing_assignment(inst)
+    elif assignment != "online":
+        raise ValueError("assignment must be online or plan")
+    res = simulate(inst, scheduler, assign, record=True, **kwargs)
+    objective, violations = check(inst, res)
+    if violations:
+        raise RuntimeError("simulated schedule failed its check: " + "; ".join(violations[:3]))
+    lb = lower_bound(inst)
+    return res, {
+        "instance": inst.name,
+        "problem": "serving",
+        "policy": scheduler,
+        "assignment": assignment,
+        "objective": objective,
+        "bound": lb.value,
+        "bound_kind": lb.kind,
+        "ratio_to_bound": objective / lb.value if lb.value > 0 else float("inf"),
+        "metrics": metrics(inst, res),
+        "runtime_s": round(time.perf_counter() - t0, 6),
+    }

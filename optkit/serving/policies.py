@@ -1,0 +1,202 @@
+"""Online iteration schedulers: one protocol, ``next_iteration(state) -> IterationPlan``.
+
+A serving engine calls ``on_arrival(j, state)`` when request j reaches the
+client and ``next_iteration(state)`` before every iteration; the plan says
+which prompts (or prompt chunks) to prefill and whether the running batch
+decodes in the same iteration. Deterministic: no randomness is used.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from optkit.serving.instance import IterationModel
+
+
+@dataclass
+class IterationPlan:
+    prefill: list[tuple[int, int]] = field(default_factory=list)  # (request, prompt tokens now)
+    decode: bool = False  # the running batch decodes in this iteration
+
+    @property
+    def empty(self) -> bool:
+        return not self.prefill and not self.decode
+
+
+@dataclass
+class ClientState:
+    """What a scheduler sees of one client. Updated by the simulator (or the engine)."""
+
+    prompt: np.ndarray  # prompt tokens per request (all requests)
+    est_output: np.ndarray  # output tokens as the scheduler knows them (estimates online)
+    model: IterationModel
+    max_batch: int
+    kv_tokens: int
+    now: float = 0.0
+    waiting: list[int] = field(default_factory=list)  # in the scheduler's order
+    prefilling: dict[int, int] = field(default_factory=dict)  # request -> prompt tokens done
+    running: int = 0  # decoding sequences
+    context: float = 0.0  # Σ tokens the next decode step attends, over running sequences
+    remaining: float = 0.0  # Σ estimated decode steps left, over running sequences
+    kv_used: int = 0  # reserved KV tokens (prompt + estimated output of admitted requests)
+
+    @property
+    def slots_free(self) -> int:
+        return self.max_batch - self.running - len(self.prefilling)
+
+    def reserve(self, j: int) -> int:
+        return int(self.prompt[j] + self.est_output[j])
+
+
+class Scheduler(Protocol):
+    name: str
+
+    def on_arrival(self, j: int, state: ClientState) -> None: ...
+
+    def next_iteration(self, state: ClientState) -> IterationPlan: ...
+
+
+def _admissible(state: ClientState, order: list[int], budget: int) -> list[tuple[int, int]]:
+    """Requests from the head of ``order`` that fit: slots, KV, token budget (>= one request)."""
+    out: list[tuple[int, int]] = []
+    slots, kv, tokens = state.slots_free, state.kv_tokens - state.kv_used, 0
+    for j in order:
+        need = state.reserve(j)
+        s = int(state.prompt[j])
+        if slots < 1 or need > kv or (out and tokens + s > budget):
+            break
+        out.append((j, s))
+        slots -= 1
+        kv -= need
+        tokens += s
+    return out
+
+
+class Fcfs:
+    """vLLM-style continuous batching, prefill priority: admit in arrival order whenever
+    the head fits; a prefill iteration stalls the running batch."""
+
+    name = "fcfs"
+
+    def __init__(self, max_prefill_tokens: int = 8192) -> None:
+        self.budget = max_prefill_tokens
+
+    def on_arrival(self, j: int, state: ClientState) -> None:
+        state.waiting.append(j)
+
+    def next_iteration(self, state: ClientState) -> IterationPlan:
+        adm = _admissible(state, state.waiting, self.budget)
+        if adm:
+            del state.waiting[: len(adm)]
+            return IterationPlan(prefill=adm)
+        return IterationPlan(decode=state.running > 0)
+
+
+class Sarathi:
+    """Chunked prefill (Sarathi-Serve): every iteration decodes the batch and fills the
+    token budget with prompt chunks; decodes are never stalled."""
+
+    name = "sarathi"
+
+    def __init__(self, token_budget: int = 512) -> None:
+        if token_budget < 1:
+            raise ValueError("token_budget must be >= 1")
+        self.budget = token_budget
+
+    def on_arrival(self, j: int, state: ClientState) -> None:
+        state.waiting.append(j)
+
+    def next_iteration(self, state: ClientState) -> IterationPlan:
+        left = max(self.budget - state.running, 1)
+        plan = IterationPlan(decode=state.running > 0)
+        for j, done in state.prefilling.items():  # continue partial prompts first
+            if left <= 0:
+                break
+            x = min(int(state.prompt[j]) - done, left)
+            plan.prefill.append((j, x))
+            left -= x
+        slots, kv = state.slots_free, state.kv_tokens - state.kv_used
+        while left > 0 and state.waiting and slots > 0:
+            j = state.waiting[0]
+            if state.reserve(j) > kv:
+                break
+            state.waiting.pop(0)
+            x = min(int(state.prompt[j]), left)
+            plan.prefill.append((j, x))
+            left -= x
+            slots -= 1
+            kv -= state.reserve(j)
+        return plan
+
+
+class Hybrid:
+    """Sorting + preemptive prefill insertion (Pang et al.), formulations/serving.md.
+
+    Waiting requests are kept sorted (``order``: ``prompt`` shortest first,
+    ``output-desc`` longest output first, ``arrival``). With a running batch of b
+    sequences, a prefill of the admissible set S is inserted (stalling the decodes)
+    when the Lagrangian test holds:
+
+        |S| · r̄  ≥  b · τ_pre(S) / τ_dec(b)
+
+    where r̄ is the mean remaining decode steps of the running batch: filling |S|
+    idle slots for the remaining horizon gains |S|·r̄ tokens (λ·T_rem with the slot
+    price λ = 1/τ_dec(b)), while the stall costs the b running sequences
+    τ_pre/τ_dec tokens each.
+    """
+
+    name = "hybrid"
+
+    def __init__(
+        self, order: str = "prompt", max_prefill_tokens: int = 8192, weight: float = 1.0
+    ) -> None:
+        if order not in ("prompt", "output-desc", "arrival"):
+            raise ValueError("order must be prompt, output-desc or arrival")
+        self.order = order
+        self.budget = max_prefill_tokens
+        self.weight = weight  # multiplier on the gain side (1 = the test above)
+        self._keys: list[float] = []
+
+    def _key(self, j: int, state: ClientState) -> float:
+        if self.order == "prompt":
+            return float(state.prompt[j]) + j * 1e-9
+        if self.order == "output-desc":
+            return -float(state.est_output[j]) + j * 1e-9
+        return float(j)
+
+    def on_arrival(self, j: int, state: ClientState) -> None:
+        k = self._key(j, state)
+        i = bisect.bisect(self._keys, k)
+        self._keys.insert(i, k)
+        state.waiting.insert(i, j)
+
+    def next_iteration(self, state: ClientState) -> IterationPlan:
+        adm = _admissible(state, state.waiting, self.budget)
+        b = state.running
+        if adm:
+            take = b == 0
+            if not take:
+                m = state.model
+                tokens = sum(x for _, x in adm)
+                pairs = sum(x * (x + 1) / 2 for _, x in adm)
+                t_pre = m.time(tokens, pairs, 0.0)
+                t_dec = m.time(b, 0.0, state.context)
+                take = self.weight * len(adm) * state.remaining / b >= b * t_pre / t_dec
+            if take:
+                del state.waiting[: len(adm)]
+                del self._keys[: len(adm)]
+                return IterationPlan(prefill=adm)
+        return IterationPlan(decode=b > 0)
+
+
+SCHEDULERS = {"fcfs": Fcfs, "sarathi": Sarathi, "hybrid": Hybrid}
+
+
+def make(name: str, **kwargs: object) -> Scheduler:
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; expected one of {', '.join(SCHEDULERS)}")
+    return SCHEDULERS[name](**kwargs)  # type: ignore[no-any-return]
