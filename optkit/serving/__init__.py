@@ -18,9 +18,6 @@ from optkit.serving.simulate import SimResult, least_work_dispatch, simulate
 
 __all__ = [
     "METHODS",
-    "metrics",
-    "simulate_report",
-    "solve",
     "SCHEDULERS",
     "ClientState",
     "Fcfs",
@@ -36,7 +33,10 @@ __all__ = [
     "check",
     "least_work_dispatch",
     "lower_bound",
+    "metrics",
     "packing_assignment",
     "simulate",
+    "simulate_report",
+    "solve",
     "workloads",
 ]

@@ -75,7 +75,8 @@ def solve(
     lb = lower_bound(inst)
     candidates: list[tuple[str, SimResult]] = []
     if method in ("auto", "plan"):
-        assign, _ = packing_assignment(inst, max(1.0, opts.time_limit_s / 4))
+        limit = opts.time_limit_s if opts.time_limit_s is not None else 20.0
+        assign, _ = packing_assignment(inst, max(1.0, limit / 4))
         candidates.append(
             ("plan", simulate(inst, "hybrid", assign, record=True, order="output-desc"))
         )

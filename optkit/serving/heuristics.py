@@ -12,7 +12,7 @@ from optkit.solvers import SolverOptions
 def packing_assignment(
     inst: ServingInstance, time_limit_s: float = 5.0
 ) -> tuple[np.ndarray, object]:
-    """Client per request from ``optkit.packing.solve`` on (w_j, m); returns (plan, packing result)."""
+    """Client per request from ``optkit.packing.solve`` on (w_j, m): (plan, packing result)."""
     from optkit.packing import MakespanInstance, solve
 
     w = np.round(workloads(inst), 6)  # microseconds: packing solves them as integers

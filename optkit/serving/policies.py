@@ -199,4 +199,4 @@ SCHEDULERS = {"fcfs": Fcfs, "sarathi": Sarathi, "hybrid": Hybrid}
 def make(name: str, **kwargs: object) -> Scheduler:
     if name not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {name!r}; expected one of {', '.join(SCHEDULERS)}")
-    return SCHEDULERS[name](**kwargs)  # type: ignore[no-any-return]
+    return SCHEDULERS[name](**kwargs)

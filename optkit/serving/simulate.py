@@ -171,7 +171,7 @@ def simulate(
         return policies.make(scheduler, **kwargs) if isinstance(scheduler, str) else scheduler()
 
     assign = least_work_dispatch(inst) if assignment is None else np.asarray(assignment)
-    if assign.shape != (inst.n,) or inst.n and (assign.min() < 0 or assign.max() >= inst.clients):
+    if assign.shape != (inst.n,) or (inst.n and (assign.min() < 0 or assign.max() >= inst.clients)):
         raise ValueError(f"assignment must give a client in 0..{inst.clients - 1} for each request")
     est = inst.output if est_output is None else np.asarray(est_output)
     first = np.full(inst.n, np.nan)

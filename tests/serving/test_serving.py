@@ -1,0 +1,200 @@
+"""Serving: instance, bound, schedulers, simulator accounting and limits, CLI."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from optkit.costmodel import Setup, builtin_catalog, decode_step_time, prefill_time
+from optkit.io import FieldError, parse_instance
+from optkit.result import Status
+from optkit.serving import (
+    SCHEDULERS,
+    IterationModel,
+    ServingInstance,
+    check,
+    lower_bound,
+    packing_assignment,
+    simulate,
+    solve,
+)
+
+TRACE = Path(__file__).resolve().parents[1] / "data" / "traces" / "gsm8k_20.csv"
+UNIT = IterationModel(tau_w=1.0, kappa=0.0, gamma=0.0, delta=0.0)
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "optkit.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def inst_of(prompt, output, arrival=None, clients=1, B=4, M=10_000, it=UNIT):
+    n = len(prompt)
+    return ServingInstance(
+        clients,
+        B,
+        M,
+        it,
+        np.zeros(n) if arrival is None else np.asarray(arrival, float),
+        np.asarray(prompt),
+        np.asarray(output),
+    )
+
+
+def test_one_request_by_hand_is_optimal():
+    # prefill (1 s, yields token 1) + 2 decode iterations of 1 s = 3 s; chain bound = 3
+    inst = inst_of([10], [3])
+    for name in SCHEDULERS:
+        r = simulate(inst, name, record=True)
+        assert r.makespan == 3.0 and check(inst, r)[1] == []
+        assert r.first_token[0] == 1.0
+    assert lower_bound(inst).value == 3.0
+    res = solve(inst)
+    assert res.status == Status.OPTIMAL and res.objective == 3.0
+
+
+def test_two_requests_batch_together():
+    # B = 2: one prefill iteration for both (fcfs), then 4 shared decode iterations
+    inst = inst_of([5, 5], [5, 3], B=2)
+    r = simulate(inst, "fcfs", record=True)
+    assert r.makespan == 5.0
+    assert list(r.finish) == [5.0, 3.0]
+    # B = 1: the second waits for the first
+    r1 = simulate(inst_of([5, 5], [5, 3], B=1), "fcfs", record=True)
+    assert r1.makespan == 5.0 + 3.0
+
+
+small = st.integers(1, 6).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(1, 40), min_size=n, max_size=n),
+        st.lists(st.integers(1, 12), min_size=n, max_size=n),
+        st.lists(st.sampled_from([0.0, 0.0, 0.5, 2.0]), min_size=n, max_size=n),
+        st.integers(1, 3),
+        st.integers(1, 4),
+    )
+)
+MODEL = IterationModel(tau_w=0.01, kappa=1e-4, gamma=1e-7, delta=1e-5, tau_c=1e-3)
+
+
+@given(small)
+def test_bound_below_every_scheduler_and_limits_hold(case):
+    prompt, output, arrival, clients, B = case
+    M = max(p + o for p, o in zip(prompt, output, strict=True)) + 7
+    inst = inst_of(prompt, output, arrival, clients, B, M, MODEL)
+    lb = lower_bound(inst).value
+    plan, _ = packing_assignment(inst, 1.0)
+    runs = [simulate(inst, s, record=True) for s in SCHEDULERS]
+    runs.append(simulate(inst, "hybrid", plan, record=True, order="output-desc"))
+    runs.append(simulate(inst, "sarathi", record=True, token_budget=8))
+    for r in runs:
+        end, violations = check(inst, r)
+        assert violations == []  # slots, KV, every token exactly once, times
+        assert lb <= r.makespan * (1 + 1e-9)
+        assert np.all(r.first_token >= inst.arrival)
+
+
+def test_check_catches_violations():
+    inst = inst_of([5, 5, 5], [4, 4, 4], B=2)
+    r = simulate(inst, "fcfs", record=True)
+    assert check(inst, r)[1] == []
+    tighter = inst_of([5, 5, 5], [4, 4, 4], B=1)
+    assert any("max_batch" in v for v in check(tighter, r)[1])
+    r.clients[0].trace.pop()
+    assert any("output tokens produced" in v for v in check(inst, r)[1])
+
+
+def test_iteration_model_tracks_the_roofline():
+    cat = builtin_catalog()
+    m, h = cat.get_model("llama-2-13b"), cat.get_hardware("a100-80gb")
+    st_ = Setup(tp=2)
+    it = IterationModel.from_costmodel(m, h, st_)
+    for b, c in [(1, 100), (16, 1000), (64, 2000)]:
+        roof = float(decode_step_time(m, h, b, c, st_))
+        mine = it.time(b, 0, b * (c + 1))
+        assert mine == pytest.approx(roof, rel=0.15)
+    roof = float(prefill_time(m, h, 1, 2048, 0, st_))
+    assert it.prefill(2048) == pytest.approx(roof, rel=0.15)
+
+
+def test_instance_round_trip_and_errors(tmp_path):
+    inst = inst_of([5, 7], [2, 3], [0.0, 1.5], clients=2)
+    d = json.loads(json.dumps(inst.to_dict()))
+    back = parse_instance(d)
+    assert back.n == 2 and back.iteration == inst.iteration and list(back.arrival) == [0.0, 1.5]
+    with pytest.raises(FieldError, match="output\\[1\\]"):
+        parse_instance({**d, "output": [2, 0]})
+    with pytest.raises(FieldError, match="iteration.kappa"):
+        parse_instance({**d, "iteration": {"tau_w": 1, "kappa": -1, "gamma": 0, "delta": 0}})
+    with pytest.raises(FieldError, match="prompt\\[0\\]"):
+        parse_instance({**d, "kv_tokens": 6})
+
+
+def test_cli_generate_simulate_solve(tmp_path):
+    f = tmp_path / "s.json"
+    r = run(
+        "generate",
+        "serving",
+        "--trace",
+        TRACE,
+        "--model",
+        "llama-2-7b",
+        "--hardware",
+        "a100-80gb",
+        "--clients",
+        "2",
+        "--out",
+        f,
+    )
+    assert r.returncode == 0, r.stderr
+    r = run("simulate", f, "--scheduler", "sarathi", "--json", "--plot", tmp_path / "g.png")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    for k in (
+        "instance",
+        "problem",
+        "policy",
+        "objective",
+        "bound",
+        "ratio_to_bound",
+        "metrics",
+        "runtime_s",
+    ):
+        assert k in row
+    for k in (
+        "utilization_busy",
+        "utilization_slots",
+        "ttft_p50_s",
+        "tpot_p50_s",
+        "throughput_tok_s",
+    ):
+        assert k in row["metrics"]
+    assert row["ratio_to_bound"] >= 1 and (tmp_path / "g.png").stat().st_size > 0
+    r = run("solve", f, "--json", "--time-limit", "4")
+    res = json.loads(r.stdout)
+    assert r.returncode == 0 and res["verified"] and res["bound"] <= res["objective"]
+    bad = run("simulate", f, "--scheduler", "lifo")
+    assert bad.returncode == 2 and "--scheduler: expected fcfs, sarathi, hybrid" in bad.stderr
+    big = run(
+        "generate",
+        "serving",
+        "--trace",
+        TRACE,
+        "--model",
+        "llama-65b",
+        "--hardware",
+        "rtx-4090",
+        "--clients",
+        "1",
+        "--out",
+        tmp_path / "x.json",
+    )
+    assert big.returncode == 2 and "does not fit" in big.stderr
