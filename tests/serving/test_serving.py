@@ -96,7 +96,7 @@ def test_bound_below_every_scheduler_and_limits_hold(case):
     runs.append(simulate(inst, "hybrid", plan, record=True, order="output-desc"))
     runs.append(simulate(inst, "sarathi", record=True, token_budget=8))
     for r in runs:
-        end, violations = check(inst, r)
+        _, violations = check(inst, r)
         assert violations == []  # slots, KV, every token exactly once, times
         assert lb <= r.makespan * (1 + 1e-9)
         assert np.all(r.first_token >= inst.arrival)
@@ -132,7 +132,7 @@ def test_instance_round_trip_and_errors(tmp_path):
     assert back.n == 2 and back.iteration == inst.iteration and list(back.arrival) == [0.0, 1.5]
     with pytest.raises(FieldError, match="output\\[1\\]"):
         parse_instance({**d, "output": [2, 0]})
-    with pytest.raises(FieldError, match="iteration.kappa"):
+    with pytest.raises(FieldError, match=r"iteration\.kappa"):
         parse_instance({**d, "iteration": {"tau_w": 1, "kappa": -1, "gamma": 0, "delta": 0}})
     with pytest.raises(FieldError, match="prompt\\[0\\]"):
         parse_instance({**d, "kv_tokens": 6})
