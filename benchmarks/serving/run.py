@@ -1,0 +1,235 @@
+"""Serving benchmarks (results in benchmarks/serving/results/).
+
+python benchmarks/serving/run.py gsm8k    # the GSM8K case: LLaMA-65B on one 8 x A100-80GB node
+python benchmarks/serving/run.py study    # 100 cases: trace samples x client counts
+python benchmarks/serving/run.py online   # Azure conversation trace, real arrivals
+python benchmarks/serving/run.py perf     # decision cost at batch 256, simulator speed
+python benchmarks/serving/run.py all
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from optkit.costmodel import Setup, builtin_catalog
+from optkit.costmodel.traces import read_trace
+from optkit.serving import (
+    ClientState,
+    Hybrid,
+    check,
+    lower_bound,
+    metrics,
+    packing_assignment,
+    simulate,
+)
+from optkit.serving.generate import serving_instance
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DATA = HERE.parents[2] / "shared" / "data"
+CAT = builtin_catalog()
+TRACES = {
+    "gsm8k": DATA / "gsm8k" / "token_counts.csv",
+    "sharegpt": DATA / "sharegpt_lengths" / "sharegpt_8k_filtered_stats_llama2_tokenizer.csv",
+    "arxiv": DATA
+    / "arxiv_summarization_lengths"
+    / "arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv",
+    "azure-conv": DATA / "azure_llm_inference_2023" / "AzureLLMInferenceTrace_conv_until_1855.csv",
+}
+
+
+def _write(name: str, rows: list[dict]) -> None:
+    with (RESULTS / name).open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _run_pair(inst, plan_time=10.0):
+    """Baseline (fcfs, online dispatch) and hybrid (packing plan + hybrid scheduler)."""
+    lb = lower_bound(inst).value
+    base = simulate(inst, "fcfs", record=True)
+    assign, _ = packing_assignment(inst, plan_time)
+    hyb = simulate(inst, "hybrid", assign, record=True, order="output-desc")
+    for r in (base, hyb):
+        assert check(inst, r)[1] == []
+    return lb, base, hyb
+
+
+def run_gsm8k() -> None:
+    tr = read_trace(TRACES["gsm8k"])
+    m, h = CAT.get_model("llama-65b"), CAT.get_hardware("a100-80gb")
+    rows = []
+    for clients, tp in ((2, 4), (4, 2), (1, 8)):
+        inst = serving_instance(tr, m, h, clients, Setup(tp=tp), max_batch=256, arrivals=False)
+        lb, base, hyb = _run_pair(inst)
+        for label, r in (("baseline fcfs", base), ("hybrid (plan + insertion test)", hyb)):
+            mt = metrics(inst, r)
+            rows.append(
+                {
+                    "layout": f"{clients} x TP{tp}",
+                    "kv_tokens_per_client": inst.kv_tokens,
+                    "scheduler": label,
+                    "total_time_s": round(r.makespan, 3),
+                    "T_LB_s": round(lb, 3),
+                    "gap": round((r.makespan - lb) / r.makespan, 4),
+                    "utilization_busy": round(mt["utilization_busy"], 4),
+                    "utilization_slots": round(mt["utilization_slots"], 4),
+                    "ttft_p50_s": round(mt["ttft_p50_s"], 3),
+                    "tpot_p50_s": round(mt["tpot_p50_s"], 5),
+                }
+            )
+    _write("gsm8k.csv", rows)
+    for r in rows:
+        print(r)
+
+
+def run_study(cases: int = 100) -> None:
+    rng = np.random.default_rng(2026)
+    m, h = CAT.get_model("llama-65b"), CAT.get_hardware("a100-80gb")
+    traces = {k: read_trace(v) for k, v in TRACES.items() if k != "azure-conv"}
+    rows = []
+    for c in range(cases):
+        name = list(traces)[c % len(traces)]
+        tr = traces[name]
+        n = int(rng.integers(200, 1001))
+        idx = rng.choice(len(tr), size=n, replace=False)
+        sub = tr.__class__(
+            name,
+            tr.layout,
+            np.zeros(n),
+            tr.prompt[idx],
+            tr.output[idx],
+            tuple(tr.ids[i] for i in idx),
+        )
+        clients, tp = [(1, 8), (2, 4), (4, 2)][int(rng.integers(0, 3))]
+        inst = serving_instance(sub, m, h, clients, Setup(tp=tp), arrivals=False)
+        if int((inst.prompt + inst.output).max()) > inst.kv_tokens:
+            continue
+        lb, base, hyb = _run_pair(inst, plan_time=2.0)
+        mb, mh = metrics(inst, base), metrics(inst, hyb)
+        rows.append(
+            {
+                "case": c,
+                "trace": name,
+                "requests": n,
+                "clients": clients,
+                "tp": tp,
+                "T_LB_s": round(lb, 4),
+                "base_s": round(base.makespan, 4),
+                "hybrid_s": round(hyb.makespan, 4),
+                "makespan_gain": round(1 - hyb.makespan / base.makespan, 4),
+                "slots_util_base": round(mb["utilization_slots"], 4),
+                "slots_util_hybrid": round(mh["utilization_slots"], 4),
+                "gap_base": round((base.makespan - lb) / base.makespan, 4),
+                "gap_hybrid": round((hyb.makespan - lb) / hyb.makespan, 4),
+            }
+        )
+    _write("study.csv", rows)
+    for key in ("makespan_gain", "gap_base", "gap_hybrid"):
+        v = [r[key] for r in rows]
+        print(
+            f"{key}: mean {np.mean(v):.4f} sd {np.std(v):.4f} min {np.min(v):.4f} max {np.max(v):.4f}"
+        )
+    du = [r["slots_util_hybrid"] - r["slots_util_base"] for r in rows]
+    print(
+        f"slot utilisation gain (points): mean {np.mean(du):.4f} sd {np.std(du):.4f}; cases {len(rows)}"
+    )
+
+
+def run_online(n: int = 2000) -> None:
+    tr = read_trace(TRACES["azure-conv"]).slice(0, n)
+    m, h = CAT.get_model("llama-2-13b"), CAT.get_hardware("a100-80gb")
+    inst = serving_instance(tr, m, h, 2, Setup(tp=1), max_batch=128)
+    lb = lower_bound(inst).value
+    rows = []
+    for sched, kw in (("fcfs", {}), ("sarathi", {}), ("hybrid", {})):
+        r = simulate(inst, sched, record=True, **kw)
+        assert check(inst, r)[1] == []
+        mt = metrics(inst, r)
+        rows.append(
+            {
+                "scheduler": sched,
+                "makespan_s": round(r.makespan, 3),
+                "T_LB_s": round(lb, 3),
+                **{
+                    k: round(mt[k], 5)
+                    for k in (
+                        "ttft_p50_s",
+                        "ttft_p90_s",
+                        "ttft_p99_s",
+                        "tpot_p50_s",
+                        "tpot_p90_s",
+                        "tpot_p99_s",
+                        "utilization_busy",
+                        "utilization_slots",
+                    )
+                },
+            }
+        )
+    _write("online_azure.csv", rows)
+    for r in rows:
+        print(r)
+
+
+def run_perf() -> None:
+    # decision cost of Hybrid.next_iteration with 256 running sequences and a waiting queue
+    inst_prompt = np.full(10_000, 200)
+    est = np.full(10_000, 300)
+    from optkit.serving import IterationModel
+
+    it = IterationModel(0.03, 2e-4, 4e-9, 6e-7, 1e-3)
+    times = []
+    for rep in range(2000):
+        st = ClientState(inst_prompt, est, it, max_batch=512, kv_tokens=10**9)
+        st.running, st.context, st.remaining = 256, 256 * 700.0, 256 * 150.0
+        sched = Hybrid()
+        for j in range(rep % 7, 64 + rep % 7):
+            sched.on_arrival(j, st)
+        t0 = time.perf_counter()
+        sched.next_iteration(st)
+        times.append(time.perf_counter() - t0)
+    decision_us = statistics.median(times) * 1e6
+    # simulator: decode iterations per second on a decode-heavy instance
+    tr = read_trace(TRACES["sharegpt"]).slice(0, 4000)
+    m, h = CAT.get_model("llama-2-7b"), CAT.get_hardware("a100-80gb")
+    inst = serving_instance(tr, m, h, 4, Setup(), max_batch=256, arrivals=False)
+    rates = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        r = simulate(inst, "hybrid")
+        dt = time.perf_counter() - t0
+        rates.append(sum(c.decode_iterations for c in r.clients) / dt)
+    row = {
+        "hybrid_decision_us_median_batch256": round(decision_us, 2),
+        "simulator_decode_iterations_per_s": round(statistics.median(rates)),
+    }
+    _write("perf.csv", [row])
+    print(row)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("what", choices=["gsm8k", "study", "online", "perf", "all"])
+    a = ap.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name, fn in (
+        ("gsm8k", run_gsm8k),
+        ("study", run_study),
+        ("online", run_online),
+        ("perf", run_perf),
+    ):
+        if a.what in (name, "all"):
+            fn()
+
+
+if __name__ == "__main__":
+    main()
