@@ -135,11 +135,13 @@ def run_study(cases: int = 100) -> None:
     for key in ("makespan_gain", "gap_base", "gap_hybrid"):
         v = [r[key] for r in rows]
         print(
-            f"{key}: mean {np.mean(v):.4f} sd {np.std(v):.4f} min {np.min(v):.4f} max {np.max(v):.4f}"
+            f"{key}: mean {np.mean(v):.4f} sd {np.std(v):.4f} "
+            f"min {np.min(v):.4f} max {np.max(v):.4f}"
         )
     du = [r["slots_util_hybrid"] - r["slots_util_base"] for r in rows]
     print(
-        f"slot utilisation gain (points): mean {np.mean(du):.4f} sd {np.std(du):.4f}; cases {len(rows)}"
+        f"slot utilisation gain (points): mean {np.mean(du):.4f} sd {np.std(du):.4f}; "
+        f"cases {len(rows)}"
     )
 
 

@@ -8,7 +8,6 @@ import numpy as np
 
 from optkit.serving.instance import ServingInstance
 
-
 THETAS = (1.0, 0.75, 0.5, 0.25, 0.0)
 
 
