@@ -347,18 +347,18 @@ def _entries(cat: Any, model: str, hardware: str) -> tuple[Any, Any]:
 def _setup(
     cat: Any,
     hw: Any,
-    tp: int,
-    pp: int,
-    dtype: str,
-    group_size: int,
-    attention: str,
-    sinks: int,
-    local: int,
-    topk: int,
-    kv_tier: list[str] | None,
-    compute_eff: float,
-    memory_eff: float,
-    network_eff: float,
+    tp: int = 1,
+    pp: int = 1,
+    dtype: str = "fp16",
+    group_size: int = 128,
+    attention: str = "full",
+    sinks: int = 4,
+    local: int = 1020,
+    topk: int = 1024,
+    kv_tier: list[str] | None = None,
+    compute_eff: float = 1.0,
+    memory_eff: float = 1.0,
+    network_eff: float = 1.0,
 ) -> Any:
     from optkit.costmodel import Attention, Efficiency, Precision, Setup
     from optkit.costmodel.summary import kv_tiers_from_spec
@@ -593,22 +593,7 @@ def generate_makespan(
 
     cat = _catalog(catalog)
     m, hw = _entries(cat, model, hardware)
-    st = _setup(
-        cat,
-        hw,
-        tp,
-        pp,
-        dtype,
-        group_size,
-        "full",
-        4,
-        1020,
-        1024,
-        None,
-        compute_eff,
-        memory_eff,
-        1.0,
-    )
+    st = _setup(cat, hw, tp, pp, dtype, group_size, compute_eff=compute_eff, memory_eff=memory_eff)
     try:
         tr = read_trace(trace).slice(offset, limit)
     except InputError as e:
@@ -713,9 +698,7 @@ def generate_serving(
 
     cat = _catalog(catalog)
     m, hw = _entries(cat, model, hardware)
-    st = _setup(
-        cat, hw, tp, 1, dtype, 128, "full", 4, 1020, 1024, None, compute_eff, memory_eff, 1.0
-    )
+    st = _setup(cat, hw, tp, dtype=dtype, compute_eff=compute_eff, memory_eff=memory_eff)
     try:
         tr = read_trace(trace).slice(offset, limit)
     except InputError as e:
