@@ -1,24 +1,14 @@
 """The CLI contract: JSON Lines fields, exit codes, messages on bad input."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.clirun import run
+
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted((ROOT / "instances" / "packing").glob("*.json"))
-
-
-def run(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "optkit.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 def test_solve_json_lines_contract():

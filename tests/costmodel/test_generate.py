@@ -1,8 +1,6 @@
 """Traces -> makespan instances; the cost and catalog commands."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +12,10 @@ from optkit.costmodel.traces import read_trace
 from optkit.io import InputError, parse_instance
 from optkit.packing import check, solve
 from optkit.solvers import SolverOptions
+from tests.clirun import run
 
 TRACES = sorted((Path(__file__).resolve().parents[1] / "data" / "traces").glob("*.csv"))
 CAT = builtin_catalog()
-
-
-def run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "optkit.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize("path", TRACES, ids=lambda p: p.stem)

@@ -1,8 +1,6 @@
 """Serving: instance, bound, schedulers, simulator accounting and limits, CLI."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +21,10 @@ from optkit.serving import (
     simulate,
     solve,
 )
+from tests.clirun import run
 
 TRACE = Path(__file__).resolve().parents[1] / "data" / "traces" / "gsm8k_20.csv"
 UNIT = IterationModel(tau_w=1.0, kappa=0.0, gamma=0.0, delta=0.0)
-
-
-def run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "optkit.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def inst_of(prompt, output, arrival=None, clients=1, B=4, M=10_000, it=UNIT):

@@ -1,0 +1,14 @@
+"""Run the optkit CLI in a subprocess (shared by the CLI tests)."""
+
+import subprocess
+import sys
+
+
+def run(*args, cwd=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "optkit.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+    )
