@@ -9,24 +9,27 @@ import numpy as np
 from optkit.serving.instance import ServingInstance
 
 THETAS = (1.0, 0.75, 0.5, 0.25, 0.0)
+MUS = (1.0, 0.5, 0.0)
 
 
-def workloads(inst: ServingInstance, theta: float = 1.0) -> np.ndarray:
-    """w_j(θ): busy time request j adds to its client, at least, whatever the batching.
+def workloads(inst: ServingInstance, theta: float = 1.0, mu: float = 0.5) -> np.ndarray:
+    """w_j(θ, μ): busy time request j adds to its client, at least, whatever the batching.
 
-    The fixed cost of decode iterations is charged through the two limits on how many
-    sequences one iteration serves: θ·(o_j − 1)/B (batch slots) + (1 − θ)·K_j/M (KV
-    tokens, K_j = Σ_t (s_j + t) held during its decode steps). Any θ in [0, 1] gives a
-    valid bound (a convex combination of two lower bounds on the iteration count).
+    An iteration's GEMM part is max(τ_w, κN) >= μ·τ_w + (1 − μ)·κN (an iteration may
+    mix prompt tokens and decodes, so the two terms cannot both be charged in full).
+    The iteration count is bounded through the two limits on how many sequences one
+    iteration serves: θ·(o_j − 1)/B (batch slots) + (1 − θ)·K_j/M (KV tokens,
+    K_j = Σ_t (s_j + t) held during its decode steps). Every θ, μ in [0, 1] gives a
+    valid bound (convex combinations of lower bounds).
     """
     it = inst.iteration
     s = inst.prompt.astype(float)
     d = inst.output.astype(float) - 1  # decode iterations of j
     kv_steps = d * s + d * (d + 1) / 2  # Σ_t (s_j + t): KV tokens held, summed over its steps
-    prefill = it.kappa * s + it.gamma * s * (s + 1) / 2
-    decode = it.delta * kv_steps
-    share = theta * d / inst.max_batch + (1 - theta) * kv_steps / inst.kv_tokens
-    return prefill + decode + (it.tau_w + it.tau_c) * share
+    tokens = s + d  # new tokens j puts through the GEMMs (prompt, then one per decode step)
+    iterations = theta * d / inst.max_batch + (1 - theta) * kv_steps / inst.kv_tokens
+    gemm = mu * it.tau_w * iterations + (1 - mu) * it.kappa * tokens
+    return gemm + it.gamma * s * (s + 1) / 2 + it.delta * kv_steps + it.tau_c * iterations
 
 
 def chains(inst: ServingInstance) -> np.ndarray:
@@ -51,11 +54,13 @@ def lower_bound(inst: ServingInstance, lp: bool = False) -> ServingBound:
     from optkit.packing import bound as packing_bound
 
     b = None
-    for theta in THETAS:  # every θ is valid: keep the strongest
-        pk = MakespanInstance.identical(workloads(inst, theta), inst.clients, name=inst.name)
-        bt = packing_bound(pk, "lp" if lp else "cheap")
-        if b is None or bt.value > b.value:
-            b = bt
+    for theta in THETAS:  # every (θ, μ) is valid: keep the strongest
+        for mu in MUS:
+            w = workloads(inst, theta, mu)
+            pk = MakespanInstance.identical(w, inst.clients, name=inst.name)
+            bt = packing_bound(pk, "lp" if lp else "cheap")
+            if b is None or bt.value > b.value:
+                b = bt
     assert b is not None
     ch = float(np.max(chains(inst)))
     if ch > b.value:

@@ -92,6 +92,17 @@ def test_bound_below_every_scheduler_and_limits_hold(case):
         assert np.all(r.first_token >= inst.arrival)
 
 
+def test_bound_holds_when_iterations_mix_prompts_and_decodes():
+    # chunked prefill puts prompt tokens and decodes in one iteration; an earlier T^LB
+    # charged tau_w per decode iteration and kappa per prompt token in full, giving 6.567 > 6.4
+    it = IterationModel(tau_w=1.0, kappa=0.1, gamma=0.0, delta=0.0)
+    inst = inst_of([1, 10, 11, 3, 8, 6], [3, 1, 3, 2, 3, 2], B=3, M=1000, it=it)
+    r = simulate(inst, "sarathi", record=True, token_budget=12)
+    assert check(inst, r)[1] == []
+    assert r.makespan == pytest.approx(6.4)
+    assert lower_bound(inst).value <= r.makespan
+
+
 def test_check_catches_violations():
     inst = inst_of([5, 5, 5], [4, 4, 4], B=2)
     r = simulate(inst, "fcfs", record=True)
