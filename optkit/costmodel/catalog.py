@@ -73,10 +73,9 @@ class Hardware:
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def peak_flops(self, math_type: str) -> float:
-        """Dense peak in FLOP/s for ``math_type``; fp16 when the device lacks it."""
-        t = self.tflops.get(math_type, self.tflops.get("fp16"))
-        if t is None:  # validated: every device has fp16 or a fallback
-            t = max(self.tflops.values())
+        """Dense peak in FLOP/s for ``math_type``; the 16-bit rate when the device lacks it
+        (never a faster type's rate: that would under-estimate times)."""
+        t = self.tflops.get(math_type) or self.tflops.get("fp16") or self.tflops["bf16"]
         return t * 1e12
 
     @property
@@ -329,8 +328,8 @@ def _hardware(key: str, raw: Any, path: str, cat: Catalog) -> Hardware:
                 raise FieldError(f"{path}.tflops.{t}", "a math type: " + ", ".join(MATH_TYPES))
             tflops[t] = te.number(t)
         te.finish()
-    if not tflops:
-        raise FieldError(f"{path}.tflops", "at least one math type")
+    if "fp16" not in tflops and "bf16" not in tflops:
+        raise FieldError(f"{path}.tflops", "an fp16 or bf16 peak (the fallback math rate)")
 
     def ref(name: str, table: Mapping[str, Any], what: str, required: bool = True) -> Any:
         e.used.add(name)

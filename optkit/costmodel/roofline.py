@@ -226,9 +226,10 @@ class _Terms:
         self.Pc = h.P * setup.efficiency.compute
         self.Bm = h.BW * setup.efficiency.memory
 
-    def time(self, F: Any, M: Any) -> tuple[Any, Any, Any]:
+    def time(self, F: Any, M: Any) -> tuple[Any, Any]:
+        """(operator time, whether it is compute-bound)."""
         tc, tm = F / self.Pc, M / self.Bm
-        return np.maximum(tc, tm), tc >= tm, (F, M)
+        return np.maximum(tc, tm), tc >= tm
 
     def qkv(self) -> tuple[Any, Any]:
         m, N = self.m, self.N
@@ -246,17 +247,21 @@ class _Terms:
         kv1 = self.b * 2 * self.Hkvd * m.dh * self.kb
         return f1, other, kv1
 
-    def attn_time(self, F: Any, other: Any, kv: Any) -> Any:
-        """Attention time with the KV read split over tiers read concurrently."""
+    def attn_terms(self, F: Any, other: Any, kv: Any) -> list[Any]:
+        """The candidates of the attention max, each linear in (F, other, kv): compute,
+        local memory (activations + its KV share), and each other tier's KV share, the
+        tiers being read concurrently."""
         tiers = self.setup.kv_tiers
         local = 1.0 - sum(t.fraction for t in tiers)
-        tm = (other + local * kv) / self.Bm
-        for t in tiers:
-            tm = np.maximum(
-                tm, t.fraction * kv / (t.bandwidth_gbs * 1e9 * self.setup.efficiency.memory)
-            )
-        tc = F / self.Pc
-        return np.maximum(tc, tm), tc >= tm
+        eff = self.setup.efficiency.memory
+        return [F / self.Pc, (other + local * kv) / self.Bm] + [
+            t.fraction * kv / (t.bandwidth_gbs * 1e9 * eff) for t in tiers
+        ]
+
+    def attn_time(self, F: Any, other: Any, kv: Any) -> tuple[Any, Any]:
+        tc, *tm = self.attn_terms(F, other, kv)
+        mem = np.max(np.stack(np.broadcast_arrays(*tm)), axis=0)
+        return np.maximum(tc, mem), tc >= mem
 
     def out(self) -> tuple[Any, Any]:
         m, N = self.m, self.N
@@ -358,7 +363,7 @@ def forward(
     comp, mem, F_tot, M_tot = zero.copy(), zero.copy(), zero.copy(), zero.copy()
     ops: dict[str, Any] = {}
     for name, mult, F, M in _layer_static(t):
-        tt, cb, _ = t.time(F, M)
+        tt, cb = t.time(F, M)
         ops[name] = mult * tt
         comp = comp + np.where(cb, mult * tt, 0.0)
         mem = mem + np.where(cb, 0.0, mult * tt)
@@ -441,22 +446,16 @@ def decode_total_time(
     for _, mult, F, M in _layer_static(t):
         const = const + mult * t.time(F, M)[0]
     f1, other, kv1 = t.attn_unit()
-    eff_m = setup.efficiency.memory
-    local = 1.0 - sum(tr.fraction for tr in setup.kv_tiers)
-    # attention time as the envelope of lines a + b·m, m = attended tokens = min(c + 1, W)
+    # attention time as the envelope of lines a + b·m, m = attended tokens = min(c + 1, W):
+    # every term of the max is linear, so a = terms at m = 0, b = terms per unit of m
     zero = 0.0 * (t.N + c0 + steps + m.L + h.P)
-    lines_a = [zero, other / t.Bm + zero]
-    lines_b = [f1 / t.Pc + zero, local * kv1 / t.Bm + zero]
-    for tr in setup.kv_tiers:
-        lines_a.append(zero)
-        lines_b.append(tr.fraction * kv1 / (tr.bandwidth_gbs * 1e9 * eff_m) + zero)
-    a, b = np.stack(lines_a, -1), np.stack(lines_b, -1)
+    a = np.stack([x + zero for x in t.attn_terms(0.0, other, 0.0)], -1)
+    b = np.stack([x + zero for x in t.attn_terms(f1, 0.0, kv1)], -1)
     W = setup.attention.window
     growing = np.clip(np.minimum(W - c0, steps), 0, None)  # steps with c + 1 <= W
     s1 = _sum_envelope(a, b, c0 + 1, c0 + growing)
     capped = steps - growing
-    wv = np.minimum(W, 1e300)
-    s2 = capped * np.max(a + b * wv, axis=-1) if np.isfinite(W) else 0.0
+    s2 = capped * np.max(a + b * W, axis=-1) if np.isfinite(W) else 0.0
     return steps * const + m.L * (s1 + s2) + zero
 
 

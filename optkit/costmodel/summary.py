@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from optkit.costmodel.catalog import Catalog, Hardware, Model
-from optkit.costmodel.roofline import KvTier, Setup, forward, memory_bytes, request_time
+from optkit.costmodel.roofline import KvTier, Setup, decode_total_time, forward, memory_bytes
 
 
 def kv_tiers_from_spec(
@@ -49,11 +49,14 @@ def summary(
     pre = forward(model, hardware, batch, input_tokens, 0, setup)
     final_ctx = input_tokens + output_tokens - 1
     dec = forward(model, hardware, batch, 1, max(final_ctx - 1, 0), setup)
-    req = float(request_time(model, hardware, batch, input_tokens, output_tokens, setup))
+    prefill_s = float(pre.time_s)
+    # request_time = prefill + the decode steps; the prefill is already computed above
+    decode_total = float(
+        decode_total_time(model, hardware, batch, input_tokens, output_tokens - 1, setup)
+    )
+    req = prefill_s + decode_total
     mem = memory_bytes(model, batch, final_ctx, setup, tokens=input_tokens)
     devices = setup.tp * setup.pp
-    prefill_s = float(pre.time_s)
-    decode_total = req - prefill_s
     phase = dec if decode_total > prefill_s else pre
     capacity = hardware.memory_gb * 1e9
     return {

@@ -120,16 +120,18 @@ class Sarathi:
             plan.prefill.append((j, x))
             left -= x
         slots, kv = state.slots_free, state.kv_tokens - state.kv_used
-        while left > 0 and state.waiting and slots > 0:
-            j = state.waiting[0]
-            if state.reserve(j) > kv:
+        taken = 0
+        for j in state.waiting:  # admit from the head while slots, KV and budget last
+            need = state.reserve(j)
+            if left <= 0 or slots <= 0 or need > kv:
                 break
-            state.waiting.pop(0)
             x = min(int(state.prompt[j]), left)
             plan.prefill.append((j, x))
             left -= x
             slots -= 1
-            kv -= state.reserve(j)
+            kv -= need
+            taken += 1
+        del state.waiting[:taken]  # one shift of the queue, not one per request
         return plan
 
 

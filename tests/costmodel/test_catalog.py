@@ -232,6 +232,11 @@ def test_user_catalog_adds_entries(tmp_path):
             "the key of a link",
         ),
         ({"hardware": {"x": {"source": "s", "kind": "tpu"}}}, "hardware.x.kind", "one of gpu"),
+        (
+            {"hardware": {"x": {"source": "s", "kind": "npu", "tflops": {"int8": 50}}}},
+            "hardware.x.tflops",
+            "an fp16 or bf16 peak",
+        ),
         ({"widgets": {}}, "widgets", "a section"),
     ],
 )
