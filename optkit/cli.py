@@ -561,24 +561,52 @@ def catalog_cmd(
 generate_app = typer.Typer(no_args_is_help=True, help="Build instances from request traces.")
 app.add_typer(generate_app, name="generate")
 
+TraceOpt = Annotated[
+    Path, typer.Option("--trace", help="Trace CSV (Azure, ShareGPT, arXiv, GSM8K).")
+]
+OutFileOpt = Annotated[
+    Path | None, typer.Option("--out", help="Instance file to write (default: stdout).")
+]
+LimitOpt = Annotated[int | None, typer.Option(help="Use at most this many requests.")]
+OffsetOpt = Annotated[int, typer.Option(help="Skip this many requests first.")]
+NameOpt = Annotated[str | None, typer.Option(help="Instance name.")]
+
+
+def _trace(path: Path, offset: int, limit: int | None) -> Any:
+    """The requests ``offset`` .. ``offset + limit`` of a trace file (exit 2 on bad input)."""
+    from optkit.costmodel.traces import read_trace
+
+    try:
+        tr = read_trace(path).slice(offset, limit)
+    except InputError as e:
+        _fail(str(e))
+    if len(tr) == 0:
+        _fail(f"{path}: --offset {offset}: no requests left (the trace has fewer)")
+    return tr
+
+
+def _emit(doc: dict[str, Any], output_file: Path | None, summary: str) -> None:
+    """Print the instance document, or write it atomically and say what was written."""
+    if output_file is None:
+        print(json.dumps(doc))
+    else:
+        write_json(output_file, doc)
+        err.print(f"wrote {output_file}: {summary}")
+
 
 @generate_app.command("makespan")
 def generate_makespan(
-    trace: Annotated[
-        Path, typer.Option("--trace", help="Trace CSV (Azure, ShareGPT, arXiv, GSM8K).")
-    ],
+    trace: TraceOpt,
     model: ModelOpt,
     hardware: HardwareOpt,
     devices: Annotated[int, typer.Option("--devices", help="Devices in the fleet.")],
-    output_file: Annotated[
-        Path | None, typer.Option("--out", help="Instance file to write (default: stdout).")
-    ] = None,
+    output_file: OutFileOpt = None,
     batch: Annotated[
         int, typer.Option(help="Requests per batch; a job's duration is its share of the batch.")
     ] = 1,
-    limit: Annotated[int | None, typer.Option(help="Use at most this many requests.")] = None,
-    offset: Annotated[int, typer.Option(help="Skip this many requests first.")] = 0,
-    name: Annotated[str | None, typer.Option(help="Instance name.")] = None,
+    limit: LimitOpt = None,
+    offset: OffsetOpt = 0,
+    name: NameOpt = None,
     tp: TpOpt = 1,
     pp: PpOpt = 1,
     dtype: DtypeOpt = "fp16",
@@ -589,26 +617,16 @@ def generate_makespan(
 ) -> None:
     """A makespan instance whose job durations come from the cost model."""
     from optkit.costmodel.generate import makespan_instance
-    from optkit.costmodel.traces import read_trace
 
     cat = _catalog(catalog)
     m, hw = _entries(cat, model, hardware)
     st = _setup(cat, hw, tp, pp, dtype, group_size, compute_eff=compute_eff, memory_eff=memory_eff)
-    try:
-        tr = read_trace(trace).slice(offset, limit)
-    except InputError as e:
-        _fail(str(e))
-    if len(tr) == 0:
-        _fail(f"{trace}: --offset {offset}: no requests left (the trace has fewer)")
+    tr = _trace(trace, offset, limit)
     try:
         doc = makespan_instance(tr, m, hw, devices, st, batch, name)
     except ValueError as e:
         _fail(f"--devices/--batch: {e}")
-    if output_file is None:
-        print(json.dumps(doc))
-    else:
-        write_json(output_file, doc)
-        err.print(f"wrote {output_file}: {len(tr)} jobs on {doc['machines']} machines")
+    _emit(doc, output_file, f"{len(tr)} jobs on {doc['machines']} machines")
 
 
 @app.command()
@@ -667,15 +685,11 @@ def simulate(
 
 @generate_app.command("serving")
 def generate_serving(
-    trace: Annotated[
-        Path, typer.Option("--trace", help="Trace CSV (Azure, ShareGPT, arXiv, GSM8K).")
-    ],
+    trace: TraceOpt,
     model: ModelOpt,
     hardware: HardwareOpt,
     clients: Annotated[int, typer.Option("--clients", help="Serving instances.")],
-    output_file: Annotated[
-        Path | None, typer.Option("--out", help="Instance file to write (default: stdout).")
-    ] = None,
+    output_file: OutFileOpt = None,
     max_batch: Annotated[int, typer.Option("--max-batch", help="Batch slots per client.")] = 256,
     memory_fraction: Annotated[
         float, typer.Option(help="Share of device memory usable for weights + KV.")
@@ -683,9 +697,9 @@ def generate_serving(
     arrivals: Annotated[
         bool, typer.Option(help="Keep the trace's arrival times (else all arrive at 0).")
     ] = True,
-    limit: Annotated[int | None, typer.Option(help="Use at most this many requests.")] = None,
-    offset: Annotated[int, typer.Option(help="Skip this many requests first.")] = 0,
-    name: Annotated[str | None, typer.Option(help="Instance name.")] = None,
+    limit: LimitOpt = None,
+    offset: OffsetOpt = 0,
+    name: NameOpt = None,
     tp: TpOpt = 1,
     dtype: DtypeOpt = "fp16",
     compute_eff: EffOpt = 1.0,
@@ -693,29 +707,22 @@ def generate_serving(
     catalog: CatalogOpt = None,
 ) -> None:
     """A serving instance: clients of K devices each, iteration model from the cost model."""
-    from optkit.costmodel.traces import read_trace
     from optkit.serving.generate import serving_instance
 
     cat = _catalog(catalog)
     m, hw = _entries(cat, model, hardware)
     st = _setup(cat, hw, tp, dtype=dtype, compute_eff=compute_eff, memory_eff=memory_eff)
-    try:
-        tr = read_trace(trace).slice(offset, limit)
-    except InputError as e:
-        _fail(str(e))
+    tr = _trace(trace, offset, limit)
     try:
         inst = serving_instance(tr, m, hw, clients, st, max_batch, memory_fraction, arrivals, name)
     except ValueError as e:
         _fail(f"{trace}: {e}")
-    doc = inst.to_dict()
-    if output_file is None:
-        print(json.dumps(doc))
-    else:
-        write_json(output_file, doc)
-        err.print(
-            f"wrote {output_file}: {inst.n} requests, {inst.clients} clients x {tp} {hw.key}, "
-            f"{inst.kv_tokens} KV tokens and {inst.max_batch} slots per client"
-        )
+    _emit(
+        inst.to_dict(),
+        output_file,
+        f"{inst.n} requests, {inst.clients} clients x {tp} {hw.key}, "
+        f"{inst.kv_tokens} KV tokens and {inst.max_batch} slots per client",
+    )
 
 
 def main() -> None:
