@@ -35,6 +35,10 @@ def solve_job(job: Job) -> Result:
         from optkit.serving import solve as serving_solve
 
         return serving_solve(job.instance, job.method, job.options)
+    if problem == "kv_placement":
+        from optkit.kvcache import solve as kv_solve
+
+        return kv_solve(job.instance, job.method, job.options)
     raise ValueError(f"no solver for problem {problem!r}")
 
 

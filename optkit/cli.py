@@ -38,6 +38,9 @@ def _fail(msg: str) -> None:
     raise BadInput(msg)
 
 
+PACKING = ("makespan", "binpacking")
+
+
 FilesArg = Annotated[
     list[Path], typer.Argument(help="Instance files (JSON, BPP or P||Cmax format).")
 ]
@@ -102,19 +105,7 @@ def solve(
     except ValueError as e:
         _fail(f"bad option: {e}")
     for p, inst in zip(files, insts, strict=True):
-        from optkit.packing.driver import unsupported
-        from optkit.serving import METHODS as SERVING_METHODS
-
-        if inst.problem == "serving":
-            why = (
-                ""
-                if method in SERVING_METHODS
-                else (
-                    f"--method: expected {', '.join(SERVING_METHODS)} for serving, got {method!r}"
-                )
-            )
-        else:
-            why = unsupported(inst, method)
+        why = _unsupported(inst, method)
         if why:
             _fail(f"{p}: {why}")
     if solver is not None:
@@ -134,7 +125,7 @@ def solve(
         rows.append(row)
         if out_dir is not None:
             write_json(out_dir / f"{Path(path).stem}.result.json", row)
-        if plot_dir is not None and res.plan is not None and inst.problem != "serving":
+        if plot_dir is not None and res.plan is not None and inst.problem in PACKING:
             from optkit import plot
 
             plot.plan_png(
@@ -158,6 +149,22 @@ def solve(
             )
     if not json_out:
         out.print(table)
+
+
+def _unsupported(inst: Any, method: str) -> str:
+    """Why ``method`` cannot solve ``inst`` ('' when it can)."""
+    if inst.problem in ("serving", "kv_placement"):
+        from importlib import import_module
+
+        methods = import_module(
+            "optkit.serving" if inst.problem == "serving" else "optkit.kvcache"
+        ).METHODS
+        if method in methods:
+            return ""
+        return f"--method: expected {', '.join(methods)} for {inst.problem}, got {method!r}"
+    from optkit.packing.driver import unsupported
+
+    return unsupported(inst, method)
 
 
 def _gap(g: float, optimal: bool) -> str:
@@ -208,6 +215,10 @@ def bound(
             sb = lower_bound(inst, lp=method == "lp")
             each = [Bound(sb.packing, "packing"), Bound(sb.chain, "chain")]
             b = Bound(sb.value, sb.kind)
+        elif inst.problem == "kv_placement":
+            from optkit.kvcache import bound_report
+
+            b, each, _ = bound_report(inst, method, time_limit)
         else:
             each = bounds(inst, method, time_limit)
             b = best(each)
@@ -631,12 +642,18 @@ def generate_makespan(
 
 @app.command()
 def simulate(
-    file: Annotated[Path, typer.Argument(help="A serving instance.")],
-    scheduler: Annotated[
-        str, typer.Option("--scheduler", "--policy", help="fcfs, sarathi or hybrid.")
-    ] = "hybrid",
+    file: Annotated[Path, typer.Argument(help="A serving or kv_placement instance.")],
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            "--scheduler",
+            help="serving: fcfs, sarathi, hybrid (default); kv_placement: static, reactive "
+            "(default), page[-P], heavy-hitter, balanced, belady, oracle.",
+        ),
+    ] = None,
     assignment: Annotated[
-        str, typer.Option(help="online (least-work dispatch) or plan (packing of workloads).")
+        str, typer.Option(help="serving: online (least-work dispatch) or plan (packing).")
     ] = "online",
     order: Annotated[
         str | None, typer.Option(help="hybrid: prompt, output-desc or arrival.")
@@ -644,17 +661,48 @@ def simulate(
     token_budget: Annotated[int | None, typer.Option(help="sarathi: tokens per iteration.")] = None,
     json_out: JsonOpt = False,
     plot_file: Annotated[
-        Path | None, typer.Option("--plot", help="Write a per-client Gantt chart (PNG).")
+        Path | None,
+        typer.Option("--plot", help="PNG: per-client Gantt (serving), placement heat map (KV)."),
     ] = None,
 ) -> None:
-    """Run an online scheduler over a serving instance: makespan, utilisation, TTFT, TPOT."""
+    """Run an online scheduler or placement policy over an instance, graded against a bound."""
+    inst = _read_all([file], None)[0]
+    if inst.problem == "kv_placement":
+        res, row = _simulate_kv(inst, policy or "reactive", plot_file, json_out)
+    elif inst.problem == "serving":
+        res, row = _simulate_serving(inst, policy or "hybrid", assignment, order, token_budget)
+        if plot_file is not None:
+            from optkit import plot
+
+            title = f"{inst.name}: {row['policy']}"
+            plot.serving_gantt(res, plot_file, title=title, bound=row["bound"])
+    else:
+        _fail(
+            f"{file}: field 'problem': expected serving or kv_placement for simulate, "
+            f"got {inst.problem!r}"
+        )
+    row["instance"] = str(file)
+    if json_out:
+        print(json.dumps(row))
+        return
+    t = Table(title=f"{inst.name or file}: {row['policy']}")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_row("objective", f"{row['objective']:.6g} s")
+    t.add_row("lower bound", f"{row['bound']:.6g} s ({row['bound_kind']})")
+    t.add_row("ratio to bound", f"{row['ratio_to_bound']:.4f}")
+    for k, v in row["metrics"].items():
+        t.add_row(k, f"{v:.4g}")
+    out.print(t)
+
+
+def _simulate_serving(
+    inst: Any, scheduler: str, assignment: str, order: str | None, token_budget: int | None
+) -> tuple[Any, dict[str, Any]]:
     from optkit.serving import SCHEDULERS, simulate_report
 
-    inst = _read_all([file], None)[0]
-    if inst.problem != "serving":
-        _fail(f"{file}: field 'problem': expected serving for simulate, got {inst.problem!r}")
     if scheduler not in SCHEDULERS:
-        _fail(f"--scheduler: expected {', '.join(SCHEDULERS)}, got {scheduler!r}")
+        _fail(f"--policy: expected {', '.join(SCHEDULERS)} for serving, got {scheduler!r}")
     kwargs: dict[str, Any] = {}
     if order is not None:
         kwargs["order"] = order
@@ -664,23 +712,49 @@ def simulate(
         res, row = simulate_report(inst, scheduler, assignment, **kwargs)
     except (ValueError, TypeError) as e:
         _fail(f"--assignment/--order/--token-budget: {e}")
-    row["instance"] = str(file)
+    row["policy"] = f"{scheduler} ({assignment} assignment)"
+    return res, row
+
+
+def _simulate_kv(
+    inst: Any, policy: str, plot_file: Path | None, quiet: bool
+) -> tuple[Any, dict[str, Any]]:
+    from optkit.kvcache import make, replay
+    from optkit.kvcache.driver import simulate_report
+
+    try:
+        make(policy)
+    except ValueError as e:
+        _fail(f"--policy: {e}")
+    bar = None
+    if not quiet and sys.stderr.isatty() and inst.steps >= 4096:
+        from rich.progress import Progress
+
+        bar = Progress(console=err, transient=True)
+        bar.start()
+        task = bar.add_task("replay", total=inst.steps)
+    try:
+        progress = (lambda t: bar.update(task, completed=t)) if bar is not None else None
+        try:
+            rep, row = simulate_report(inst, policy, progress=progress)
+        except ValueError as e:
+            _fail(f"--policy {policy}: {e}")
+    finally:
+        if bar is not None:
+            bar.stop()
     if plot_file is not None:
         from optkit import plot
 
-        plot.serving_gantt(res, plot_file, title=f"{inst.name}: {scheduler}", bound=row["bound"])
-    if json_out:
-        print(json.dumps(row))
-        return
-    t = Table(title=f"{inst.name or file}: {scheduler} ({assignment} assignment)")
-    t.add_column("measure")
-    t.add_column("value", justify="right")
-    t.add_row("makespan", f"{row['objective']:.4g} s")
-    t.add_row("lower bound T^LB", f"{row['bound']:.4g} s ({row['bound_kind']})")
-    t.add_row("ratio to bound", f"{row['ratio_to_bound']:.4f}")
-    for k, v in row["metrics"].items():
-        t.add_row(k, f"{v:.4g}")
-    out.print(t)
+        snap = replay(inst, make(policy), snapshot_bins=64)
+        assert snap.snapshots is not None and snap.snapshot_tokens is not None
+        plot.kv_heatmap(
+            snap.snapshots,
+            -(-inst.tokens // 64),
+            snap.snapshot_tokens,
+            plot_file,
+            title=f"{inst.name}: {row['policy']}, hit rate {rep.hit_rate:.1%}",
+        )
+    return rep, row
 
 
 @generate_app.command("serving")
@@ -722,6 +796,66 @@ def generate_serving(
         output_file,
         f"{inst.n} requests, {inst.clients} clients x {tp} {hw.key}, "
         f"{inst.kv_tokens} KV tokens and {inst.max_batch} slots per client",
+    )
+
+
+@generate_app.command("kv")
+def generate_kv(
+    model: ModelOpt,
+    hardware: HardwareOpt,
+    prompt: Annotated[int, typer.Option(help="Prompt tokens (KV after prefill).")],
+    decode: Annotated[int, typer.Option(help="Decode tokens replayed.")],
+    output_file: OutFileOpt = None,
+    pattern: Annotated[
+        str, typer.Option(help="full, lambda, heavy-hitter or page (Quest-like).")
+    ] = "heavy-hitter",
+    sparsity: Annotated[float, typer.Option(help="Share of the context NOT read per step.")] = 0.6,
+    sinks: Annotated[int, typer.Option(help="Attention-sink tokens always read.")] = 4,
+    window: Annotated[int, typer.Option(help="Most recent tokens always read.")] = 64,
+    drift: Annotated[float, typer.Option(help="Share of the heavy set replaced per token.")] = 0.02,
+    alpha: Annotated[float, typer.Option(help="Zipf exponent of token popularity.")] = 1.0,
+    page: Annotated[int, typer.Option(help="Tokens per page (pattern page).")] = 16,
+    seed: Annotated[int, typer.Option(help="Trace seed.")] = 0,
+    hbm_gb: Annotated[
+        float | None, typer.Option("--hbm-gb", help="HBM size (default: the device's).")
+    ] = None,
+    host_gbs: Annotated[
+        float | None, typer.Option("--host-gbs", help="Host memory bandwidth override (GB/s).")
+    ] = None,
+    kv_scale: Annotated[
+        float, typer.Option(help="Multiply the KV size (4: one K/V per query head, LLaMA-3.1-8B).")
+    ] = 1.0,
+    weights: Annotated[
+        bool, typer.Option(help="Charge one layer's weight read to every step.")
+    ] = False,
+    mode: Annotated[str, typer.Option(help="exclusive or inclusive.")] = "exclusive",
+    name: NameOpt = None,
+    dtype: DtypeOpt = "fp16",
+    catalog: CatalogOpt = None,
+) -> None:
+    """A KV-placement instance: tiers from the catalog, KV size from the model, a trace pattern."""
+    from optkit.io import FieldError
+    from optkit.kvcache.generate import describe, kv_instance
+    from optkit.kvcache.trace import Pattern
+
+    cat = _catalog(catalog)
+    m, hw = _entries(cat, model, hardware)
+    st = _setup(cat, hw, dtype=dtype)
+    try:
+        pat = Pattern(pattern, sparsity, sinks, window, drift, alpha, page, seed)
+        inst = kv_instance(
+            m, hw, prompt, decode, pat, st, hbm_gb, kv_scale, host_gbs, weights, mode, name
+        )
+    except FieldError as e:
+        _fail(f"--{e.field.split('.')[-1]}: expected {e.expected}, got {e.got!r}")
+    except ValueError as e:
+        _fail(str(e))
+    d = describe(inst)
+    _emit(
+        inst.to_dict(),
+        output_file,
+        f"{inst.layers} layers x {prompt}+{decode} tokens, {inst.unit_bytes / 1024:g} KiB per "
+        f"unit, HBM holds {d['hbm_share_of_kv']:.0%} of the final KV",
     )
 
 

@@ -48,6 +48,7 @@ PROBLEMS: dict[str, str] = {
     "makespan": "optkit.packing.instance:MakespanInstance",
     "binpacking": "optkit.packing.instance:BinPackingInstance",
     "serving": "optkit.serving.instance:ServingInstance",
+    "kv_placement": "optkit.kvcache.instance:KvInstance",
 }
 
 
@@ -56,8 +57,9 @@ def instance_class(problem: str) -> Any:
     return getattr(import_module(module), name)
 
 
-def parse_instance(data: Any, name: str = "") -> Any:
-    """Build an instance object from an already-parsed JSON document."""
+def parse_instance(data: Any, name: str = "", base: Path | None = None) -> Any:
+    """Build an instance object from an already-parsed JSON document (``base``: the
+    folder that relative file references in the document are resolved against)."""
     if not isinstance(data, dict):
         raise FieldError("<root>", "a JSON object", type(data).__name__)
     problem = data.get("problem")
@@ -68,7 +70,10 @@ def parse_instance(data: Any, name: str = "") -> Any:
         raise FieldError("format_version", f"{FORMAT_VERSION}", version)
     if name and "name" not in data:
         data = {**data, "name": name}
-    return instance_class(problem).from_dict(data)
+    cls = instance_class(problem)
+    if problem == "kv_placement":  # the only format that may point at other files
+        return cls.from_dict(data, base)
+    return cls.from_dict(data)
 
 
 def read_instance(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
@@ -92,7 +97,7 @@ def read_instance(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
             except json.JSONDecodeError as e:
                 msg = f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
                 raise InputError(p, msg) from None
-            return parse_instance(data, stem)
+            return parse_instance(data, stem, p.parent)
         if fmt in READERS:
             return READERS[fmt](text, stem)
     except FieldError as e:

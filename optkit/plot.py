@@ -120,3 +120,43 @@ def serving_gantt(
     ax.set_title(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def kv_heatmap(
+    snapshots: np.ndarray,
+    tokens_per_bin: int,
+    steps: np.ndarray,
+    path: str | os.PathLike[str],
+    title: str = "",
+) -> None:
+    """Placement over time: share of each token range's KV (all layers) in HBM."""
+    fig, ax = _figure(9, 4.5)
+    extent = (float(steps[0]), float(steps[-1]) + 1, 0, snapshots.shape[1] * tokens_per_bin)
+    im = ax.imshow(
+        snapshots.T, aspect="auto", origin="lower", extent=extent, cmap="viridis", vmin=0, vmax=1
+    )
+    fig.colorbar(im, ax=ax, label="share in HBM")
+    ax.set_xlabel("decode token")
+    ax.set_ylabel("token index")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def bound_bars(
+    rows: Sequence[tuple[str, float]],
+    bounds: Sequence[tuple[str, float]],
+    path: str | os.PathLike[str],
+    title: str = "",
+    unit: str = "s",
+) -> None:
+    """Policies as bars against horizontal lines for the bounds / references."""
+    fig, ax = _figure(max(5, 0.9 * len(rows) + 2), 4)
+    names = [r[0] for r in rows]
+    ax.bar(names, [r[1] for r in rows], color="tab:blue")
+    for (label, v), style in zip(bounds, ("--", ":", "-.", "-"), strict=False):
+        ax.axhline(v, color="black", linestyle=style, linewidth=1, label=f"{label} {v:.4g} {unit}")
+    ax.set_ylabel(f"total time ({unit})")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.tick_params(axis="x", rotation=30)
+    _save(fig, path)

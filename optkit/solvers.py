@@ -11,6 +11,7 @@ Back-end names used everywhere in optkit (CLI ``--solver``, ``Result.solver``):
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,6 +171,40 @@ def call_with_deadline(fn: Callable[[], T], deadline_s: float | None) -> T | Non
     if kind == "error":
         raise RuntimeError(f"solver process failed: {value}")
     return value
+
+
+def dual_bound(
+    prob,
+    backend: str,
+    lower: float,
+    integral: bool,
+    optimal: bool,
+    objective: float | None,
+) -> float:
+    """The best bound a back-end proved, read from the back-end itself.
+
+    HiGHS and SCIP report their dual bound; CBC through PuLP does not, so for
+    CBC only an optimal status (relative gap 1e-9) yields a bound.
+    """
+    bound = lower
+    model = getattr(prob, "solverModel", None)
+    try:
+        if backend == "highs" and model is not None:
+            b = float(model.getInfo().mip_dual_bound)
+            if math.isfinite(b):
+                bound = max(bound, b)
+        elif backend == "scip" and model is not None:
+            b = float(model.getDualbound())
+            if math.isfinite(b):
+                bound = max(bound, b)
+    except Exception:  # a back-end version without the call: prove nothing extra
+        pass
+    if optimal and objective is not None and backend == "cbc":
+        # CBC runs with a relative gap of 1e-9 (pulp_solver): only that much is proven.
+        bound = max(bound, objective * (1 - 1e-9) - 1e-9)
+    if integral:
+        bound = float(math.ceil(bound - 1e-6))
+    return bound
 
 
 def new_highs() -> Any:

@@ -18,7 +18,7 @@ import numpy as np
 from optkit.packing import arcflow, lns
 from optkit.packing.heuristics import machine_loads
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
-from optkit.solvers import SolverOptions, cpsat_parameters, pulp_solver, require
+from optkit.solvers import SolverOptions, cpsat_parameters, dual_bound, pulp_solver, require
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def milp_makespan(
             v.setInitialValue(1 if w[j] == i else 0)
         C.setInitialValue(float(machine_loads(inst, w).max()))
     plan = _solve_pulp(prob, x, inst.n, backend, opts, warm is not None)
-    bound = _dual_bound(
+    bound = dual_bound(
         prob,
         backend,
         lower,
@@ -172,7 +172,7 @@ def milp_binpacking(
             y[b].setInitialValue(1 if b in used else 0)
     plan = _solve_pulp(prob, x, inst.n, backend, opts, warm is not None)
     obj = None if plan is None else float(len(set(plan.tolist())))
-    bound = _dual_bound(
+    bound = dual_bound(
         prob,
         backend,
         lower,
@@ -214,40 +214,6 @@ def _pulp_status(prob: Any) -> str:
     if prob.sol_status == pulp.LpSolutionIntegerFeasible:
         return "feasible"
     return "time_limit"
-
-
-def _dual_bound(
-    prob,
-    backend: str,
-    lower: float,
-    integral: bool,
-    optimal: bool,
-    objective: float | None,
-) -> float:
-    """The best bound a back-end proved, read from the back-end itself.
-
-    HiGHS and SCIP report their dual bound; CBC through PuLP does not, so for
-    CBC only an optimal status (relative gap 1e-9) yields a bound.
-    """
-    bound = lower
-    model = getattr(prob, "solverModel", None)
-    try:
-        if backend == "highs" and model is not None:
-            b = float(model.getInfo().mip_dual_bound)
-            if math.isfinite(b):
-                bound = max(bound, b)
-        elif backend == "scip" and model is not None:
-            b = float(model.getDualbound())
-            if math.isfinite(b):
-                bound = max(bound, b)
-    except Exception:  # a back-end version without the call: prove nothing extra
-        pass
-    if optimal and objective is not None and backend == "cbc":
-        # CBC runs with a relative gap of 1e-9 (pulp_solver): only that much is proven.
-        bound = max(bound, objective * (1 - 1e-9) - 1e-9)
-    if integral:
-        bound = float(math.ceil(bound - 1e-6))
-    return bound
 
 
 # ----------------------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""KV-cache placement across memory tiers (formulations/kv_placement.md)."""
+
+from optkit.kvcache.bounds import KvBound, bounds, per_step, unlimited_hbm
+from optkit.kvcache.check import check
+from optkit.kvcache.driver import METHODS, POLICY_METHODS, bound_report, simulate_report, solve
+from optkit.kvcache.exact import MILP_MAX_VARIABLES, TooLarge, lp_bound, milp
+from optkit.kvcache.instance import KvInstance, Tier, make_instance
+from optkit.kvcache.policies import (
+    POLICIES,
+    Balanced,
+    HeavyHitter,
+    Lru,
+    Oracle,
+    Static,
+    anneal,
+    make,
+)
+from optkit.kvcache.simulate import Moves, Policy, PolicyError, Replay, StepView, metrics, replay
+from optkit.kvcache.trace import CsrTrace, Pattern, PatternTrace, read_npz, write_npz
+
+__all__ = [
+    "METHODS",
+    "MILP_MAX_VARIABLES",
+    "POLICIES",
+    "POLICY_METHODS",
+    "Balanced",
+    "CsrTrace",
+    "HeavyHitter",
+    "KvBound",
+    "KvInstance",
+    "Lru",
+    "Moves",
+    "Oracle",
+    "Pattern",
+    "PatternTrace",
+    "Policy",
+    "PolicyError",
+    "Replay",
+    "Static",
+    "StepView",
+    "Tier",
+    "TooLarge",
+    "anneal",
+    "bound_report",
+    "bounds",
+    "check",
+    "lp_bound",
+    "make",
+    "make_instance",
+    "metrics",
+    "milp",
+    "per_step",
+    "read_npz",
+    "replay",
+    "simulate_report",
+    "solve",
+    "unlimited_hbm",
+    "write_npz",
+]

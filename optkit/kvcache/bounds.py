@@ -1,0 +1,65 @@
+"""Lower bounds on the total decode time Σ_t T_t (formulations/kv_placement.md).
+
+1. ``ceiling``: every read byte is served by HBM or through a link,
+   ``T_t >= max(W_t/B_0, D_t/(B_0 + B_ext))``.
+2. ``capacity``: at most ⌊C_0/s⌋ units are in HBM during a step, so the rest
+   of the reads cross the links: ``T_t >= e_t / B_ext``.
+3. ``lp``: the LP relaxation of the time-expanded model (``exact.lp_bound``).
+
+``unlimited_hbm`` (everything in HBM) is the paper's reference point; it is not
+a lower bound when external tiers add bandwidth, and is never reported as one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optkit.kvcache.instance import KvInstance
+
+#: ``bound(method="auto")`` solves the LP when the model has at most this many columns.
+LP_AUTO_COLUMNS = 200_000
+
+
+@dataclass(frozen=True)
+class KvBound:
+    value: float
+    kind: str
+
+
+def per_step(inst: KvInstance, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(bound 1, bound 2) per step."""
+    R = inst.trace.counts() if counts is None else counts
+    s, W = inst.unit_bytes, inst.weight_bytes
+    B0, Bx = inst.tiers[0].bandwidth, inst.external_rate
+    ceil = np.maximum(W / B0, (W + s * R) / (B0 + Bx))
+    excess = s * np.maximum(0, R - inst.hbm_units)
+    return ceil, np.maximum(ceil, excess / Bx)
+
+
+def unlimited_hbm(inst: KvInstance, counts: np.ndarray | None = None) -> float:
+    """Σ_t (W_t + s|R_t| + s)/B_0: every unit in HBM (a reference, not a bound)."""
+    R = inst.trace.counts() if counts is None else counts
+    s = inst.unit_bytes
+    return float(((inst.weight_bytes + s * R + s) / inst.tiers[0].bandwidth).sum())
+
+
+def bounds(inst: KvInstance, method: str = "auto", time_limit_s: float = 60.0) -> list[KvBound]:
+    """Every bound ``method`` asks for: ``cheap`` (1, 2), ``lp`` (1, 2, 3) or ``auto``
+    (3 only when the model is small enough, :data:`LP_AUTO_COLUMNS`)."""
+    from optkit.kvcache.exact import lp_bound, model_size
+
+    if method not in ("auto", "cheap", "lp"):
+        raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
+    c1, c2 = per_step(inst)
+    out = [KvBound(float(c1.sum()), "ceiling"), KvBound(float(c2.sum()), "capacity")]
+    if method == "lp" or (method == "auto" and model_size(inst) <= LP_AUTO_COLUMNS):
+        lp = lp_bound(inst, time_limit_s)
+        if lp.value is not None:
+            out.append(KvBound(lp.value, "lp"))
+    return out
+
+
+def best(bs: list[KvBound]) -> KvBound:
+    return max(bs, key=lambda b: b.value)

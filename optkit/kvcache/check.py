@@ -1,0 +1,87 @@
+"""Independent verifier of a placement plan.
+
+A plan is, per step t, the units promoted and demoted during t (unit ids in
+creation order, any layer) and whether the new unit goes to HBM. ``check``
+replays it from the initial placement with its own bookkeeping (a residency
+set over unit ids; it shares no code with the simulator but the instance's
+placement rules) and recomputes every step time from the cost definitions of
+formulations/kv_placement.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from optkit.kvcache.instance import KvInstance
+
+Plan = Sequence[tuple[np.ndarray, np.ndarray, bool]]
+
+
+def check(inst: KvInstance, plan: Plan) -> tuple[float, list[str], np.ndarray]:
+    """(objective Σ T_t, violations, per-step times)."""
+    L, P, T, s = inst.layers, inst.prompt, inst.steps, inst.unit_bytes
+    LP = L * P
+    violations: list[str] = []
+    if len(plan) != T:
+        return float("nan"), [f"plan has {len(plan)} steps, the trace {T}"], np.zeros(0)
+    resident = np.zeros(LP + T, dtype=bool)
+    for layer in range(L):
+        resident[layer * P + inst.initial_hbm(layer)] = True
+    homes = np.empty(LP + T, dtype=np.int64)
+    for layer in range(L):
+        homes[layer * P + np.arange(P)] = inst.home(layer, np.arange(P))
+    steps = np.arange(T)
+    homes[LP:] = inst.home(steps % L, P + steps // L)
+    excl = inst.mode == "exclusive"
+    K = len(inst.tiers)
+    times = np.zeros(T)
+    for t, R in enumerate(inst.trace.steps()):
+        layer, n = t % L, t // L
+        if len(violations) > 20:
+            break
+        ids = np.where(R < P, layer * P + R, LP + (R - P) * L + layer)
+        exists = LP + t
+        hit = resident[ids]
+        pro, dem, new = plan[t]
+        pro = np.asarray(pro, dtype=np.int64)
+        dem = np.asarray(dem, dtype=np.int64)
+        for name, arr in (("promotes", pro), ("demotes", dem)):
+            if len(arr) and (arr.min() < 0 or arr.max() >= exists):
+                violations.append(f"step {t} {name} a unit that does not exist yet")
+            if len(np.unique(arr)) != len(arr):
+                violations.append(f"step {t} {name} a unit twice")
+        pro = pro[(pro >= 0) & (pro < exists)]
+        dem = dem[(dem >= 0) & (dem < exists)]
+        if resident[pro].any():
+            violations.append(f"step {t} promotes a unit already in HBM")
+        if not resident[dem].all():
+            violations.append(f"step {t} demotes a unit not in HBM")
+        in_r = np.isin(pro, ids)
+        hbm = inst.weight_bytes + s * (hit.sum() + len(pro) + (len(dem) if excl else 0) + int(new))
+        t_max = hbm / inst.tiers[0].bandwidth
+        for k in range(1, K):
+            fetched = np.count_nonzero(~hit & (homes[ids] == k)) + np.count_nonzero(
+                ~in_r & (homes[pro] == k)
+            )
+            written = (np.count_nonzero(homes[dem] == k) if excl else 0) + int(
+                homes[exists] == k and not (excl and new)
+            )
+            tier = inst.tiers[k]
+            t_max = max(
+                t_max,
+                s * (fetched + written) / tier.bandwidth,
+                s * fetched / tier.link_in,
+                s * written / tier.link_out,
+            )
+        times[t] = t_max
+        resident[dem] = False
+        resident[pro] = True
+        resident[exists] = bool(new)
+        used = int(resident.sum())
+        if used > inst.hbm_units:
+            violations.append(
+                f"step {t}: HBM holds {used} units after the moves, capacity {inst.hbm_units}"
+            )
+    return float(times.sum()), violations, times

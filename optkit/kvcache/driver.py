@@ -1,0 +1,134 @@
+"""solve / bound / simulate entry points with the shared Result and the CLI contracts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from optkit.kvcache.bounds import KvBound, best, bounds, unlimited_hbm
+from optkit.kvcache.check import Plan, check
+from optkit.kvcache.exact import MILP_MAX_VARIABLES, milp, model_size
+from optkit.kvcache.instance import KvInstance
+from optkit.kvcache.policies import make
+from optkit.kvcache.simulate import Replay, metrics, replay
+from optkit.kvcache.trace import CsrTrace
+from optkit.result import Result, finalize
+from optkit.solvers import SolverOptions
+
+#: ``solve --method``: auto, milp, or one online policy replayed.
+POLICY_METHODS = ("static", "reactive", "page", "heavy-hitter", "balanced", "belady", "oracle")
+METHODS = ("auto", "milp", *POLICY_METHODS)
+
+
+def replay_plan(inst: KvInstance, rep: Replay) -> Plan:
+    """A replay's recorded moves with unit ids (the form ``check`` reads)."""
+    assert rep.moves is not None
+    L = inst.layers
+    out = []
+    for t, (pro, dem, new) in enumerate(rep.moves):
+        layer = t % L
+        out.append(
+            (
+                np.asarray(inst.creation_index(layer, pro), dtype=np.int64),
+                np.asarray(inst.creation_index(layer, dem), dtype=np.int64),
+                new,
+            )
+        )
+    return out
+
+
+def encode(plan: Plan) -> tuple[int, ...]:
+    """Flat plan for ``Result.plan``: triples (step, op, unit), op 1 promote, 0 demote,
+    2 new unit to HBM."""
+    flat: list[int] = []
+    for t, (pro, dem, new) in enumerate(plan):
+        for u in pro:
+            flat += [t, 1, int(u)]
+        for u in dem:
+            flat += [t, 0, int(u)]
+        if new:
+            flat += [t, 2, -1]
+    return tuple(flat)
+
+
+def solve(inst: KvInstance, method: str = "auto", options: SolverOptions | None = None) -> Result:
+    """The best verified plan with the best proven bound.
+
+    ``auto``: every online policy (and Belady when the trace is explicit), plus the
+    MILP when it is small enough; ``milp``: the MILP alone (refused above
+    :data:`~optkit.kvcache.exact.MILP_MAX_VARIABLES`); a policy name: that policy.
+    """
+    if method not in METHODS:
+        raise ValueError(
+            f"unknown method {method!r} for kv_placement; expected {', '.join(METHODS)}"
+        )
+    opts = options or SolverOptions()
+    t0 = time.perf_counter()
+    bound = best(bounds(inst, "auto", opts.time_limit_s or 60.0))
+    candidates: list[tuple[str, Plan]] = []
+    log: list[str] = [f"bound {bound.kind} = {bound.value:.6g}"]
+    milp_bound = None
+    if method == "milp" or (method == "auto" and model_size(inst) <= MILP_MAX_VARIABLES):
+        out = milp(inst, opts)
+        milp_bound = out.bound
+        log.append(f"milp {out.status}, bound {out.bound:.6g}")
+        if out.moves is not None:
+            candidates.append(("milp", out.moves))
+    if method != "milp":
+        names = [method] if method != "auto" else list(POLICY_METHODS)
+        if method == "auto" and not isinstance(inst.trace, CsrTrace):
+            names = [n for n in names if n not in ("belady", "oracle")]
+        for name in names:
+            rep = replay(inst, make(name), record=True)
+            candidates.append((name, replay_plan(inst, rep)))
+    scored = []
+    for name, plan in candidates:
+        obj, violations, _ = check(inst, plan)
+        log.append(f"{name}: {obj:.6g}" + (f" ({violations[0]})" if violations else ""))
+        scored.append((obj if not violations else float("inf"), name, plan, violations))
+    obj, name, plan, violations = (
+        min(scored, key=lambda x: x[0]) if scored else (None, method, None, [])
+    )
+    value = bound.value if milp_bound is None else max(bound.value, milp_bound)
+    return finalize(
+        objective=obj,
+        bound=value,
+        plan=encode(plan) if plan is not None else None,
+        violations=violations,
+        runtime_s=time.perf_counter() - t0,
+        solver="highs" if name == "milp" else "replay",
+        method=f"auto:{name}" if method == "auto" else method,
+        log=tuple(log),
+    )
+
+
+def bound_report(
+    inst: KvInstance, method: str = "auto", time_limit_s: float = 60.0
+) -> tuple[KvBound, list[KvBound], float]:
+    """(best bound, every bound, unlimited-HBM reference)."""
+    bs = bounds(inst, method, time_limit_s)
+    return best(bs), bs, unlimited_hbm(inst)
+
+
+def simulate_report(
+    inst: KvInstance, policy: str, progress: Any = None
+) -> tuple[Replay, dict[str, Any]]:
+    """The ``optkit simulate`` contract for one policy (bounds 1-2: they are cheap)."""
+    t0 = time.perf_counter()
+    rep = replay(inst, make(policy), progress=progress)
+    b = best(bounds(inst, "cheap"))
+    m = metrics(inst, rep)
+    m["unlimited_hbm_s"] = unlimited_hbm(inst)
+    return rep, {
+        "instance": inst.name,
+        "problem": inst.problem,
+        "policy": rep.policy,
+        "objective": rep.total_time,
+        "bound": b.value,
+        "bound_kind": b.kind,
+        "ratio_to_bound": rep.total_time / b.value if b.value > 0 else float("inf"),
+        "metrics": m,
+        "runtime_s": round(time.perf_counter() - t0, 6),
+    }

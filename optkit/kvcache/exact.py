@@ -1,0 +1,366 @@
+"""The time-expanded placement model of formulations/kv_placement.md, as one sparse
+matrix: its LP relaxation (HiGHS through highspy) is bound 3, and with binary
+residencies it is the MILP (HiGHS through PuLP, exportable as LP/MPS).
+
+Units are numbered in creation order (``KvInstance.creation_index``): prefill
+units layer by layer, then the unit written at step t gets id ``L·P + t``. The
+units that exist during step t are exactly ids ``0 .. L·P + t - 1``.
+
+Columns, per step t (0-based): ``x[u,t]`` HBM residency of every existing unit
+(t = 0 fixed to the initial placement), ``p[u,t]`` promotion and ``d[u,t]``
+demotion during t (t < T-1), ``y[u,t]`` link bytes of a read unit, the new
+unit's residency ``x[w_t, t+1]`` (its own column at the last step), and
+``T_t``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.sparse import coo_matrix, csc_matrix
+
+from optkit.kvcache.instance import KvInstance
+from optkit.kvcache.simulate import initial_placement
+from optkit.solvers import SolverOptions, dual_bound, new_highs, pulp_solver
+
+#: Larger MILPs are refused with a message (the LP bound still works on them).
+MILP_MAX_VARIABLES = 20_000
+
+
+class TooLarge(ValueError):
+    """The model is larger than the exact method accepts."""
+
+
+@dataclass
+class SparseModel:
+    """min c·v  s.t.  row_lo <= A v <= row_hi,  col_lo <= v <= col_hi."""
+
+    c: np.ndarray
+    A: csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    integer: np.ndarray  # bool per column
+    x_off: np.ndarray  # column of x[u, t] is x_off[t] + u
+    last_new: int  # column of the last step's new unit
+
+    @property
+    def n_cols(self) -> int:
+        return len(self.c)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.row_lo)
+
+    def x_column(self, u: int | np.ndarray, t: int) -> Any:
+        if t == len(self.x_off):
+            return self.last_new
+        return self.x_off[t] + u
+
+
+def unit_ids(inst: KvInstance, layer: int, tokens: np.ndarray) -> np.ndarray:
+    return np.asarray(inst.creation_index(layer, tokens), dtype=np.int64)
+
+
+def model_size(inst: KvInstance) -> int:
+    """Number of columns of the model, without building it."""
+    LP, T = inst.layers * inst.prompt, inst.steps
+    existing = LP * T + T * (T - 1) // 2  # Σ_t (L·P + t)
+    moves = 2 * (existing - (LP + T - 1))  # p and d for t < T-1
+    return existing + moves + int(inst.trace.counts().sum()) + 1 + T
+
+
+def build(inst: KvInstance, integer: bool = False) -> SparseModel:
+    """Build the sparse model (``integer``: x binary)."""
+    trace = inst.trace.materialize()
+    L, P, T, s = inst.layers, inst.prompt, inst.steps, inst.unit_bytes
+    LP = L * P
+    K = len(inst.tiers)
+    exclusive = inst.mode == "exclusive"
+    U = LP + T
+    home = np.empty(U, dtype=np.int64)  # external tier (1..K-1) of every unit id
+    for layer in range(L):
+        home[unit_ids(inst, layer, np.arange(P))] = inst.home(layer, np.arange(P))
+    post = np.arange(T)
+    home[LP + post] = inst.home(post % L, P + post // L)
+
+    E = LP + np.arange(T)  # units existing during step t
+    x_off = np.concatenate([[0], np.cumsum(E)[:-1]]).astype(np.int64)
+    ncol = int(E.sum())
+    mv = E[: T - 1] if T > 1 else np.zeros(0, dtype=np.int64)
+    p_off = (
+        ncol + np.concatenate([[0], np.cumsum(mv)[:-1]]).astype(np.int64) if T > 1 else x_off[:0]
+    )
+    ncol += int(mv.sum())
+    d_off = ncol + (p_off - p_off[0] if T > 1 else p_off)
+    ncol += int(mv.sum())
+    counts = trace.counts()
+    y_off = ncol + np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    ncol += int(counts.sum())
+    last_new = ncol
+    ncol += 1
+    t_col = ncol + np.arange(T)
+    ncol += T
+
+    c = np.zeros(ncol)
+    c[t_col] = 1.0
+    col_lo = np.zeros(ncol)
+    col_hi = np.ones(ncol)
+    col_hi[t_col] = np.inf
+    is_int = np.zeros(ncol, dtype=bool)
+    if integer:
+        is_int[: int(E.sum())] = True
+        is_int[last_new] = True
+    init = initial_placement(inst)
+    x0 = np.zeros(LP)
+    for layer in range(L):
+        x0[unit_ids(inst, layer, np.flatnonzero(init[layer, :P]))] = 1.0
+    col_lo[:LP] = col_hi[:LP] = x0
+
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    lo: list[float] = []
+    hi: list[float] = []
+    r = 0
+
+    def add(rr: np.ndarray, cc: np.ndarray, vv: Any) -> None:
+        rows.append(np.asarray(rr, dtype=np.int64))
+        cols.append(np.asarray(cc, dtype=np.int64))
+        vals.append(np.broadcast_to(np.asarray(vv, dtype=float), np.shape(cc)).copy())
+
+    cap = float(inst.hbm_units)
+    for t in range(T):
+        layer, n = t % L, t // L
+        Et = int(E[t])
+        units = np.arange(Et)
+        xs = x_off[t] + units
+        R = unit_ids(inst, layer, trace.row(t).astype(np.int64))
+        ys = y_off[t] + np.arange(len(R))
+        has_moves = t < T - 1
+        new_col = x_off[t + 1] + LP + t if has_moves else last_new
+        # capacity
+        add(np.full(Et, r), xs, 1.0)
+        lo.append(-np.inf)
+        hi.append(cap)
+        r += 1
+        if has_moves:
+            ps, ds = p_off[t] + units, d_off[t] + units
+            # conservation: x[u,t+1] - x[u,t] - p + d = 0
+            rr = r + units
+            add(rr, x_off[t + 1] + units, 1.0)
+            add(rr, xs, -1.0)
+            add(rr, ps, -1.0)
+            add(rr, ds, 1.0)
+            lo += [0.0] * Et
+            hi += [0.0] * Et
+            r += Et
+        # y >= 1 - x (read from home unless in HBM), y >= p
+        rr = r + np.arange(len(R))
+        add(rr, ys, 1.0)
+        add(rr, xs[R], 1.0)
+        lo += [1.0] * len(R)
+        hi += [np.inf] * len(R)
+        r += len(R)
+        if has_moves:
+            rr = r + np.arange(len(R))
+            add(rr, ys, 1.0)
+            add(rr, ps[R], -1.0)
+            lo += [0.0] * len(R)
+            hi += [np.inf] * len(R)
+            r += len(R)
+        # HBM time: B0 T - s(Σ_R x + Σ p + excl Σ d + x_new) >= W
+        add([r], [t_col[t]], inst.tiers[0].bandwidth)
+        add(np.full(len(R), r), xs[R], -s)
+        if has_moves:
+            add(np.full(Et, r), ps, -s)
+            if exclusive:
+                add(np.full(Et, r), ds, -s)
+        add([r], [new_col], -s)
+        lo.append(inst.weight_bytes)
+        hi.append(np.inf)
+        r += 1
+        read = np.zeros(Et, dtype=bool)
+        read[R] = True
+        hw = int(home[LP + t])
+        for k in range(1, K):
+            tier = inst.tiers[k]
+            mine_r = ys[home[R] == k]
+            none = np.zeros(0, dtype=np.int64)
+            mine_p = ps[(home[:Et] == k) & ~read] if has_moves else none
+            mine_d = ds[home[:Et] == k] if has_moves and exclusive else none
+            writes_here = hw == k
+            # write_k = 1 - x_new (exclusive) or 1 (inclusive) when the new unit's home is k
+            for bw, fetch, out in (
+                (tier.bandwidth, True, True),
+                (tier.link_in, True, False),
+                (tier.link_out, False, True),
+            ):
+                add([r], [t_col[t]], bw)
+                rhs = 0.0
+                if fetch:
+                    add(np.full(len(mine_r), r), mine_r, -s)
+                    add(np.full(len(mine_p), r), mine_p, -s)
+                if out:
+                    add(np.full(len(mine_d), r), mine_d, -s)
+                    if writes_here:
+                        rhs = s
+                        if exclusive:
+                            add([r], [new_col], s)
+                lo.append(rhs)
+                hi.append(np.inf)
+                r += 1
+    A = coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, ncol)
+    ).tocsc()
+    return SparseModel(c, A, np.array(lo), np.array(hi), col_lo, col_hi, is_int, x_off, last_new)
+
+
+def _highs(model: SparseModel, relax: bool) -> Any:
+    import highspy
+
+    lp = highspy.HighsLp()
+    lp.num_col_ = model.n_cols
+    lp.num_row_ = model.n_rows
+    lp.col_cost_ = model.c
+    lp.col_lower_ = model.col_lo
+    lp.col_upper_ = model.col_hi
+    lp.row_lower_ = model.row_lo
+    lp.row_upper_ = model.row_hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = model.A.indptr
+    lp.a_matrix_.index_ = model.A.indices
+    lp.a_matrix_.value_ = model.A.data
+    if not relax and model.integer.any():
+        kind = highspy.HighsVarType
+        lp.integrality_ = [kind.kInteger if b else kind.kContinuous for b in model.integer]
+    h = new_highs()
+    h.passModel(lp)
+    return h
+
+
+@dataclass
+class LpOutcome:
+    value: float | None  # proven lower bound (None: not solved to optimality)
+    status: str
+    columns: int
+    rows: int
+    build_s: float
+    solve_s: float
+
+
+def lp_bound(inst: KvInstance, time_limit_s: float | None = 60.0, threads: int = 1) -> LpOutcome:
+    """Bound 3: the LP relaxation, solved by HiGHS (simplex/IPM, its choice)."""
+    import highspy
+
+    t0 = time.perf_counter()
+    model = build(inst, integer=False)
+    t1 = time.perf_counter()
+    h = _highs(model, relax=True)
+    h.setOptionValue("threads", int(threads))
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(max(0.01, time_limit_s - (t1 - t0))))
+    h.run()
+    t2 = time.perf_counter()
+    ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    value = None
+    if ok:
+        v = float(h.getInfo().objective_function_value)
+        value = v - 1e-7 * max(1.0, abs(v))  # solver tolerance: never claim more
+    status = "optimal" if ok else h.modelStatusToString(h.getModelStatus()).lower()
+    return LpOutcome(value, status, model.n_cols, model.n_rows, t1 - t0, t2 - t1)
+
+
+@dataclass
+class MilpOutcome:
+    moves: list[tuple[np.ndarray, np.ndarray, bool]] | None  # per step, by unit id
+    bound: float
+    status: str
+    solver: str
+
+
+def check_size(inst: KvInstance) -> None:
+    n = model_size(inst)
+    if n > MILP_MAX_VARIABLES:
+        raise TooLarge(
+            f"the MILP would have {n:,} variables, more than the limit of "
+            f"{MILP_MAX_VARIABLES:,} (shorten the trace or the prompt; the LP bound "
+            "and the policies work at any size)"
+        )
+
+
+def to_pulp(model: SparseModel, name: str = "kv_placement") -> tuple[Any, list[Any]]:
+    """The sparse model as a PuLP problem (readable, exportable)."""
+    import pulp
+
+    prob = pulp.LpProblem(name, pulp.LpMinimize)
+    v = [
+        pulp.LpVariable(
+            f"v{j}",
+            lowBound=float(model.col_lo[j]),
+            upBound=None if math.isinf(model.col_hi[j]) else float(model.col_hi[j]),
+            cat=pulp.LpInteger if model.integer[j] else pulp.LpContinuous,
+        )
+        for j in range(model.n_cols)
+    ]
+    prob += pulp.lpSum(float(model.c[j]) * v[j] for j in np.flatnonzero(model.c))
+    Ar = model.A.tocsr()
+    for i in range(model.n_rows):
+        lo_, hi_ = model.row_lo[i], model.row_hi[i]
+        seg = slice(Ar.indptr[i], Ar.indptr[i + 1])
+        expr = pulp.LpAffineExpression(
+            [(v[j], float(a)) for j, a in zip(Ar.indices[seg], Ar.data[seg], strict=True)]
+        )
+        if lo_ == hi_:
+            prob += expr == float(lo_), f"r{i}"
+        else:
+            if math.isfinite(lo_):
+                prob += expr >= float(lo_), f"r{i}_lo"
+            if math.isfinite(hi_):
+                prob += expr <= float(hi_), f"r{i}_hi"
+    return prob, v
+
+
+def milp(
+    inst: KvInstance, opts: SolverOptions | None = None, backend: str = "highs"
+) -> MilpOutcome:
+    """Solve the MILP (refuses models above :data:`MILP_MAX_VARIABLES`)."""
+    import pulp
+
+    check_size(inst)
+    opts = opts or SolverOptions()
+    model = build(inst, integer=True)
+    prob, v = to_pulp(model, inst.name.replace("-", "_") or "kv_placement")
+    prob.solve(pulp_solver(backend, opts))
+    feasible = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+    optimal = prob.sol_status == pulp.LpSolutionOptimal
+    obj = pulp.value(prob.objective) if feasible else None
+    bound = dual_bound(prob, backend, 0.0, False, optimal, obj)
+    status = "optimal" if optimal else ("feasible" if feasible else "time_limit")
+    if not feasible:
+        return MilpOutcome(None, bound, status, backend)
+    x = np.array([(var.value() or 0.0) for var in v])
+    return MilpOutcome(moves_from_x(inst, model, x), bound, status, backend)
+
+
+def moves_from_x(
+    inst: KvInstance, model: SparseModel, x: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    """Per-step (promoted ids, demoted ids, new unit to HBM) from residencies."""
+    LP, T = inst.layers * inst.prompt, inst.steps
+    out = []
+    for t in range(T):
+        Et = LP + t
+        cur = x[model.x_column(np.arange(Et), t)] > 0.5
+        if t < T - 1:
+            nxt = x[model.x_column(np.arange(Et), t + 1)] > 0.5
+            new = bool(x[model.x_column(Et, t + 1)] > 0.5)
+        else:
+            nxt, new = cur, bool(x[model.last_new] > 0.5)
+        out.append((np.flatnonzero(nxt & ~cur), np.flatnonzero(cur & ~nxt), new))
+    return out

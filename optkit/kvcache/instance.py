@@ -1,0 +1,283 @@
+"""KV-placement instances: memory tiers, the KV unit size, and a decode trace.
+
+JSON (``"problem": "kv_placement"``), units are bytes and bytes/s::
+
+    {"problem": "kv_placement", "format_version": 1, "name": "...",
+     "tiers": [{"name": "hbm", "capacity": 8e9, "bandwidth": 4.9e12},
+               {"name": "lpddr5x", "capacity": 4.8e11, "bandwidth": 5e11,
+                "link_in": 4.5e11, "link_out": 4.5e11}],
+     "unit_bytes": 131072, "layers": 32, "prompt": 31000, "decode": 10000,
+     "weight_bytes": 0, "mode": "exclusive",
+     "trace": {"pattern": "heavy-hitter", "sparsity": 0.6, "seed": 0}}
+
+``trace`` is a pattern (generated on the fly), ``{"file": "reads.npz"}`` (relative
+to the instance file) or ``{"reads": [[...], ...]}`` (one list per step).
+Tier 0 is the accelerator's HBM; ``capacity`` is what is left for KV.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optkit.io import FORMAT_VERSION, FieldError
+from optkit.kvcache.trace import CsrTrace, Pattern, PatternTrace, Trace, trace_from_dict
+
+MODES = ("exclusive", "inclusive")
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A memory tier; ``link_in``/``link_out`` are the link to the accelerator (external tiers)."""
+
+    name: str
+    capacity: float
+    bandwidth: float
+    link_in: float = math.inf
+    link_out: float = math.inf
+
+    @property
+    def read_rate(self) -> float:
+        """Bytes/s this tier can deliver to the accelerator: min(B_k, L_k^in)."""
+        return min(self.bandwidth, self.link_in)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "capacity": self.capacity,
+            "bandwidth": self.bandwidth,
+        }
+        if math.isfinite(self.link_in):
+            d["link_in"] = self.link_in
+        if math.isfinite(self.link_out):
+            d["link_out"] = self.link_out
+        return d
+
+
+def _positive(
+    d: dict[str, Any], key: str, path: str, default: Any = None, zero: bool = False
+) -> Any:
+    v = d.get(key, default)
+    ok = (
+        not isinstance(v, bool)
+        and isinstance(v, (int, float))
+        and math.isfinite(v)
+        and (v >= 0 if zero else v > 0)
+    )
+    if not ok:
+        raise FieldError(
+            f"{path}.{key}" if path else key, f"a finite number {'>=' if zero else '>'} 0", v
+        )
+    return v
+
+
+def _count(d: dict[str, Any], key: str, minimum: int) -> int:
+    v = d.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise FieldError(key, f"an integer >= {minimum}", v)
+    return v
+
+
+@dataclass(frozen=True, eq=False)
+class KvInstance:
+    """Tiers, KV unit size s (bytes per token per layer), L layers, P prompt tokens,
+    ``decode`` decode tokens, optional weight bytes per step, mode and trace."""
+
+    tiers: tuple[Tier, ...]
+    unit_bytes: float
+    layers: int
+    prompt: int
+    decode: int
+    trace: Trace
+    weight_bytes: float = 0.0
+    mode: str = "exclusive"
+    name: str = ""
+    trace_spec: dict[str, Any] = field(default_factory=dict, compare=False)
+    problem: str = "kv_placement"
+
+    def __post_init__(self) -> None:
+        if len(self.tiers) < 2:
+            raise FieldError("tiers", "HBM and at least one external tier", len(self.tiers))
+        if self.mode not in MODES:
+            raise FieldError("mode", "exclusive or inclusive", self.mode)
+        for k, t in enumerate(self.tiers[1:], start=1):
+            if not math.isfinite(t.link_in) or not math.isfinite(t.link_out):
+                raise FieldError(f"tiers[{k}].link_in", "finite link bandwidths (bytes/s)", None)
+        if self.external_units < self.units_total:
+            raise FieldError(
+                "tiers",
+                f"external tiers that hold the KV of every token "
+                f"({self.units_total} units of {self.unit_bytes:g} B)",
+                f"room for {self.external_units}",
+            )
+
+    # --- sizes -----------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        return self.layers * self.decode
+
+    @property
+    def tokens(self) -> int:
+        """Tokens whose KV exists by the end: prompt + decode."""
+        return self.prompt + self.decode
+
+    @property
+    def units_total(self) -> int:
+        return self.layers * self.tokens
+
+    @property
+    def hbm_units(self) -> int:
+        """Units HBM can hold: ⌊C_0 / s⌋."""
+        return int(self.tiers[0].capacity // self.unit_bytes)
+
+    @property
+    def layer_budget(self) -> int:
+        """h_l = ⌊C_0 / (s·L)⌋: the equal per-layer share of HBM used by the policies."""
+        return self.hbm_units // self.layers
+
+    @property
+    def external_units(self) -> int:
+        return sum(int(t.capacity // self.unit_bytes) for t in self.tiers[1:])
+
+    @property
+    def external_rate(self) -> float:
+        """B_ext = Σ_k min(B_k, L_k^in)."""
+        return sum(t.read_rate for t in self.tiers[1:])
+
+    # --- placement rules shared by the simulator, the LP and check() ----------
+    @cached_property
+    def _home_bounds(self) -> np.ndarray:
+        caps = [int(t.capacity // self.unit_bytes) for t in self.tiers[1:]]
+        return np.cumsum(caps)
+
+    def creation_index(self, layer: Any, token: Any) -> Any:
+        """Position of unit (token, layer) in creation order: prefill layer by layer,
+        then one unit per step."""
+        token = np.asarray(token)
+        pre = layer * self.prompt + token
+        post = self.layers * self.prompt + (token - self.prompt) * self.layers + layer
+        return np.where(token < self.prompt, pre, post)
+
+    def home(self, layer: Any, token: Any) -> Any:
+        """External tier (1..K-1) of a unit: first fit in creation order, reserved for
+        the unit's lifetime (so a demotion always has room)."""
+        if len(self.tiers) == 2:
+            return np.ones(np.shape(token), dtype=np.int8)
+        idx = self.creation_index(layer, token)
+        return (np.searchsorted(self._home_bounds, idx, side="right") + 1).astype(np.int8)
+
+    def initial_hbm(self, layer: int) -> np.ndarray:
+        """Prompt tokens of ``layer`` in HBM after prefill: the h_l most recent ones."""
+        h = min(self.prompt, self.layer_budget)
+        return np.arange(self.prompt - h, self.prompt)
+
+    # --- JSON ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "problem": self.problem,
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "tiers": [t.to_dict() for t in self.tiers],
+            "unit_bytes": self.unit_bytes,
+            "layers": self.layers,
+            "prompt": self.prompt,
+            "decode": self.decode,
+            "weight_bytes": self.weight_bytes,
+            "mode": self.mode,
+        }
+        if self.trace_spec:
+            d["trace"] = self.trace_spec
+        elif isinstance(self.trace, PatternTrace):
+            d["trace"] = self.trace.pattern.to_dict()
+        else:
+            csr = self.trace.materialize()
+            d["trace"] = {"reads": [csr.row(t).tolist() for t in range(csr.steps_total)]}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], base: Path | None = None) -> KvInstance:
+        tiers_raw = d.get("tiers")
+        if not isinstance(tiers_raw, list) or len(tiers_raw) < 2:
+            raise FieldError(
+                "tiers", "a list: HBM first, then one or more external tiers", tiers_raw
+            )
+        tiers = []
+        for k, t in enumerate(tiers_raw):
+            path = f"tiers[{k}]"
+            if not isinstance(t, dict):
+                raise FieldError(path, "an object with name, capacity, bandwidth", t)
+            unknown = set(t) - {"name", "capacity", "bandwidth", "link_in", "link_out"}
+            if unknown:
+                raise FieldError(
+                    f"{path}.{sorted(unknown)[0]}",
+                    "name, capacity, bandwidth, link_in, link_out",
+                    "unknown field",
+                )
+            if k > 0 and ("link_in" not in t or "link_out" not in t):
+                raise FieldError(
+                    f"{path}.link_in", "link_in and link_out (bytes/s) for an external tier", None
+                )
+            tiers.append(
+                Tier(
+                    str(t.get("name", f"tier{k}")),
+                    float(_positive(t, "capacity", path, zero=True)),
+                    float(_positive(t, "bandwidth", path)),
+                    float(_positive(t, "link_in", path)) if k else math.inf,
+                    float(_positive(t, "link_out", path)) if k else math.inf,
+                )
+            )
+        layers = _count(d, "layers", 1)
+        prompt = _count(d, "prompt", 1)
+        decode = _count(d, "decode", 1)
+        spec = d.get("trace")
+        trace = trace_from_dict(spec, layers, prompt, decode, base)
+        return cls(
+            tiers=tuple(tiers),
+            unit_bytes=float(_positive(d, "unit_bytes", "")),
+            layers=layers,
+            prompt=prompt,
+            decode=decode,
+            trace=trace,
+            weight_bytes=float(_positive(d, "weight_bytes", "", default=0.0, zero=True)),
+            mode=d.get("mode", "exclusive"),
+            name=str(d.get("name", "")),
+            trace_spec=dict(spec) if isinstance(spec, dict) and "reads" not in spec else {},
+        )
+
+
+def make_instance(
+    trace: Trace,
+    hbm_bytes: float,
+    hbm_bw: float,
+    ext_bw: float,
+    link: float,
+    unit_bytes: float = 1.0,
+    weight_bytes: float = 0.0,
+    mode: str = "exclusive",
+    name: str = "",
+) -> KvInstance:
+    """Two tiers (HBM + one external behind a symmetric link) around a trace; tests
+    and benchmarks use it."""
+    ext = unit_bytes * trace.layers * (trace.prompt + trace.decode)
+    tiers = (Tier("hbm", hbm_bytes, hbm_bw), Tier("ext", ext, ext_bw, link, link))
+    spec = trace.pattern.to_dict() if isinstance(trace, PatternTrace) else {}
+    return KvInstance(
+        tiers,
+        unit_bytes,
+        trace.layers,
+        trace.prompt,
+        trace.decode,
+        trace,
+        weight_bytes,
+        mode,
+        name,
+        spec,
+    )
+
+
+__all__ = ["MODES", "CsrTrace", "KvInstance", "Pattern", "Tier", "make_instance"]

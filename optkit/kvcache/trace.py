@@ -1,0 +1,419 @@
+"""Decode traces: which past tokens each step (decode token n, layer l) reads.
+
+Two kinds, one protocol (``steps()`` yields the token indices read at each step,
+in step order t = n·L + l; ``counts()`` gives |R_t|):
+
+- :class:`CsrTrace`: explicit read sets, CSR arrays (``indptr``, ``indices``), one
+  row per step. Imported from ``.npz`` (:func:`read_npz`) or written inline in an
+  instance file for small cases.
+- :class:`PatternTrace`: generated on the fly from a :class:`Pattern` (full,
+  Λ-shaped, heavy-hitter with drifting Zipf popularity, Quest-like pages) and a
+  seed, so a 10k-token × 32-layer trace never has to be stored.
+
+formulations/kv_placement.md, "Trace patterns", defines the generators.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optkit.io import FieldError, InputError
+
+PATTERNS = ("full", "lambda", "heavy-hitter", "page")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A synthetic sparse-attention pattern (see the module doc)."""
+
+    kind: str = "heavy-hitter"
+    sparsity: float = 0.6  # share of the context NOT read at a step
+    sinks: int = 4  # first tokens always read
+    window: int = 64  # last tokens always read
+    drift: float = 0.02  # share of the heavy set replaced per decode step
+    alpha: float = 1.0  # Zipf exponent of token popularity
+    page: int = 16  # tokens per page (kind "page")
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in PATTERNS:
+            raise FieldError("trace.pattern", "one of " + ", ".join(PATTERNS), self.kind)
+        checks = (
+            ("sparsity", 0 <= self.sparsity < 1, "a number in [0, 1)"),
+            ("sinks", self.sinks >= 0, "an integer >= 0"),
+            ("window", self.window >= 1, "an integer >= 1"),
+            ("drift", 0 <= self.drift <= 1, "a number in [0, 1]"),
+            ("alpha", self.alpha >= 0, "a number >= 0"),
+            ("page", self.page >= 1, "an integer >= 1"),
+        )
+        for name, ok, expected in checks:
+            if not ok:
+                raise FieldError(f"trace.{name}", expected, getattr(self, name))
+
+    @property
+    def block(self) -> int:
+        """Selection granularity in tokens (1 except for page patterns)."""
+        return self.page if self.kind == "page" else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["pattern"] = d.pop("kind")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Pattern:
+        kinds = {"pattern": str, "sparsity": float, "drift": float, "alpha": float}
+        vals: dict[str, Any] = {}
+        for key, v in d.items():
+            if key not in {"pattern", *[f for f in cls.__dataclass_fields__ if f != "kind"]}:
+                raise FieldError(f"trace.{key}", "a pattern parameter (" + _FIELDS + ")", v)
+            want = kinds.get(key, int)
+            ok = isinstance(v, str) if want is str else _is_number(v, integer=want is int)
+            if not ok:
+                raise FieldError(f"trace.{key}", "a string" if want is str else want.__name__, v)
+            vals["kind" if key == "pattern" else key] = v
+        return cls(**vals)
+
+
+_FIELDS = "pattern, sparsity, sinks, window, drift, alpha, page, seed"
+
+
+def _is_number(v: Any, integer: bool) -> bool:
+    if isinstance(v, bool):
+        return False
+    if integer:
+        return isinstance(v, int)
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+class Trace:
+    """Protocol shared by both trace kinds."""
+
+    layers: int
+    prompt: int
+    decode: int
+
+    @property
+    def steps_total(self) -> int:
+        return self.layers * self.decode
+
+    def context(self, t: int) -> int:
+        """Tokens before step t (0-based step index): c_n = P + n."""
+        return self.prompt + t // self.layers
+
+    def steps(self) -> Iterator[np.ndarray]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def counts(self) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def materialize(self) -> CsrTrace:
+        rows = list(self.steps())
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(r) for r in rows])
+        indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32)
+        return CsrTrace(self.layers, self.prompt, self.decode, indptr, indices.astype(np.int32))
+
+
+@dataclass(frozen=True, eq=False)
+class CsrTrace(Trace):
+    """Explicit read sets: row t of (indptr, indices) lists the tokens step t reads."""
+
+    layers: int
+    prompt: int
+    decode: int
+    indptr: np.ndarray
+    indices: np.ndarray
+
+    def __post_init__(self) -> None:
+        validate_csr(self.layers, self.prompt, self.indptr, self.indices)
+
+    def row(self, t: int) -> np.ndarray:
+        return self.indices[self.indptr[t] : self.indptr[t + 1]]
+
+    def steps(self) -> Iterator[np.ndarray]:
+        for t in range(self.steps_total):
+            yield self.row(t)
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def materialize(self) -> CsrTrace:
+        return self
+
+    def next_use(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For oracles: (next step reading the same unit, per read entry; first step
+        reading each unit, shape (L, P + decode); next step reading each step's new
+        unit). Steps are 0-based; ``steps_total`` means never."""
+        L, N = self.layers, self.prompt + self.decode
+        never = self.steps_total
+        nxt = np.empty(len(self.indices), dtype=np.int64)
+        seen = np.full((L, N), never, dtype=np.int64)
+        new_next = np.empty(self.steps_total, dtype=np.int64)
+        for t in range(self.steps_total - 1, -1, -1):
+            layer = t % L
+            lo, hi = self.indptr[t], self.indptr[t + 1]
+            r = self.indices[lo:hi]
+            new_next[t] = seen[layer, self.context(t)]
+            nxt[lo:hi] = seen[layer, r]
+            seen[layer, r] = t
+        return nxt, seen, new_next
+
+
+def validate_csr(layers: int, prompt: int, indptr: np.ndarray, indices: np.ndarray) -> None:
+    """Raise :class:`FieldError` naming the array and entry that is wrong."""
+    if layers < 1:
+        raise FieldError("layers", "an integer >= 1", layers)
+    if prompt < 1:
+        raise FieldError("prompt", "an integer >= 1", prompt)
+    if indptr.ndim != 1 or len(indptr) < 1 or (len(indptr) - 1) % layers:
+        raise FieldError(
+            "indptr", f"a 1-D array of decode·layers + 1 offsets (layers = {layers})", indptr.shape
+        )
+    if indptr[0] != 0 or indptr[-1] != len(indices):
+        raise FieldError("indptr", f"offsets from 0 to len(indices) = {len(indices)}", indptr[-1])
+    bad = np.flatnonzero(np.diff(indptr) < 0)
+    if len(bad):
+        raise FieldError(f"indptr[{bad[0] + 1}]", "non-decreasing offsets", int(indptr[bad[0] + 1]))
+    if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
+        raise FieldError("indices", "a 1-D integer array of token indices", str(indices.dtype))
+    steps = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    limit = prompt + steps // layers
+    wrong = np.flatnonzero((indices < 0) | (indices >= limit))
+    if len(wrong):
+        e = wrong[0]
+        raise FieldError(
+            f"indices[{e}]",
+            f"a token index in [0, {limit[e]}) (step {steps[e]} reads the context before it)",
+            int(indices[e]),
+        )
+    for t in range(len(indptr) - 1):
+        r = indices[indptr[t] : indptr[t + 1]]
+        if len(r) > 1 and len(np.unique(r)) != len(r):
+            raise FieldError(f"indices (step {t})", "distinct token indices in a step", "repeats")
+
+
+def read_npz(path: str | os.PathLike[str]) -> CsrTrace:
+    """A user trace: ``.npz`` with ``indptr``, ``indices``, ``layers``, ``prompt``."""
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise InputError(p, "file not found") from None
+    except (OSError, ValueError) as e:
+        raise InputError(p, f"not a readable .npz archive ({e})") from None
+    missing = [k for k in ("indptr", "indices", "layers", "prompt") if k not in data]
+    if missing:
+        raise InputError(p, f"field '{missing[0]}': expected an array in the archive (missing)")
+    try:
+        layers, prompt = int(data["layers"]), int(data["prompt"])
+        indptr = np.asarray(data["indptr"], dtype=np.int64)
+        validate_csr(layers, prompt, indptr, data["indices"])
+    except FieldError as e:
+        raise InputError(p, str(e)) from None
+    except (TypeError, ValueError) as e:
+        raise InputError(p, f"field 'layers'/'prompt': expected integers ({e})") from None
+    decode = (len(indptr) - 1) // layers
+    return CsrTrace(layers, prompt, decode, indptr, data["indices"].astype(np.int32))
+
+
+def write_npz(path: str | os.PathLike[str], trace: Trace) -> None:
+    csr = trace.materialize()
+    np.savez_compressed(
+        path,
+        indptr=csr.indptr,
+        indices=csr.indices,
+        layers=np.int64(csr.layers),
+        prompt=np.int64(csr.prompt),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PatternTrace(Trace):
+    """A generated trace; the same seed always gives the same read sets."""
+
+    pattern: Pattern
+    layers: int
+    prompt: int
+    decode: int
+
+    def _shape(self, c: int) -> tuple[int, int, int, int]:
+        """(blocks, sink blocks, window blocks, heavy blocks) at context c."""
+        p, g = self.pattern, self.pattern.block
+        nb = -(-c // g)
+        budget = c if p.kind == "full" else math.ceil((1 - p.sparsity) * c)
+        sb = min(nb, -(-p.sinks // g))
+        wb = min(nb - sb, max(1, -(-p.window // g)))
+        hb = max(0, min(nb - sb - wb, -(-budget // g) - sb - wb))
+        return nb, sb, wb, hb
+
+    def counts(self) -> np.ndarray:
+        out = np.empty(self.steps_total, dtype=np.int64)
+        g = self.pattern.block
+        for n in range(self.decode):
+            c = self.prompt + n
+            if self.pattern.kind == "full":
+                k = c
+            elif self.pattern.kind == "lambda":
+                k = min(c, max(math.ceil((1 - self.pattern.sparsity) * c), self.pattern.sinks + 1))
+            else:
+                nb, sb, wb, hb = self._shape(c)
+                k = (sb + wb + hb) * g - (nb * g - c)  # the last block (in the window) is partial
+            out[n * self.layers : (n + 1) * self.layers] = k
+        return out
+
+    def steps(self) -> Iterator[np.ndarray]:
+        p = self.pattern
+        if p.kind == "full":
+            for t in range(self.steps_total):
+                yield np.arange(self.context(t), dtype=np.int32)
+            return
+        if p.kind == "lambda":
+            for t in range(self.steps_total):
+                c = self.context(t)
+                b = min(c, max(math.ceil((1 - p.sparsity) * c), p.sinks + 1))
+                s = min(p.sinks, b)
+                yield np.concatenate(
+                    [np.arange(s, dtype=np.int32), np.arange(c - (b - s), c, dtype=np.int32)]
+                )
+            return
+        yield from self._heavy()
+
+    def _heavy(self) -> Iterator[np.ndarray]:
+        p, g, L = self.pattern, self.pattern.block, self.layers
+        rng = np.random.default_rng(p.seed)
+        nmax = -(-(self.prompt + self.decode) // g)
+        # Popularity: Zipf-like in a per-layer random rank over every block that will exist.
+        rank_to_block = np.stack([rng.permutation(nmax) for _ in range(L)])
+        member = np.zeros((L, nmax), dtype=bool)
+        offsets = np.arange(g, dtype=np.int32)
+        hints = [[0.25] for _ in range(L)]
+        for n in range(self.decode):
+            c = self.prompt + n
+            nb, sb, wb, hb = self._shape(c)
+            for layer in range(L):
+                mem = member[layer]
+                mem[nb - wb : nb] = False  # the window is read anyway
+                cur = np.flatnonzero(mem[:nb])
+                kept = len(cur)
+                if kept and p.drift > 0:
+                    drop = np.unique(rng.integers(0, kept, int(p.drift * kept)))
+                    mem[cur[drop]] = False
+                    kept -= len(drop)
+                if kept > hb:  # budget shrank (not with a growing context)
+                    mem[rng.choice(np.flatnonzero(mem[:nb]), kept - hb, replace=False)] = False
+                elif kept < hb:
+                    self._add(
+                        rng,
+                        p.alpha,
+                        rank_to_block[layer],
+                        mem,
+                        sb,
+                        nb - wb,
+                        hb - kept,
+                        hints[layer],
+                    )
+                blocks = np.concatenate(
+                    [
+                        np.arange(sb, dtype=np.int32),
+                        np.flatnonzero(mem[:nb]).astype(np.int32),
+                        np.arange(nb - wb, nb, dtype=np.int32),
+                    ]
+                )
+                if g == 1:
+                    yield blocks
+                else:
+                    toks = (blocks[:, None] * g + offsets).ravel()
+                    yield toks[toks < c]
+
+    @staticmethod
+    def _add(
+        rng: np.random.Generator,
+        alpha: float,
+        rank_to_block: np.ndarray,
+        mem: np.ndarray,
+        lo: int,
+        hi: int,
+        need: int,
+        hint: list[float],
+    ) -> None:
+        """Add ``need`` eligible non-member blocks in [lo, hi), drawn by popularity
+        (``hint[0]``: acceptance rate seen last time, to size the draws)."""
+        accept = hint[0]
+        for _ in range(6):
+            size = int(1.5 * need / max(accept, 1e-3)) + 16
+            draws = rank_to_block[zipf_ranks(rng, alpha, len(rank_to_block), size)]
+            ok = draws[(draws >= lo) & (draws < hi)]
+            ok = ok[~mem[ok]]
+            accept = hint[0] = max(len(ok) / size, 1e-3)
+            before = np.count_nonzero(mem[lo:hi])
+            mem[ok[:need]] = True  # may repeat a block: counted, not assumed
+            added = np.count_nonzero(mem[lo:hi]) - before
+            need -= added
+            if need <= 0:
+                return
+        free = np.flatnonzero(~mem[lo:hi]) + lo  # popularity mass exhausted: uniform
+        mem[rng.choice(free, min(need, len(free)), replace=False)] = True
+
+
+def zipf_ranks(rng: np.random.Generator, alpha: float, n: int, size: int) -> np.ndarray:
+    """0-based ranks with P(rank >= r) following the continuous Zipf(alpha) law on [1, n+1)."""
+    u = rng.random(size)
+    if abs(alpha - 1.0) < 1e-9:
+        r = np.exp(u * np.log(n + 1.0))
+    else:
+        a = 1.0 - alpha
+        r = (1.0 + u * ((n + 1.0) ** a - 1.0)) ** (1.0 / a)
+    return np.minimum(r.astype(np.int64) - 1, n - 1)
+
+
+def trace_from_dict(
+    d: Any, layers: int, prompt: int, decode: int, base: Path | None = None
+) -> Trace:
+    """The ``trace`` field of an instance: a pattern, an ``.npz`` file, or inline reads."""
+    if not isinstance(d, dict):
+        raise FieldError("trace", "an object with 'pattern', 'file' or 'reads'", d)
+    if "file" in d:
+        f = Path(d["file"])
+        if base is not None and not f.is_absolute():
+            f = base / f
+        try:
+            tr: Trace = read_npz(f)
+        except InputError as e:
+            raise FieldError("trace.file", f"a readable trace ({e})", str(f)) from None
+    elif "reads" in d:
+        rows = d["reads"]
+        if not isinstance(rows, list) or len(rows) != layers * decode:
+            raise FieldError("trace.reads", f"{layers * decode} rows (decode × layers)", rows)
+        for i, r in enumerate(rows):
+            if not isinstance(r, list) or any(
+                isinstance(x, bool) or not isinstance(x, int) for x in r
+            ):
+                raise FieldError(f"trace.reads[{i}]", "a list of token indices", r)
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(r) for r in rows])
+        flat = np.array([x for r in rows for x in r], dtype=np.int64)
+        try:
+            validate_csr(layers, prompt, indptr, flat)
+        except FieldError as e:
+            raise FieldError(f"trace.reads ({e.field})", e.expected, e.got) from None
+        return CsrTrace(layers, prompt, decode, indptr, flat.astype(np.int32))
+    elif "pattern" in d:
+        return PatternTrace(Pattern.from_dict(d), layers, prompt, decode)
+    else:
+        raise FieldError("trace", "an object with 'pattern', 'file' or 'reads'", d)
+    if (tr.layers, tr.prompt, tr.decode) != (layers, prompt, decode):
+        raise FieldError(
+            "trace.file",
+            f"a trace with layers={layers}, prompt={prompt}, decode={decode}",
+            f"layers={tr.layers}, prompt={tr.prompt}, decode={tr.decode}",
+        )
+    return tr
