@@ -217,8 +217,10 @@ def bound(
             b = Bound(sb.value, sb.kind)
         elif inst.problem == "kv_placement":
             from optkit.kvcache import bound_report
+            from optkit.packing.bounds import Bound
 
-            b, each, _ = bound_report(inst, method, time_limit)
+            kb, kvs, _ = bound_report(inst, method, time_limit)
+            b, each = Bound(kb.value, kb.kind), [Bound(x.value, x.kind) for x in kvs]
         else:
             each = bounds(inst, method, time_limit)
             b = best(each)

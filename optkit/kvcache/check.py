@@ -38,7 +38,7 @@ def check(inst: KvInstance, plan: Plan) -> tuple[float, list[str], np.ndarray]:
     K = len(inst.tiers)
     times = np.zeros(T)
     for t, R in enumerate(inst.trace.steps()):
-        layer, n = t % L, t // L
+        layer = t % L
         if len(violations) > 20:
             break
         ids = np.where(R < P, layer * P + R, LP + (R - P) * L + layer)

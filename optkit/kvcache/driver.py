@@ -83,14 +83,16 @@ def solve(inst: KvInstance, method: str = "auto", options: SolverOptions | None 
         for name in names:
             rep = replay(inst, make(name), record=True)
             candidates.append((name, replay_plan(inst, rep)))
-    scored = []
-    for name, plan in candidates:
-        obj, violations, _ = check(inst, plan)
-        log.append(f"{name}: {obj:.6g}" + (f" ({violations[0]})" if violations else ""))
-        scored.append((obj if not violations else float("inf"), name, plan, violations))
-    obj, name, plan, violations = (
-        min(scored, key=lambda x: x[0]) if scored else (None, method, None, [])
-    )
+    scored: list[tuple[float, str, Plan, list[str]]] = []
+    for cand, moves in candidates:
+        value, errs, _ = check(inst, moves)
+        log.append(f"{cand}: {value:.6g}" + (f" ({errs[0]})" if errs else ""))
+        scored.append((value if not errs else float("inf"), cand, moves, errs))
+    obj: float | None = None
+    name, plan = method, None
+    violations: list[str] = []
+    if scored:
+        obj, name, plan, violations = min(scored, key=lambda x: x[0])
     value = bound.value if milp_bound is None else max(bound.value, milp_bound)
     return finalize(
         objective=obj,

@@ -129,14 +129,14 @@ def build(inst: KvInstance, integer: bool = False) -> SparseModel:
     hi: list[float] = []
     r = 0
 
-    def add(rr: np.ndarray, cc: np.ndarray, vv: Any) -> None:
+    def add(rr: Any, cc: Any, vv: Any) -> None:
         rows.append(np.asarray(rr, dtype=np.int64))
         cols.append(np.asarray(cc, dtype=np.int64))
         vals.append(np.broadcast_to(np.asarray(vv, dtype=float), np.shape(cc)).copy())
 
     cap = float(inst.hbm_units)
     for t in range(T):
-        layer, n = t % L, t // L
+        layer = t % L
         Et = int(E[t])
         units = np.arange(Et)
         xs = x_off[t] + units

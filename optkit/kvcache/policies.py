@@ -81,7 +81,7 @@ class Lru:
 
     def on_step(self, view: StepView) -> Moves:
         layer, n, c, h = view.layer, view.n, view.context, view.hbm
-        last, q = self.last[layer], self.queue[layer]
+        last = self.last[layer]
         rb = self._blocks(view.reads)
         prev = self.prev[layer]
         if prev is None:  # first visit: resident pages never read yet are the oldest

@@ -137,7 +137,7 @@ def replay(
     used = hbm.sum(axis=1)
     total = int(used.sum())
     cap = inst.hbm_units
-    homes = None if K == 2 else np.stack([inst.home(l, np.arange(inst.tokens)) for l in range(L)])
+    homes = None if K == 2 else np.stack([inst.home(k, np.arange(inst.tokens)) for k in range(L)])
     mark = np.zeros(inst.tokens, dtype=bool)
     times = np.empty(T)
     reads = np.empty(T, dtype=np.int64)
