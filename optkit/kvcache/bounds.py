@@ -62,4 +62,5 @@ def bounds(inst: KvInstance, method: str = "auto", time_limit_s: float = 60.0) -
 
 
 def best(bs: list[KvBound]) -> KvBound:
-    return max(bs, key=lambda b: b.value)
+    """The largest bound; on a tie the later (stronger by construction) kind."""
+    return max(reversed(bs), key=lambda b: b.value)

@@ -144,8 +144,10 @@ def build(inst: KvInstance, integer: bool = False) -> SparseModel:
         ys = y_off[t] + np.arange(len(R))
         has_moves = t < T - 1
         new_col = x_off[t + 1] + LP + t if has_moves else last_new
-        # capacity
+        # capacity (at the last step the new unit's HBM copy must fit too: no slice T)
         add(np.full(Et, r), xs, 1.0)
+        if not has_moves:
+            add([r], [new_col], 1.0)
         lo.append(-np.inf)
         hi.append(cap)
         r += 1

@@ -178,7 +178,9 @@ def validate_csr(layers: int, prompt: int, indptr: np.ndarray, indices: np.ndarr
             "indptr", f"a 1-D array of decode·layers + 1 offsets (layers = {layers})", indptr.shape
         )
     if indptr[0] != 0 or indptr[-1] != len(indices):
-        raise FieldError("indptr", f"offsets from 0 to len(indices) = {len(indices)}", indptr[-1])
+        raise FieldError(
+            "indptr", f"offsets from 0 to len(indices) = {len(indices)}", int(indptr[-1])
+        )
     bad = np.flatnonzero(np.diff(indptr) < 0)
     if len(bad):
         raise FieldError(f"indptr[{bad[0] + 1}]", "non-decreasing offsets", int(indptr[bad[0] + 1]))

@@ -1,0 +1,327 @@
+"""KV placement: hand-checked cases, bound <= LP <= MILP <= policies, capacity, CLI."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optkit.io import FieldError, parse_instance, read_instance
+from optkit.kvcache import (
+    POLICY_METHODS,
+    CsrTrace,
+    Pattern,
+    PatternTrace,
+    TooLarge,
+    bounds,
+    check,
+    lp_bound,
+    make,
+    make_instance,
+    milp,
+    replay,
+    solve,
+    unlimited_hbm,
+)
+from optkit.kvcache.driver import replay_plan
+from optkit.kvcache.exact import model_size
+from optkit.kvcache.policies import anneal
+from optkit.result import Status
+from optkit.solvers import SolverOptions
+from tests.clirun import run
+
+
+def csr(layers, prompt, rows):
+    indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
+    flat = np.array([x for r in rows for x in r], dtype=np.int32)
+    return CsrTrace(layers, prompt, len(rows) // layers, indptr, flat)
+
+
+def one_step():
+    # 1 layer, 4 prompt tokens, HBM holds 2 units (tokens 2, 3), the step reads all 4.
+    return make_instance(csr(1, 4, [[0, 1, 2, 3]]), hbm_bytes=2, hbm_bw=4, ext_bw=1, link=1)
+
+
+def test_one_step_two_tiers_by_hand():
+    inst = one_step()
+    b = {x.kind: x.value for x in bounds(inst, "lp")}
+    assert b["ceiling"] == pytest.approx(4 / 5)  # D / (B0 + Bext)
+    assert b["capacity"] == pytest.approx(2.0)  # 2 units cannot be in HBM: 2 B over 1 B/s
+    # HBM is full, so the new unit is written out: tier moves 2 reads + 1 write = 3 B at 1 B/s.
+    assert b["lp"] == pytest.approx(3.0, rel=1e-6)
+    rep = replay(inst, make("static"))
+    assert rep.total_time == pytest.approx(3.0)
+    assert rep.hit_rate == pytest.approx(0.5)
+    res = solve(inst)
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(3.0)
+    assert unlimited_hbm(inst) == pytest.approx(5 / 4)  # a reference, not a bound
+
+
+def test_promotion_pays_off_by_hand():
+    # Step 0 reads token 0 (in the external tier), steps 1-3 read it again.
+    # HBM holds 1 unit (token 1 initially, never read). Promoting token 0 while reading it
+    # costs only an HBM write; it then hits for three steps.
+    inst = make_instance(
+        csr(1, 2, [[0], [0], [0], [0]]), hbm_bytes=1, hbm_bw=10, ext_bw=1, link=1, unit_bytes=1
+    )
+    static = replay(inst, make("static")).total_time
+    assert static == pytest.approx(4 * 2.0)  # read 1 B + write the new unit 1 B at 1 B/s
+    reactive = replay(inst, make("reactive"))
+    assert reactive.hits.tolist() == [0, 1, 1, 1]
+    res = solve(inst)
+    assert res.status is Status.OPTIMAL
+    assert res.objective <= reactive.total_time + 1e-9
+
+
+def small_instance(draw_seed, layers, prompt, decode, cap, kind, mode, weights):
+    p = Pattern(kind, sparsity=0.5, sinks=1, window=2, drift=0.3, page=2, seed=draw_seed)
+    tr = PatternTrace(p, layers, prompt, decode).materialize()
+    return make_instance(
+        tr,
+        hbm_bytes=cap,
+        hbm_bw=8.0,
+        ext_bw=2.0,
+        link=1.5,
+        weight_bytes=weights,
+        mode=mode,
+    )
+
+
+@settings(max_examples=12)
+@given(
+    seed=st.integers(0, 100),
+    layers=st.integers(1, 2),
+    prompt=st.integers(3, 10),
+    decode=st.integers(1, 4),
+    cap=st.integers(0, 12),
+    kind=st.sampled_from(["heavy-hitter", "lambda", "page"]),
+    mode=st.sampled_from(["exclusive", "inclusive"]),
+    weights=st.sampled_from([0.0, 3.0]),
+)
+def test_bounds_lp_milp_policies_are_ordered(
+    seed, layers, prompt, decode, cap, kind, mode, weights
+):
+    inst = small_instance(seed, layers, prompt, decode, cap, kind, mode, weights)
+    b = {x.kind: x.value for x in bounds(inst, "lp")}
+    assert b["ceiling"] <= b["capacity"] + 1e-9
+    assert b["capacity"] <= b["lp"] * (1 + 1e-6) + 1e-9
+    out = milp(inst, SolverOptions(20))
+    assert out.status == "optimal"
+    opt, violations, _ = check(inst, out.moves)
+    assert violations == []
+    assert b["lp"] <= opt * (1 + 1e-6) + 1e-9
+    assert out.bound <= opt * (1 + 1e-6) + 1e-9
+    for name in POLICY_METHODS:
+        rep = replay(inst, make(name), record=True)
+        value, violations, times = check(inst, replay_plan(inst, rep))
+        assert violations == [], name  # capacity never exceeded, every move legal
+        assert value == pytest.approx(rep.total_time, rel=1e-9, abs=1e-12), name
+        assert opt <= value * (1 + 1e-6) + 1e-9, name
+
+
+@settings(max_examples=8)
+@given(
+    seed=st.integers(0, 50), cap=st.integers(5, 60), kind=st.sampled_from(["heavy-hitter", "page"])
+)
+def test_replays_on_bigger_traces_respect_capacity(seed, cap, kind):
+    inst = small_instance(seed, 3, 40, 8, cap, kind, "exclusive", 0.0)
+    lb = max(x.value for x in bounds(inst, "cheap"))
+    for name in POLICY_METHODS:
+        rep = replay(inst, make(name), record=True)
+        value, violations, _ = check(inst, replay_plan(inst, rep))
+        assert violations == [], name
+        assert lb <= value * (1 + 1e-9)
+
+
+def test_check_reports_illegal_plans():
+    inst = one_step()
+    _, v, _ = check(inst, [(np.array([2]), np.array([], dtype=np.int64), False)])
+    assert v == ["step 0 promotes a unit already in HBM"]
+    _, v, _ = check(inst, [(np.array([], dtype=np.int64), np.array([], dtype=np.int64), True)])
+    assert v == ["step 0: HBM holds 3 units after the moves, capacity 2"]
+    _, v, _ = check(inst, [])
+    assert v == ["plan has 0 steps, the trace 1"]
+
+
+def test_milp_refuses_large_models_with_a_message():
+    inst = small_instance(0, 4, 200, 30, 100, "heavy-hitter", "exclusive", 0.0)
+    assert model_size(inst) > 20_000
+    with pytest.raises(
+        TooLarge, match=r"the MILP would have [\d,]+ variables, more than the limit"
+    ):
+        milp(inst)
+    lp = lp_bound(inst, 60)
+    assert lp.value is not None and lp.value > 0
+
+
+def test_lru_order():
+    # HBM holds 3 units: tokens 1, 2, 3 after prefill. Step 0 reads {0, 1}: token 0 is
+    # promoted (with the new token 4), so the two never-read units 2, 3 go. Step 1 reads
+    # {2, 1}: 2 is promoted with new token 5; the least recently used are 4 (written at
+    # step 0) and 0 (last read at step 0, before 4 was queued).
+    inst = make_instance(
+        csr(1, 4, [[0, 1], [2, 1], [0, 1]]), hbm_bytes=3, hbm_bw=10, ext_bw=1, link=1
+    )
+    rep = replay(inst, make("reactive"), record=True)
+    assert rep.hits.tolist() == [1, 1, 1]
+    (p0, d0, n0), (p1, d1, n1) = rep.moves[0], rep.moves[1]
+    assert (p0.tolist(), sorted(d0.tolist()), n0) == ([0], [2, 3], True)
+    assert (p1.tolist(), sorted(d1.tolist()), n1) == ([2], [0, 4], True)
+    assert check(inst, replay_plan(inst, rep))[1] == []
+
+
+def test_anneal_is_never_worse_than_belady():
+    inst = small_instance(1, 2, 30, 6, 20, "heavy-hitter", "exclusive", 0.0)
+    belady = replay(inst, make("belady")).total_time
+    pol, best = anneal(inst, iters=5)
+    assert best <= belady + 1e-12
+    assert replay(inst, pol).total_time == pytest.approx(best)
+
+
+def test_oracle_needs_an_explicit_trace():
+    tr = PatternTrace(Pattern(), 1, 50, 2)
+    inst = make_instance(tr, 20, 8, 2, 1)
+    with pytest.raises(ValueError, match="needs the whole trace"):
+        replay(inst, make("belady"))
+
+
+def test_json_round_trip_and_errors(tmp_path):
+    inst = small_instance(2, 2, 6, 3, 5, "lambda", "inclusive", 1.0)
+    d = json.loads(json.dumps(inst.to_dict()))
+    back = parse_instance(d)
+    assert back.mode == "inclusive" and back.weight_bytes == 1.0
+    assert replay(back, make("reactive")).total_time == pytest.approx(
+        replay(inst, make("reactive")).total_time
+    )
+    bad = dict(d, tiers=[d["tiers"][0]])
+    with pytest.raises(FieldError, match="'tiers'"):
+        parse_instance(bad)
+    bad = dict(d, tiers=[d["tiers"][0], {"name": "x", "capacity": 1e9, "bandwidth": 1}])
+    with pytest.raises(FieldError, match=r"tiers\[1\].link_in"):
+        parse_instance(bad)
+    bad = dict(d, unit_bytes=-1)
+    with pytest.raises(FieldError, match="'unit_bytes': expected a finite number > 0"):
+        parse_instance(bad)
+    small = dict(d["tiers"][1], capacity=1.0)
+    with pytest.raises(FieldError, match="external tiers that hold the KV of every token"):
+        parse_instance(dict(d, tiers=[d["tiers"][0], small]))
+    # a trace file is resolved next to the instance file
+    from optkit.kvcache import write_npz
+
+    write_npz(tmp_path / "reads.npz", inst.trace)
+    (tmp_path / "i.json").write_text(json.dumps(dict(d, trace={"file": "reads.npz"})))
+    again = read_instance(tmp_path / "i.json")
+    assert np.array_equal(again.trace.materialize().indices, inst.trace.materialize().indices)
+
+
+def test_more_hbm_never_hurts_belady_hits():
+    rates = []
+    for cap in (5, 15, 40):
+        inst = small_instance(3, 2, 40, 6, cap, "heavy-hitter", "exclusive", 0.0)
+        rates.append(replay(inst, make("belady")).hit_rate)
+    assert rates == sorted(rates)
+
+
+def test_cli_generate_simulate_bound_solve(tmp_path):
+    path = tmp_path / "kv.json"
+    r = run(
+        "generate",
+        "kv",
+        "--model",
+        "llama-3.1-8b",
+        "--hardware",
+        "gh200",
+        "--prompt",
+        "300",
+        "--decode",
+        "4",
+        "--hbm-gb",
+        "16.1",
+        "--out",
+        path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "HBM holds" in r.stderr
+    r = run("simulate", path, "--policy", "reactive", "--json")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    for key in (
+        "instance",
+        "problem",
+        "policy",
+        "objective",
+        "bound",
+        "ratio_to_bound",
+        "metrics",
+        "runtime_s",
+    ):
+        assert key in row
+    assert row["problem"] == "kv_placement" and row["ratio_to_bound"] >= 1 - 1e-9
+    assert 0 <= row["metrics"]["hit_rate"] <= 1
+    r = run("bound", path, "--json", "--method", "cheap")
+    assert r.returncode == 0, r.stderr
+    b = json.loads(r.stdout)
+    assert b["bound_kind"] == "capacity" and b["bound"] <= row["objective"]
+    r = run("solve", path, "--json", "--method", "reactive")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["status"] in ("FEASIBLE", "OPTIMAL") and s["verified"] is True
+    assert s["objective"] == pytest.approx(row["objective"])
+    png = tmp_path / "heat.png"
+    r = run("simulate", path, "--policy", "page", "--plot", png)
+    assert r.returncode == 0 and png.stat().st_size > 0
+
+
+def test_cli_bad_input_exit_2(tmp_path):
+    r = run(
+        "generate",
+        "kv",
+        "--model",
+        "llama-3.1-8b",
+        "--hardware",
+        "gh200",
+        "--prompt",
+        "300",
+        "--decode",
+        "4",
+        "--hbm-gb",
+        "10",
+    )
+    assert r.returncode == 2 and "does not hold the" in r.stderr
+    r = run(
+        "generate",
+        "kv",
+        "--model",
+        "llama-3.1-8b",
+        "--hardware",
+        "gh200",
+        "--prompt",
+        "300",
+        "--decode",
+        "4",
+        "--sparsity",
+        "2",
+    )
+    assert r.returncode == 2 and "--sparsity: expected a number in [0, 1)" in r.stderr
+    inst = small_instance(0, 1, 5, 2, 3, "lambda", "exclusive", 0.0)
+    path = tmp_path / "i.json"
+    path.write_text(json.dumps(inst.to_dict()))
+    r = run("simulate", path, "--policy", "nope")
+    assert r.returncode == 2 and "unknown policy 'nope'" in r.stderr
+    r = run("solve", path, "--method", "lpt")
+    assert r.returncode == 2 and "--method: expected auto, milp" in r.stderr
+    d = inst.to_dict()
+    d["trace"] = {"file": "missing.npz"}
+    path.write_text(json.dumps(d))
+    r = run("simulate", path)
+    assert r.returncode == 2 and "field 'trace.file'" in r.stderr and str(path) in r.stderr
+
+
+def test_inf_free_metrics():
+    inst = one_step()
+    from optkit.kvcache import metrics
+
+    m = metrics(inst, replay(inst, make("reactive")))
+    assert all(math.isfinite(v) for v in m.values())
