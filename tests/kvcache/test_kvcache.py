@@ -115,7 +115,7 @@ def test_bounds_lp_milp_policies_are_ordered(
     assert out.bound <= opt * (1 + 1e-6) + 1e-9
     for name in POLICY_METHODS:
         rep = replay(inst, make(name), record=True)
-        value, violations, times = check(inst, replay_plan(inst, rep))
+        value, violations, _ = check(inst, replay_plan(inst, rep))
         assert violations == [], name  # capacity never exceeded, every move legal
         assert value == pytest.approx(rep.total_time, rel=1e-9, abs=1e-12), name
         assert opt <= value * (1 + 1e-6) + 1e-9, name

@@ -112,7 +112,7 @@ def test_importer_errors_name_the_field(tmp_path, arrays, message):
 def test_importer_rejects_a_file_that_is_not_npz(tmp_path):
     path = tmp_path / "x.npz"
     path.write_text("hello")
-    with pytest.raises(InputError, match="not a readable .npz archive"):
+    with pytest.raises(InputError, match=r"not a readable \.npz archive"):
         read_npz(path)
     with pytest.raises(InputError, match="file not found"):
         read_npz(tmp_path / "missing.npz")
@@ -123,9 +123,9 @@ def test_inline_and_pattern_specs():
     assert isinstance(tr, CsrTrace) and list(tr.row(1)) == [2]
     with pytest.raises(FieldError, match=r"trace.reads \(indices\[1\]\)"):
         trace_from_dict({"reads": [[0], [9]]}, 1, 3, 2)
-    with pytest.raises(FieldError, match="trace.sparsity"):
+    with pytest.raises(FieldError, match=r"trace\.sparsity"):
         trace_from_dict({"pattern": "lambda", "sparsity": 1.5}, 1, 3, 2)
-    with pytest.raises(FieldError, match="trace.colour"):
+    with pytest.raises(FieldError, match=r"trace\.colour"):
         trace_from_dict({"pattern": "lambda", "colour": 1}, 1, 3, 2)
     with pytest.raises(FieldError, match="'trace': expected an object"):
         trace_from_dict([], 1, 3, 2)
