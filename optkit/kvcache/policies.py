@@ -93,7 +93,7 @@ class Lru:
             if len(left):
                 self._push(layer, n - 1, left)
         self.prev[layer] = rb
-        miss = view.reads[~view.hits]
+        miss = view.misses
         want = miss if self.page == 1 else self._tokens(self._blocks(miss), c)
         if self.page > 1 and len(want):
             want = want[~h[want]]
@@ -187,7 +187,7 @@ class _KeepBest:
     def on_step(self, view: StepView) -> Moves:
         c, h = view.context, view.hbm
         res = np.flatnonzero(h[:c])
-        miss = view.reads[~view.hits]
+        miss = view.misses
         parts = [res, miss]
         more = self.extra(view)
         if more is not None and len(more):
@@ -272,7 +272,7 @@ class Oracle(_KeepBest):
         nu = self.nu[view.layer, :c]
         horizon = view.t + self.window * view.inst.layers
         cand = np.flatnonzero((nu <= horizon) & ~view.hbm[:c])
-        cand = cand[~np.isin(cand, view.reads[~view.hits], assume_unique=True)]
+        cand = cand[~np.isin(cand, view.misses, assume_unique=True)]
         k = int(self.ratio * view.budget)
         if len(cand) > k:
             cand = cand[np.argpartition(nu[cand], k - 1)[:k]] if k > 0 else cand[:0]

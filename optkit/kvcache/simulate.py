@@ -39,6 +39,7 @@ class StepView:
     context: int  # tokens before this step; the new token's index
     reads: np.ndarray  # token indices read at this step (layer ``layer``)
     hits: np.ndarray  # bool per read: served by HBM
+    misses: np.ndarray  # the reads served by an external tier: reads[~hits]
     hbm: np.ndarray  # bool per token of this layer: in HBM (read-only)
     used: int  # units of this layer in HBM
     budget: int  # h_l, the layer's share of HBM
@@ -138,7 +139,6 @@ def replay(
     total = int(used.sum())
     cap = inst.hbm_units
     homes = None if K == 2 else np.stack([inst.home(k, np.arange(inst.tokens)) for k in range(L)])
-    mark = np.zeros(inst.tokens, dtype=bool)
     times = np.empty(T)
     reads = np.empty(T, dtype=np.int64)
     hits = np.empty(T, dtype=np.int64)
@@ -161,9 +161,10 @@ def replay(
         c = inst.prompt + n
         h = hbm[layer]
         hit = h[R]
-        nhit = int(np.count_nonzero(hit))
+        miss = R[~hit]
+        nhit = len(R) - len(miss)
         view = StepView(
-            t, n, layer, c, R, hit, h, int(used[layer]), inst.layer_budget, cap - total, inst
+            t, n, layer, c, R, hit, miss, h, int(used[layer]), inst.layer_budget, cap - total, inst
         )
         d0 = time.perf_counter()
         mv = policy.on_step(view)
@@ -199,13 +200,10 @@ def replay(
         if total > cap:
             raise PolicyError(f"{policy.name}: step {t}: HBM holds {total} units, capacity {cap}")
         # --- costs ---------------------------------------------------------------
-        nmiss = len(R) - nhit
-        if len(pro):
-            mark[R] = True
-            keep = int(np.count_nonzero(mark[pro]))  # promoted misses read this step
-            mark[R] = False
-        else:
-            keep = 0
+        nmiss = len(miss)
+        # promoted misses were read this step: their link bytes are already counted
+        read_now = np.isin(pro, miss) if len(pro) else np.zeros(0, dtype=bool)
+        keep = int(np.count_nonzero(read_now))
         if ext == 1:
             fetch = np.array([nmiss + npro - keep], dtype=float)
             out = np.array([nd if exclusive else 0], dtype=float)
@@ -213,12 +211,9 @@ def replay(
         else:
             assert homes is not None
             hm = homes[layer]
-            fetch = np.bincount(hm[R[~hit]] - 1, minlength=ext).astype(float)
+            fetch = np.bincount(hm[miss] - 1, minlength=ext).astype(float)
             if len(pro):
-                mark[R] = True
-                notread = pro[~mark[pro]]
-                mark[R] = False
-                fetch += np.bincount(hm[notread] - 1, minlength=ext)
+                fetch += np.bincount(hm[pro[~read_now]] - 1, minlength=ext)
             out = (
                 np.bincount(hm[dem] - 1, minlength=ext).astype(float)
                 if exclusive and nd

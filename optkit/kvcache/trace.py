@@ -294,39 +294,48 @@ class PatternTrace(Trace):
         rng = np.random.default_rng(p.seed)
         nmax = -(-(self.prompt + self.decode) // g)
         # Popularity: Zipf-like in a per-layer random rank over every block that will exist.
-        rank_to_block = np.stack([rng.permutation(nmax) for _ in range(L)])
-        member = np.zeros((L, nmax), dtype=bool)
+        rank_to_block = np.stack([rng.permutation(nmax) for _ in range(L)]).astype(np.int32)
+        block_to_rank = np.argsort(rank_to_block, axis=1).astype(np.int32)
+        taken = np.zeros((L, nmax), dtype=bool)  # membership by rank: draws test it cache-hot
+        member = np.zeros((L, nmax), dtype=bool)  # the heavy set as a mask ...
+        heavy = [np.zeros(0, dtype=np.int32) for _ in range(L)]  # ... and sorted
         offsets = np.arange(g, dtype=np.int32)
         hints = [[0.25] for _ in range(L)]
         for n in range(self.decode):
             c = self.prompt + n
-            nb, sb, wb, hb = self._shape(c)
+            nb, sb, wb, hb = self._shape(c)  # the window only moves forward: no member in it
             for layer in range(L):
-                mem = member[layer]
-                mem[nb - wb : nb] = False  # the window is read anyway
-                cur = np.flatnonzero(mem[:nb])
-                kept = len(cur)
-                if kept and p.drift > 0:
-                    drop = np.unique(rng.integers(0, kept, int(p.drift * kept)))
+                mem, cur = member[layer], heavy[layer]
+                if len(cur) and p.drift > 0:
+                    drop = np.unique(rng.integers(0, len(cur), int(p.drift * len(cur))))
                     mem[cur[drop]] = False
-                    kept -= len(drop)
-                if kept > hb:  # budget shrank (not with a growing context)
-                    mem[rng.choice(np.flatnonzero(mem[:nb]), kept - hb, replace=False)] = False
-                elif kept < hb:
-                    self._add(
+                    taken[layer, block_to_rank[layer, cur[drop]]] = False
+                    cur = np.delete(cur, drop)
+                if len(cur) > hb:  # budget shrank (not with a growing context)
+                    out = np.sort(rng.choice(len(cur), len(cur) - hb, replace=False))
+                    mem[cur[out]] = False
+                    taken[layer, block_to_rank[layer, cur[out]]] = False
+                    cur = np.delete(cur, out)
+                elif len(cur) < hb:
+                    new = self._add(
                         rng,
                         p.alpha,
                         rank_to_block[layer],
+                        taken[layer],
                         mem,
                         sb,
                         nb - wb,
-                        hb - kept,
+                        hb - len(cur),
                         hints[layer],
                     )
+                    taken[layer, block_to_rank[layer, new]] = True
+                    cur = np.insert(cur, np.searchsorted(cur, new), new)
+                heavy[layer] = cur
+                # sorted reads: the simulator's gathers and scatters stay cache-friendly
                 blocks = np.concatenate(
                     [
                         np.arange(sb, dtype=np.int32),
-                        np.flatnonzero(mem[:nb]).astype(np.int32),
+                        cur,
                         np.arange(nb - wb, nb, dtype=np.int32),
                     ]
                 )
@@ -341,40 +350,52 @@ class PatternTrace(Trace):
         rng: np.random.Generator,
         alpha: float,
         rank_to_block: np.ndarray,
+        taken: np.ndarray,
         mem: np.ndarray,
         lo: int,
         hi: int,
         need: int,
         hint: list[float],
-    ) -> None:
-        """Add ``need`` eligible non-member blocks in [lo, hi), drawn by popularity
-        (``hint[0]``: acceptance rate seen last time, to size the draws)."""
+    ) -> np.ndarray:
+        """Mark and return ``need`` eligible non-member blocks in [lo, hi), drawn by
+        popularity (``hint[0]``: acceptance rate seen last time, to size the draws)."""
+        added: list[np.ndarray] = []
         accept = hint[0]
         for _ in range(6):
             size = int(1.5 * need / max(accept, 1e-3)) + 16
-            draws = rank_to_block[zipf_ranks(rng, alpha, len(rank_to_block), size)]
-            ok = draws[(draws >= lo) & (draws < hi)]
-            ok = ok[~mem[ok]]
+            ranks = zipf_ranks(rng, alpha, len(rank_to_block), size)
+            ok = rank_to_block[ranks[~taken[ranks]]]
+            ok = ok[(ok >= lo) & (ok < hi)]
             accept = hint[0] = max(len(ok) / size, 1e-3)
-            before = np.count_nonzero(mem[lo:hi])
-            mem[ok[:need]] = True  # may repeat a block: counted, not assumed
-            added = np.count_nonzero(mem[lo:hi]) - before
-            need -= added
+            if added:
+                ok = ok[~mem[ok]]
+            _, first = np.unique(ok, return_index=True)  # distinct, in draw order
+            take = ok[np.sort(first)[:need]]
+            mem[take] = True
+            added.append(take)
+            need -= len(take)
             if need <= 0:
-                return
-        free = np.flatnonzero(~mem[lo:hi]) + lo  # popularity mass exhausted: uniform
-        mem[rng.choice(free, min(need, len(free)), replace=False)] = True
+                break
+        else:
+            free = np.flatnonzero(~mem[lo:hi]) + lo  # popularity mass exhausted: uniform
+            take = rng.choice(free, min(need, len(free)), replace=False).astype(np.int32)
+            mem[take] = True
+            added.append(take)
+        return np.sort(added[0] if len(added) == 1 else np.concatenate(added))
 
 
 def zipf_ranks(rng: np.random.Generator, alpha: float, n: int, size: int) -> np.ndarray:
     """0-based ranks with P(rank >= r) following the continuous Zipf(alpha) law on [1, n+1)."""
-    u = rng.random(size)
     if abs(alpha - 1.0) < 1e-9:
-        r = np.exp(u * np.log(n + 1.0))
+        u = rng.random(size, dtype=np.float32)
+        u *= np.float32(np.log(n + 1.0))
+        r = np.exp(u, out=u)
     else:
         a = 1.0 - alpha
-        r = (1.0 + u * ((n + 1.0) ** a - 1.0)) ** (1.0 / a)
-    return np.minimum(r.astype(np.int64) - 1, n - 1)
+        r = (1.0 + rng.random(size) * ((n + 1.0) ** a - 1.0)) ** (1.0 / a)
+    out = r.astype(np.int32)
+    out -= 1
+    return np.minimum(out, n - 1, out=out)
 
 
 def trace_from_dict(
