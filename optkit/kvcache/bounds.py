@@ -19,7 +19,7 @@ import numpy as np
 from optkit.kvcache.instance import KvInstance
 
 #: ``bound(method="auto")`` solves the LP when the model has at most this many columns.
-LP_AUTO_COLUMNS = 200_000
+LP_AUTO_COLUMNS = 60_000
 
 
 @dataclass(frozen=True)
