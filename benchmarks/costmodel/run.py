@@ -429,11 +429,68 @@ def run_published() -> None:
         )
 
 
+def run_gpu(measured: Path) -> None:
+    """Roofline against latencies measured on a real GPU (gpu_measure.py): the raw
+    roofline, and with compute/memory efficiencies fitted to the measurements."""
+    import json
+
+    from optkit.costmodel import Efficiency, Setup, builtin_catalog
+    from optkit.costmodel.roofline import decode_step_time, prefill_time
+
+    cat = builtin_catalog()
+    doc = json.loads(measured.read_text())
+    device = doc["meta"]["device"]
+    hw = cat.get_hardware({"NVIDIA H200": "h200"}.get(device, "h100-sxm"))
+
+    def predict(r: dict, st: Setup) -> float:
+        m = cat.get_model(r["model"])
+        if r["phase"] == "prefill":
+            return float(prefill_time(m, hw, r["batch"], r["tokens"], setup=st))
+        return float(decode_step_time(m, hw, r["batch"], r["context"], st))
+
+    def errors(ce: float, me: float) -> np.ndarray:
+        st = Setup(efficiency=Efficiency(ce, me, 1.0))
+        return np.array([r["seconds"] / predict(r, st) - 1 for r in doc["rows"]])
+
+    grid = np.round(np.arange(0.30, 1.001, 0.02), 2)
+    _, ce, me = min((float(np.median(np.abs(errors(c, m)))), c, m) for c in grid for m in grid)
+    raw, fit = Setup(), Setup(efficiency=Efficiency(ce, me, 1.0))
+    rows = []
+    for r in doc["rows"]:
+        p0, p1 = predict(r, raw), predict(r, fit)
+        rows.append(
+            {
+                "device": device,
+                "hardware_key": hw.key,
+                **{k: r[k] for k in ("model", "phase", "batch", "tokens", "context")},
+                "measured_ms": 1e3 * r["seconds"],
+                "roofline_ms": 1e3 * p0,
+                "measured_over_roofline": r["seconds"] / p0,
+                "fitted_ms": 1e3 * p1,
+                "fitted_error": r["seconds"] / p1 - 1,
+                "compute_eff": ce,
+                "memory_eff": me,
+            }
+        )
+    with (RESULTS / "gpu.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    e = np.array([r["fitted_error"] for r in rows])
+    print(f"{device}: efficiencies compute {ce}, memory {me}; median |error| {np.median(np.abs(e)):.1%}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("what", choices=["genz", "published", "speed", "moe", "all"])
+    ap.add_argument("what", choices=["genz", "published", "speed", "moe", "gpu", "all"])
+    ap.add_argument(
+        "--measured",
+        type=Path,
+        default=RESULTS / "gpu_measured_h200.json",
+        help="gpu: latencies written by gpu_measure.py on a GPU machine",
+    )
     a = ap.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.what in ("published", "all"):
@@ -444,6 +501,8 @@ def main(argv: list[str] | None = None) -> None:
         run_moe()
     if a.what in ("speed", "all"):
         run_speed()
+    if a.what in ("gpu", "all") and a.measured.exists():
+        run_gpu(a.measured)
 
 
 if __name__ == "__main__":
