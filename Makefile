@@ -35,6 +35,8 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-test
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/packing/run.py
 	$(PY) benchmarks/costmodel/run.py all
+	$(PY) benchmarks/serving/run.py all
+	$(PY) benchmarks/kvcache/run.py all
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check optkit tests benchmarks
