@@ -224,24 +224,17 @@ def test_more_hbm_never_hurts_belady_hits():
     assert rates == sorted(rates)
 
 
+def generate_kv(*options):
+    """``optkit generate kv`` for LLaMA-3.1-8B on GH200, 300 + 4 tokens."""
+    return run(
+        "generate", "kv", "--model", "llama-3.1-8b", "--hardware", "gh200",
+        "--prompt", "300", "--decode", "4", *options,
+    )  # fmt: skip
+
+
 def test_cli_generate_simulate_bound_solve(tmp_path):
     path = tmp_path / "kv.json"
-    r = run(
-        "generate",
-        "kv",
-        "--model",
-        "llama-3.1-8b",
-        "--hardware",
-        "gh200",
-        "--prompt",
-        "300",
-        "--decode",
-        "4",
-        "--hbm-gb",
-        "16.1",
-        "--out",
-        path,
-    )
+    r = generate_kv("--hbm-gb", "16.1", "--out", path)
     assert r.returncode == 0, r.stderr
     assert "HBM holds" in r.stderr
     r = run("simulate", path, "--policy", "reactive", "--json")
@@ -275,35 +268,9 @@ def test_cli_generate_simulate_bound_solve(tmp_path):
 
 
 def test_cli_bad_input_exit_2(tmp_path):
-    r = run(
-        "generate",
-        "kv",
-        "--model",
-        "llama-3.1-8b",
-        "--hardware",
-        "gh200",
-        "--prompt",
-        "300",
-        "--decode",
-        "4",
-        "--hbm-gb",
-        "10",
-    )
+    r = generate_kv("--hbm-gb", "10")
     assert r.returncode == 2 and "does not hold the" in r.stderr
-    r = run(
-        "generate",
-        "kv",
-        "--model",
-        "llama-3.1-8b",
-        "--hardware",
-        "gh200",
-        "--prompt",
-        "300",
-        "--decode",
-        "4",
-        "--sparsity",
-        "2",
-    )
+    r = generate_kv("--sparsity", "2")
     assert r.returncode == 2 and "--sparsity: expected a number in [0, 1)" in r.stderr
     inst = small_instance(0, 1, 5, 2, 3, "lambda", "exclusive", 0.0)
     path = tmp_path / "i.json"
