@@ -76,12 +76,16 @@ class Decoder:
             x = self._mlp(x, a, p)
         return F.rms_norm(x[:, -1:], (self.s["d"],), self.norm) @ self.head.T
 
-    def decode(self, x: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]], pos: int) -> torch.Tensor:
-        for p, (kc, vc) in zip(self.layers, cache):
+    def decode(
+        self, x: torch.Tensor, cache: list[tuple[torch.Tensor, torch.Tensor]], pos: int
+    ) -> torch.Tensor:
+        for p, (kc, vc) in zip(self.layers, cache, strict=True):
             q, k, v = self._attn_proj(x, p)
             kc[:, :, pos : pos + 1] = k
             vc[:, :, pos : pos + 1] = v
-            a = F.scaled_dot_product_attention(q, kc[:, :, : pos + 1], vc[:, :, : pos + 1], enable_gqa=True)
+            a = F.scaled_dot_product_attention(
+                q, kc[:, :, : pos + 1], vc[:, :, : pos + 1], enable_gqa=True
+            )
             x = self._mlp(x, a, p)
         return F.rms_norm(x, (self.s["d"],), self.norm) @ self.head.T
 
@@ -131,8 +135,18 @@ def main() -> None:
         with torch.inference_mode():
             for s in (128, 512, 2048) if not a.tiny else (16, 64):
                 x = torch.randn(1, s, shape["d"], device=dev, dtype=dtype)
-                t = timed(lambda x=x: model.prefill(x), dev, 5)
-                rows.append(dict(model=name, phase="prefill", batch=1, tokens=s, context=0, seconds=t, layers=layers))
+                t = timed(lambda x=x, model=model: model.prefill(x), dev, 5)
+                rows.append(
+                    dict(
+                        model=name,
+                        phase="prefill",
+                        batch=1,
+                        tokens=s,
+                        context=0,
+                        seconds=t,
+                        layers=layers,
+                    )
+                )
                 print(rows[-1], flush=True)
             ctx = 2048 if not a.tiny else 64
             batches = (1, 8, 32) if name == "llama-2-7b" else (1, 8, 32, 64)
@@ -158,10 +172,22 @@ def main() -> None:
                         model.decode(x, cache, pos)
                     step = graph.replay
                 else:
-                    def step(x=x, cache=cache, pos=pos):
+
+                    def step(x=x, cache=cache, pos=pos, model=model):
                         return model.decode(x, cache, pos)
+
                 t = timed(step, dev, 20)
-                rows.append(dict(model=name, phase="decode", batch=B, tokens=1, context=ctx, seconds=t, layers=layers))
+                rows.append(
+                    dict(
+                        model=name,
+                        phase="decode",
+                        batch=B,
+                        tokens=1,
+                        context=ctx,
+                        seconds=t,
+                        layers=layers,
+                    )
+                )
                 print(rows[-1], flush=True)
                 del cache
                 if dev == "cuda":

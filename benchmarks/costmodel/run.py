@@ -477,7 +477,8 @@ def run_gpu(measured: Path) -> None:
         w.writeheader()
         w.writerows(rows)
     e = np.array([r["fitted_error"] for r in rows])
-    print(f"{device}: efficiencies compute {ce}, memory {me}; median |error| {np.median(np.abs(e)):.1%}")
+    med = float(np.median(np.abs(e)))
+    print(f"{device}: efficiencies compute {ce}, memory {me}; median |error| {med:.1%}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -89,7 +89,9 @@ def table(decode: int, layers: int, anneal_iters: int) -> None:
             t0 = time.perf_counter()
             csr = inst.trace.materialize()
             inst = dataclasses.replace(inst, trace=csr)
-            print(f"{inst.name}: trace {time.perf_counter() - t0:.1f} s, {len(csr.indices):,} reads")
+            print(
+                f"{inst.name}: trace {time.perf_counter() - t0:.1f} s, {len(csr.indices):,} reads"
+            )
             b = {x.kind: x.value for x in bounds(inst, "cheap")}
             ref = unlimited_hbm(inst)
             res: dict[str, Any] = {}
@@ -195,13 +197,26 @@ def perf(full_decode: int) -> None:
 
 def lp(limit_s: float) -> None:
     rows = []
-    for layers, prompt, decode in ((2, 32, 8), (2, 64, 16), (4, 64, 16), (4, 128, 16), (4, 128, 32),
-                                   (8, 128, 32), (8, 256, 32), (8, 256, 64)):
-        tr = PatternTrace(Pattern("heavy-hitter", sparsity=0.6, window=8, sinks=2, drift=0.1),
-                          layers, prompt, decode).materialize()
+    for layers, prompt, decode in (
+        (2, 32, 8),
+        (2, 64, 16),
+        (4, 64, 16),
+        (4, 128, 16),
+        (4, 128, 32),
+        (8, 128, 32),
+        (8, 256, 32),
+        (8, 256, 64),
+    ):
+        tr = PatternTrace(
+            Pattern("heavy-hitter", sparsity=0.6, window=8, sinks=2, drift=0.1),
+            layers,
+            prompt,
+            decode,
+        ).materialize()
         # HBM holds 40% of the final KV; link and external tier as GH200 (ratios).
-        inst = make_instance(tr, hbm_bytes=0.4 * layers * (prompt + decode), hbm_bw=4900,
-                             ext_bw=500, link=450)
+        inst = make_instance(
+            tr, hbm_bytes=0.4 * layers * (prompt + decode), hbm_bw=4900, ext_bw=500, link=450
+        )
         out = lp_bound(inst, limit_s)
         best = min(replay(inst, make(n)).total_time for n in POLICIES)
         cap = max(b.value for b in bounds(inst, "cheap"))

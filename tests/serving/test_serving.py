@@ -183,7 +183,9 @@ def test_cli_generate_simulate_solve(tmp_path):
     res = json.loads(r.stdout)
     assert r.returncode == 0 and res["verified"] and res["bound"] <= res["objective"]
     bad = run("simulate", f, "--scheduler", "lifo")
-    assert bad.returncode == 2 and "--policy: expected fcfs, sarathi, hybrid for serving" in bad.stderr
+    assert (
+        bad.returncode == 2 and "--policy: expected fcfs, sarathi, hybrid for serving" in bad.stderr
+    )
     big = run(
         "generate",
         "serving",
