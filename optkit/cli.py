@@ -153,15 +153,16 @@ def solve(
 
 def _unsupported(inst: Any, method: str) -> str:
     """Why ``method`` cannot solve ``inst`` ('' when it can)."""
-    if inst.problem in ("serving", "kv_placement"):
-        from importlib import import_module
+    if inst.problem == "serving":
+        from optkit.serving import METHODS
 
-        methods = import_module(
-            "optkit.serving" if inst.problem == "serving" else "optkit.kvcache"
-        ).METHODS
-        if method in methods:
+        if method in METHODS:
             return ""
-        return f"--method: expected {', '.join(methods)} for {inst.problem}, got {method!r}"
+        return f"--method: expected {', '.join(METHODS)} for serving, got {method!r}"
+    if inst.problem == "kv_placement":
+        from optkit.kvcache.driver import unsupported as kv_unsupported
+
+        return kv_unsupported(inst, method)
     from optkit.packing.driver import unsupported
 
     return unsupported(inst, method)
@@ -208,6 +209,8 @@ def bound(
         table.add_column(col)
     for path, inst in zip(files, insts, strict=True):
         t0 = time.perf_counter()
+        b: Any  # each problem's bound type: a value and a kind
+        each: list[Any]
         if inst.problem == "serving":
             from optkit.packing.bounds import Bound
             from optkit.serving import lower_bound
@@ -217,10 +220,8 @@ def bound(
             b = Bound(sb.value, sb.kind)
         elif inst.problem == "kv_placement":
             from optkit.kvcache import bound_report
-            from optkit.packing.bounds import Bound
 
-            kb, kvs, _ = bound_report(inst, method, time_limit)
-            b, each = Bound(kb.value, kb.kind), [Bound(x.value, x.kind) for x in kvs]
+            b, each, _ = bound_report(inst, method, time_limit)
         else:
             each = bounds(inst, method, time_limit)
             b = best(each)
@@ -721,7 +722,7 @@ def _simulate_serving(
 def _simulate_kv(
     inst: Any, policy: str, plot_file: Path | None, quiet: bool
 ) -> tuple[Any, dict[str, Any]]:
-    from optkit.kvcache import make, replay
+    from optkit.kvcache import make
     from optkit.kvcache.driver import simulate_report
 
     try:
@@ -737,8 +738,9 @@ def _simulate_kv(
         task = bar.add_task("replay", total=inst.steps)
     try:
         progress = (lambda t: bar.update(task, completed=t)) if bar is not None else None
+        bins = 64 if plot_file is not None else 0
         try:
-            rep, row = simulate_report(inst, policy, progress=progress)
+            rep, row = simulate_report(inst, policy, progress=progress, snapshot_bins=bins)
         except ValueError as e:
             _fail(f"--policy {policy}: {e}")
     finally:
@@ -747,12 +749,11 @@ def _simulate_kv(
     if plot_file is not None:
         from optkit import plot
 
-        snap = replay(inst, make(policy), snapshot_bins=64)
-        assert snap.snapshots is not None and snap.snapshot_tokens is not None
+        assert rep.snapshots is not None and rep.snapshot_tokens is not None
         plot.kv_heatmap(
-            snap.snapshots,
+            rep.snapshots,
             -(-inst.tokens // 64),
-            snap.snapshot_tokens,
+            rep.snapshot_tokens,
             plot_file,
             title=f"{inst.name}: {row['policy']}, hit rate {rep.hit_rate:.1%}",
         )

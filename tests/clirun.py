@@ -12,3 +12,16 @@ def run(*args, cwd=None, timeout=300):
         cwd=cwd,
         timeout=timeout,
     )
+
+
+#: Keys every ``optkit simulate --json`` row carries (DESIGN.md contract).
+SIMULATE_KEYS = {
+    "instance",
+    "problem",
+    "policy",
+    "objective",
+    "bound",
+    "ratio_to_bound",
+    "metrics",
+    "runtime_s",
+}

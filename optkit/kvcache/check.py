@@ -29,11 +29,7 @@ def check(inst: KvInstance, plan: Plan) -> tuple[float, list[str], np.ndarray]:
     resident = np.zeros(LP + T, dtype=bool)
     for layer in range(L):
         resident[layer * P + inst.initial_hbm(layer)] = True
-    homes = np.empty(LP + T, dtype=np.int64)
-    for layer in range(L):
-        homes[layer * P + np.arange(P)] = inst.home(layer, np.arange(P))
-    steps = np.arange(T)
-    homes[LP:] = inst.home(steps % L, P + steps // L)
+    homes = inst.unit_homes()
     excl = inst.mode == "exclusive"
     K = len(inst.tiers)
     times = np.zeros(T)
@@ -41,7 +37,7 @@ def check(inst: KvInstance, plan: Plan) -> tuple[float, list[str], np.ndarray]:
         layer = t % L
         if len(violations) > 20:
             break
-        ids = np.where(R < P, layer * P + R, LP + (R - P) * L + layer)
+        ids = inst.creation_index(layer, R.astype(np.int64))
         exists = LP + t
         hit = resident[ids]
         pro, dem, new = plan[t]

@@ -19,6 +19,7 @@ from optkit.solvers import SolverOptions
 
 #: ``solve --method``: auto, milp, or one online policy replayed.
 POLICY_METHODS = ("static", "reactive", "page", "heavy-hitter", "balanced", "belady", "oracle")
+ORACLES = ("belady", "oracle")  # need the future: an explicit (CSR) trace
 METHODS = ("auto", "milp", *POLICY_METHODS)
 
 
@@ -53,6 +54,18 @@ def encode(plan: Plan) -> tuple[int, ...]:
     return tuple(flat)
 
 
+def unsupported(inst: KvInstance, method: str) -> str:
+    """Why ``method`` cannot solve ``inst`` ('' when it can)."""
+    if method not in METHODS:
+        return f"--method: expected {', '.join(METHODS)} for kv_placement, got {method!r}"
+    if method in ORACLES and not isinstance(inst.trace, CsrTrace):
+        return (
+            f"--method {method}: the oracle needs the whole trace in memory; "
+            "this instance generates its trace (use a .npz or inline trace)"
+        )
+    return ""
+
+
 def solve(inst: KvInstance, method: str = "auto", options: SolverOptions | None = None) -> Result:
     """The best verified plan with the best proven bound.
 
@@ -79,7 +92,7 @@ def solve(inst: KvInstance, method: str = "auto", options: SolverOptions | None 
     if method != "milp":
         names = [method] if method != "auto" else list(POLICY_METHODS)
         if method == "auto" and not isinstance(inst.trace, CsrTrace):
-            names = [n for n in names if n not in ("belady", "oracle")]
+            names = [n for n in names if n not in ORACLES]
         for name in names:
             rep = replay(inst, make(name), record=True)
             candidates.append((name, replay_plan(inst, rep)))
@@ -115,11 +128,12 @@ def bound_report(
 
 
 def simulate_report(
-    inst: KvInstance, policy: str, progress: Any = None
+    inst: KvInstance, policy: str, progress: Any = None, snapshot_bins: int = 0
 ) -> tuple[Replay, dict[str, Any]]:
-    """The ``optkit simulate`` contract for one policy (bounds 1-2: they are cheap)."""
+    """The ``optkit simulate`` contract for one policy (bounds 1-2: they are cheap);
+    ``snapshot_bins`` records placement snapshots for a heat map in the same replay."""
     t0 = time.perf_counter()
-    rep = replay(inst, make(policy), progress=progress)
+    rep = replay(inst, make(policy), progress=progress, snapshot_bins=snapshot_bins)
     b = best(bounds(inst, "cheap"))
     m = metrics(inst, rep)
     m["unlimited_hbm_s"] = unlimited_hbm(inst)

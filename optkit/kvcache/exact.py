@@ -82,13 +82,7 @@ def build(inst: KvInstance, integer: bool = False) -> SparseModel:
     LP = L * P
     K = len(inst.tiers)
     exclusive = inst.mode == "exclusive"
-    U = LP + T
-    home = np.empty(U, dtype=np.int64)  # external tier (1..K-1) of every unit id
-    for layer in range(L):
-        home[unit_ids(inst, layer, np.arange(P))] = inst.home(layer, np.arange(P))
-    post = np.arange(T)
-    home[LP + post] = inst.home(post % L, P + post // L)
-
+    home = inst.unit_homes()  # external tier (1..K-1) of every unit id
     E = LP + np.arange(T)  # units existing during step t
     x_off = np.concatenate([[0], np.cumsum(E)[:-1]]).astype(np.int64)
     ncol = int(E.sum())

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from optkit.io import FORMAT_VERSION, FieldError
-from optkit.kvcache.trace import CsrTrace, Pattern, PatternTrace, Trace, trace_from_dict
+from optkit.kvcache.trace import PatternTrace, Trace, trace_from_dict
 
 MODES = ("exclusive", "inclusive")
 
@@ -171,6 +171,18 @@ class KvInstance:
         idx = self.creation_index(layer, token)
         return (np.searchsorted(self._home_bounds, idx, side="right") + 1).astype(np.int8)
 
+    def unit_homes(self) -> np.ndarray:
+        """Home tier of every unit id (creation order: ``L·P`` prefill units, then one
+        per step)."""
+        LP, T = self.layers * self.prompt, self.steps
+        out = np.empty(LP + T, dtype=np.int64)
+        tokens = np.arange(self.prompt)
+        for layer in range(self.layers):
+            out[layer * self.prompt + tokens] = self.home(layer, tokens)
+        t = np.arange(T)
+        out[LP:] = self.home(t % self.layers, self.prompt + t // self.layers)
+        return out
+
     def initial_hbm(self, layer: int) -> np.ndarray:
         """Prompt tokens of ``layer`` in HBM after prefill: the h_l most recent ones."""
         h = min(self.prompt, self.layer_budget)
@@ -278,6 +290,3 @@ def make_instance(
         name,
         spec,
     )
-
-
-__all__ = ["MODES", "CsrTrace", "KvInstance", "Pattern", "Tier", "make_instance"]

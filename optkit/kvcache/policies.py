@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -172,14 +173,15 @@ class Balanced(Lru):
         return max(0, target - int(np.count_nonzero(view.hits)))
 
 
-class _KeepBest:
+class _KeepBest(ABC):
     """Keep the ``budget`` units of the layer with the smallest key (resident units,
     this step's misses, prefetch candidates and the new token compete)."""
 
     name = "keep-best"
 
-    def keys(self, view: StepView, units: np.ndarray) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def keys(self, view: StepView, units: np.ndarray) -> np.ndarray:
+        """Smaller keeps: one key per unit of ``units`` (token indices of the layer)."""
 
     def extra(self, view: StepView) -> np.ndarray | None:
         return None

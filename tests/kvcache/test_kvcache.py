@@ -30,7 +30,7 @@ from optkit.kvcache.exact import model_size
 from optkit.kvcache.policies import anneal
 from optkit.result import Status
 from optkit.solvers import SolverOptions
-from tests.clirun import run
+from tests.clirun import SIMULATE_KEYS, run
 
 
 def csr(layers, prompt, rows):
@@ -240,17 +240,7 @@ def test_cli_generate_simulate_bound_solve(tmp_path):
     r = run("simulate", path, "--policy", "reactive", "--json")
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)
-    for key in (
-        "instance",
-        "problem",
-        "policy",
-        "objective",
-        "bound",
-        "ratio_to_bound",
-        "metrics",
-        "runtime_s",
-    ):
-        assert key in row
+    assert set(row) >= SIMULATE_KEYS
     assert row["problem"] == "kv_placement" and row["ratio_to_bound"] >= 1 - 1e-9
     assert 0 <= row["metrics"]["hit_rate"] <= 1
     r = run("bound", path, "--json", "--method", "cheap")
@@ -279,6 +269,12 @@ def test_cli_bad_input_exit_2(tmp_path):
     assert r.returncode == 2 and "unknown policy 'nope'" in r.stderr
     r = run("solve", path, "--method", "lpt")
     assert r.returncode == 2 and "--method: expected auto, milp" in r.stderr
+    gen = tmp_path / "gen.json"
+    gen.write_text(
+        json.dumps(make_instance(PatternTrace(Pattern(), 1, 50, 2), 20, 8, 2, 1).to_dict())
+    )
+    r = run("solve", gen, "--method", "belady")
+    assert r.returncode == 2 and "the oracle needs the whole trace in memory" in r.stderr
     d = inst.to_dict()
     d["trace"] = {"file": "missing.npz"}
     path.write_text(json.dumps(d))

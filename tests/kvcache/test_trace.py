@@ -12,6 +12,7 @@ from optkit.kvcache.trace import (
     PatternTrace,
     read_npz,
     trace_from_dict,
+    validate_csr,
     write_npz,
 )
 
@@ -32,7 +33,8 @@ def test_pattern_rows_are_valid_and_match_counts(
 ):
     p = Pattern(kind, sparsity, sinks, window, 0.1, 1.0, page, seed)
     tr = PatternTrace(p, layers, prompt, decode)
-    csr = tr.materialize()  # validates: indices in [0, c_n), distinct per step
+    csr = tr.materialize()
+    validate_csr(layers, prompt, csr.indptr, csr.indices)  # in [0, c_n), distinct per step
     assert np.array_equal(csr.counts(), tr.counts())
     assert csr.steps_total == layers * decode
     for t in range(csr.steps_total):
