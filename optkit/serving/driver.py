@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from optkit.result import Result, finalize
+from optkit.result import Result, Status, finalize
 from optkit.serving.bounds import lower_bound
 from optkit.serving.check import check
 from optkit.serving.heuristics import packing_assignment
 from optkit.serving.instance import ServingInstance
+from optkit.serving.mip import MIP_MAX_VARIABLES, check_size, model_size, solve_mip
+from optkit.serving.policies import SCHEDULERS, FixedPlan
 from optkit.serving.simulate import SimResult, simulate
 from optkit.solvers import SolverOptions
 
-METHODS = ("auto", "plan", "fcfs", "sarathi", "hybrid")
+METHODS = ("auto", "plan", "fcfs", "sarathi", "hybrid", "mip")
 
 
 def metrics(inst: ServingInstance, res: SimResult) -> dict[str, float]:
@@ -45,7 +48,13 @@ def metrics(inst: ServingInstance, res: SimResult) -> dict[str, float]:
 
 
 def _finalize(
-    inst: ServingInstance, res: SimResult, bound: float, method: str, t0: float
+    inst: ServingInstance,
+    res: SimResult,
+    bound: float,
+    method: str,
+    t0: float,
+    solver: str = "simulator",
+    log: tuple[str, ...] = (),
 ) -> Result:
     objective, violations = check(inst, res)
     return finalize(
@@ -54,39 +63,67 @@ def _finalize(
         plan=tuple(int(x) for x in res.assignment),
         violations=violations,
         runtime_s=time.perf_counter() - t0,
-        solver="simulator",
+        solver=solver,
         method=method,
+        log=log,
     )
 
 
 def solve(
-    inst: ServingInstance, method: str = "auto", options: SolverOptions | None = None
+    inst: ServingInstance,
+    method: str = "auto",
+    options: SolverOptions | None = None,
+    backend: str = "highs",
 ) -> Result:
     """A schedule and its makespan, with T^LB and the gap.
 
     ``plan``: packing assignment of the workloads, then the hybrid scheduler with
     longest-output-first order; ``fcfs`` / ``sarathi`` / ``hybrid``: online dispatch and
-    that scheduler; ``auto``: the best of all of them (every candidate simulated and checked).
+    that scheduler; ``mip``: the exact MIP (small instances), started from the best
+    schedule; ``auto``: the best of all schedulers (every candidate simulated and
+    checked), then the MIP when the gap is open and the model is small enough.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} for serving; expected {', '.join(METHODS)}")
     opts = options or SolverOptions()
     t0 = time.perf_counter()
     lb = lower_bound(inst)
+    if method == "mip":
+        check_size(inst)  # refuse before any work
     candidates: list[tuple[str, SimResult]] = []
-    if method in ("auto", "plan"):
+    if method in ("auto", "plan", "mip"):
         limit = opts.time_limit_s if opts.time_limit_s is not None else 20.0
         assign, _ = packing_assignment(inst, max(1.0, limit / 4))
         candidates.append(
             ("plan", simulate(inst, "hybrid", assign, record=True, order="output-desc"))
         )
-        if method == "auto":
+        if method != "plan":
             candidates.append(("plan+sarathi", simulate(inst, "sarathi", assign, record=True)))
     if method != "plan":
-        names = ("fcfs", "sarathi", "hybrid") if method == "auto" else (method,)
+        names = (method,) if method in SCHEDULERS else tuple(SCHEDULERS)
         candidates += [(n, simulate(inst, n, record=True)) for n in names]
     name, best = min(candidates, key=lambda c: c[1].makespan)
-    return _finalize(inst, best, lb.value, f"{method}:{name}" if method == "auto" else method, t0)
+    label = method if method in ("plan", *SCHEDULERS) else f"{method}:{name}"
+    heuristic = _finalize(inst, best, lb.value, label, t0)
+    if method not in ("auto", "mip") or heuristic.status is Status.OPTIMAL:
+        return heuristic
+    if method == "auto" and model_size(inst) > MIP_MAX_VARIABLES:
+        return heuristic
+    out = solve_mip(
+        inst,
+        replace(opts, time_limit_s=opts.remaining(time.perf_counter() - t0)),
+        backend,
+        lower=lb.value,
+        upper=heuristic.objective,
+    )
+    note = (f"mip: {out.status}, dual bound {out.bound:.6g}",)
+    bound = max(lb.value, out.bound)
+    if out.plans is not None and out.assignment is not None:
+        plans, assign = out.plans, out.assignment
+        res = simulate(inst, lambda: FixedPlan(plans, assign), assign, record=True)
+        if res.makespan <= best.makespan:  # never worse than the schedule it started from
+            best, label = res, f"{method}:mip"
+    return _finalize(inst, best, bound, label, t0, out.solver, note)
 
 
 def simulate_report(

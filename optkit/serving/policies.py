@@ -195,6 +195,34 @@ class Hybrid:
         return IterationPlan(decode=b > 0)
 
 
+class FixedPlan:
+    """Replays a fixed sequence of iterations (an offline plan, e.g. the MIP's) on one
+    client; an iteration that prefills a request not yet arrived waits for it."""
+
+    name = "fixed-plan"
+
+    def __init__(self, plans: dict[int, list[IterationPlan]], assignment: np.ndarray) -> None:
+        self.plans = plans
+        self.assignment = assignment
+        self.queue: list[IterationPlan] = []
+        self.arrived: set[int] = set()
+
+    def on_arrival(self, j: int, state: ClientState) -> None:
+        if not self.arrived:
+            self.queue = list(self.plans.get(int(self.assignment[j]), []))
+        self.arrived.add(j)
+        state.waiting.append(j)
+
+    def next_iteration(self, state: ClientState) -> IterationPlan:
+        if not self.queue or any(j not in self.arrived for j, _ in self.queue[0].prefill):
+            return IterationPlan()
+        plan = self.queue.pop(0)
+        for j, _ in plan.prefill:
+            if j in state.waiting:
+                state.waiting.remove(j)
+        return IterationPlan(list(plan.prefill), plan.decode)
+
+
 SCHEDULERS = {"fcfs": Fcfs, "sarathi": Sarathi, "hybrid": Hybrid}
 
 

@@ -1,0 +1,113 @@
+"""The exact serving MIP: hand-checked optima, and T^LB <= MIP optimum <= every scheduler."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optkit.result import Status
+from optkit.serving import (
+    SCHEDULERS,
+    IterationModel,
+    ServingInstance,
+    check,
+    lower_bound,
+    simulate,
+    solve,
+)
+from optkit.serving.mip import MIP_MAX_VARIABLES, TooLarge, model_size, solve_mip
+from tests.serving.test_serving import UNIT, inst_of
+
+
+def mip(inst):
+    out = solve_mip(inst)
+    assert out.status == "optimal"
+    return out
+
+
+@pytest.mark.parametrize(
+    ("prompt", "output", "arrival", "B", "M", "optimum"),
+    [
+        # one request: a 2-token prefill (1 s; in two chunks it would take 2 s) + 2 decodes
+        ([2], [3], None, 4, 100, 3.0),
+        # two slots: prefill both together, decode both together
+        ([1, 1], [2, 2], None, 2, 100, 2.0),
+        # one slot: strictly one after the other
+        ([1, 1], [2, 2], None, 1, 100, 4.0),
+        # two slots but KV for one reservation (s + o = 3 each, M = 5): serial again
+        ([1, 1], [2, 2], None, 2, 5, 4.0),
+        # the second request arrives at 0.5 and is prefilled inside a decode iteration
+        # (iterations cost tau_w = 1 whatever they carry): 3 s; prefill priority takes 4 s
+        ([1, 1], [3, 1], [0.0, 0.5], 4, 100, 3.0),
+    ],
+)
+def test_hand_checked_optima(prompt, output, arrival, B, M, optimum):
+    inst = inst_of(prompt, output, arrival, B=B, M=M, it=UNIT)
+    out = mip(inst)
+    assert out.objective == pytest.approx(optimum)
+    res = solve(inst, "mip")
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(optimum)
+
+
+def test_mixed_iteration_beats_prefill_priority():
+    inst = inst_of([1, 1], [3, 1], [0.0, 0.5], it=UNIT)
+    assert simulate(inst, "fcfs").makespan == 4.0
+    plans = mip(inst).plans
+    assert plans is not None
+    # prefill of 0; decode of 0; decode of 0 together with the prefill of 1 (or in that order)
+    assert any(p.decode and p.prefill == [(1, 1)] for p in plans[0])
+
+
+def test_chunked_prefill_is_modelled():
+    # an iteration costs max(1, 0.25·N): up to 4 tokens ride free. A (1-token prompt,
+    # 3 decodes) starts at 0; B (6-token prompt) arrives at 0.5. Chunks of 3 tokens of B
+    # in two of A's decode iterations give 4 s (= A's chain bound); B in one piece costs
+    # 1.75 s in a mixed iteration (4.75 s in all)
+    it = IterationModel(tau_w=1.0, kappa=0.25, gamma=0.0, delta=0.0)
+    inst = inst_of([1, 6], [4, 1], [0.0, 0.5], it=it)
+    out = mip(inst)
+    assert out.objective == pytest.approx(4.0)
+    assert out.plans is not None
+    chunks = [x for p in out.plans[0] for j, x in p.prefill if j == 1]
+    assert len(chunks) >= 2 and sum(chunks) == 6
+    assert simulate(inst, "fcfs").makespan > 4.5
+    assert simulate(inst, "sarathi", token_budget=4).makespan == pytest.approx(4.0)
+
+
+def test_size_limit_message():
+    inst = inst_of([200] * 10, [50] * 10, clients=2, M=10_000)
+    assert model_size(inst) > MIP_MAX_VARIABLES
+    with pytest.raises(TooLarge, match=r"the MIP would have [\d,]+ variables, more than the limit"):
+        solve(inst, "mip")
+
+
+MODEL = IterationModel(tau_w=0.01, kappa=0.004, gamma=1e-3, delta=1e-3, tau_c=1e-3)
+tiny = st.integers(1, 3).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(0, 3), min_size=n, max_size=n),
+        st.lists(st.integers(1, 3), min_size=n, max_size=n),
+        st.lists(st.sampled_from([0.0, 0.0, 0.005, 0.02]), min_size=n, max_size=n),
+        st.integers(1, 2),
+        st.integers(1, 3),
+        st.integers(0, 4),
+    )
+)
+
+
+@settings(max_examples=25)
+@given(tiny)
+def test_bound_le_mip_le_every_scheduler(case):
+    prompt, output, arrival, clients, B, slack = case
+    M = max(p + o for p, o in zip(prompt, output, strict=True)) + slack
+    inst = ServingInstance(
+        clients, B, M, MODEL, np.asarray(arrival), np.asarray(prompt), np.asarray(output)
+    )
+    res = solve(inst, "mip")
+    assert res.status is Status.OPTIMAL  # tiny: solved to optimality
+    opt = res.objective
+    assert lower_bound(inst).value <= opt * (1 + 1e-9)
+    runs = [simulate(inst, s, record=True) for s in SCHEDULERS]
+    runs += [simulate(inst, "sarathi", record=True, token_budget=b) for b in (1, 2)]  # chunks
+    for r in runs:
+        assert check(inst, r)[1] == []
+        assert opt <= r.makespan * (1 + 1e-9) + 1e-12
