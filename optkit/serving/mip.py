@@ -235,7 +235,7 @@ def solve_mip(
     obj = pulp.value(mdl.prob.objective) if feasible else None
     bound = dual_bound(mdl.prob, backend, lower, False, optimal, obj)
     status = "optimal" if optimal else ("feasible" if feasible else "time_limit")
-    if not feasible:
+    if obj is None:
         return MipOutcome(None, None, None, bound, status, backend)
     assign, plans = decode(inst, mdl)
     return MipOutcome(assign, plans, float(obj), bound, status, backend)
