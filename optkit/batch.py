@@ -34,11 +34,11 @@ def solve_job(job: Job) -> Result:
     if problem == "serving":
         from optkit.serving import solve as serving_solve
 
-        return serving_solve(job.instance, job.method, job.options)
+        return serving_solve(job.instance, job.method, job.options, job.solver or "highs")
     if problem == "kv_placement":
         from optkit.kvcache import solve as kv_solve
 
-        return kv_solve(job.instance, job.method, job.options)
+        return kv_solve(job.instance, job.method, job.options, job.solver or "highs")
     raise ValueError(f"no solver for problem {problem!r}")
 
 

@@ -19,7 +19,13 @@ from rich.table import Table
 from optkit import batch
 from optkit.io import InputError, read_instance, read_plan, write_json
 from optkit.result import Result
-from optkit.solvers import ALL_BACKENDS, SolverOptions, SolverUnavailable
+from optkit.solvers import (
+    ALL_BACKENDS,
+    MILP_BACKENDS,
+    SolverOptions,
+    SolverUnavailable,
+    write_pulp,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -115,6 +121,12 @@ def solve(
             require(solver)
         except (ValueError, SolverUnavailable) as e:
             _fail(f"--solver: {e}")
+        for p, inst in zip(files, insts, strict=True):
+            if inst.problem in ("serving", "kv_placement") and solver not in MILP_BACKENDS:
+                _fail(
+                    f"{p}: --solver: expected {', '.join(MILP_BACKENDS)} for {inst.problem}, "
+                    f"got {solver!r}"
+                )
     jobs = [batch.Job(inst, method, solver, opts) for inst in insts]
     rows: list[dict[str, Any]] = []
     table = _table()
@@ -299,16 +311,34 @@ def export(
     from optkit.packing import export as ex
 
     inst = _read_all([instance], None)[0]
-    if method not in ("milp", "arcflow"):
-        _fail(f"--method: expected milp or arcflow, got {method!r}")
+    methods = ("milp", "arcflow") if inst.problem in PACKING else ("milp",)
+    if method not in methods:
+        _fail(f"--method: expected {' or '.join(methods)} for {inst.problem}, got {method!r}")
     if format not in ("lp", "mps"):
         _fail(f"--format: expected lp or mps, got {format!r}")
     target = output or instance.with_suffix(f".{method}.{format}")
     try:
-        note = ex.export_model(inst, method, format, target, capacity)
+        if inst.problem in PACKING:
+            note = ex.export_model(inst, method, format, target, capacity)
+        else:
+            note = write_pulp(_exact_model(inst), format, target)
     except ValueError as e:
         _fail(f"{instance}: {e}")
     err.print(f"wrote {target}" + (f" ({note})" if note else ""))
+
+
+def _exact_model(inst: Any) -> Any:
+    """The PuLP problem of a serving or kv_placement instance's exact model."""
+    if inst.problem == "serving":
+        from optkit.serving.bounds import lower_bound
+        from optkit.serving.mip import build as serving_build
+
+        return serving_build(inst, lower=lower_bound(inst).value, name=inst.name).prob
+    from optkit.kvcache.exact import build as kv_build
+    from optkit.kvcache.exact import check_size, to_pulp
+
+    check_size(inst)
+    return to_pulp(kv_build(inst, integer=True), inst.name or "kv_placement")[0]
 
 
 # ------------------------------------------------------------------ cost model

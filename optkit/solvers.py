@@ -240,3 +240,13 @@ def _quiet_stdout() -> Iterator[None]:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def write_pulp(prob: Any, fmt: str, path: Any, note: str = "") -> str:
+    """Write a PuLP problem as LP or MPS; returns ``note`` (or the model's size)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "lp":
+        prob.writeLP(str(path))
+    else:
+        prob.writeMPS(str(path))
+    return note or f"{len(prob.variables()):,} variables, {len(prob.constraints):,} constraints"

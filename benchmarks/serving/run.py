@@ -4,6 +4,7 @@ python benchmarks/serving/run.py gsm8k    # the GSM8K case: LLaMA-65B on one 8 x
 python benchmarks/serving/run.py study    # 100 cases: trace samples x client counts
 python benchmarks/serving/run.py online   # Azure conversation trace, real arrivals
 python benchmarks/serving/run.py perf     # decision cost at batch 256, simulator speed
+python benchmarks/serving/run.py mip      # tiny random instances: T^LB and schedulers vs the optimum
 python benchmarks/serving/run.py all
 """
 
@@ -219,11 +220,72 @@ def run_perf() -> None:
     print(row)
 
 
+def run_mip(cases: int = 60) -> None:
+    """Exact optima of tiny random instances (the MIP), against T^LB and every scheduler.
+
+    Iteration model: the weight floor tau_w = 10 ms is reached at 2.5 new tokens
+    (kappa = 4 ms), so both the memory-bound and the compute-bound piece matter at
+    these sizes; prompts of 0-4 tokens, outputs of 1-4, arrivals within 2 iterations.
+    """
+    from optkit.serving import SCHEDULERS, IterationModel, ServingInstance, solve
+    from optkit.solvers import SolverOptions
+
+    it = IterationModel(tau_w=0.01, kappa=0.004, gamma=1e-3, delta=1e-3, tau_c=1e-3)
+    rng = np.random.default_rng(7)
+    rows = []
+    for case in range(cases):
+        n = int(rng.integers(2, 6))
+        prompt = rng.integers(0, 5, n)
+        output = rng.integers(1, 5, n)
+        arrival = np.round(rng.choice([0.0, 0.0, 0.005, 0.01, 0.02], n), 3)
+        B = int(rng.integers(1, 4))
+        M = int((prompt + output).max() + rng.integers(0, 6))
+        inst = ServingInstance(
+            int(rng.integers(1, 3)), B, M, it, arrival, prompt, output, name=f"tiny-{case}"
+        )
+        t0 = time.perf_counter()
+        res = solve(inst, "mip", SolverOptions(time_limit_s=60))
+        row = {
+            "case": case,
+            "n": n,
+            "clients": inst.clients,
+            "B": B,
+            "M": M,
+            "status": res.status.value,
+            "optimum_s": res.objective,
+            "mip_bound_s": res.bound,
+            "t_lb_s": lower_bound(inst).value,
+            "mip_time_s": round(time.perf_counter() - t0, 3),
+        }
+        for name in SCHEDULERS:
+            row[f"{name}_s"] = simulate(inst, name).makespan
+        row["sarathi2_s"] = simulate(inst, "sarathi", token_budget=2).makespan
+        rows.append(row)
+    _write("mip_tiny.csv", rows)
+    opt = [r for r in rows if r["status"] == "OPTIMAL"]
+    print(
+        f"{len(opt)}/{len(rows)} solved to optimality; median MIP time "
+        f"{statistics.median(r['mip_time_s'] for r in rows):.2f} s, "
+        f"max {max(r['mip_time_s'] for r in rows):.2f} s"
+    )
+    print(
+        f"T^LB / optimum: median {statistics.median(r['t_lb_s'] / r['optimum_s'] for r in opt):.3f}, "
+        f"min {min(r['t_lb_s'] / r['optimum_s'] for r in opt):.3f}"
+    )
+    for name in (*SCHEDULERS, "sarathi2"):
+        ratios = [r[f"{name}_s"] / r["optimum_s"] for r in opt]
+        hit = sum(x <= 1 + 1e-9 for x in ratios)
+        print(
+            f"{name:9s} / optimum: median {statistics.median(ratios):.3f}, "
+            f"max {max(ratios):.3f}, optimal in {hit}/{len(opt)}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("what", choices=["gsm8k", "study", "online", "perf", "all"])
+    ap.add_argument("what", choices=["gsm8k", "study", "online", "perf", "mip", "all"])
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name, fn in (
@@ -231,6 +293,7 @@ def main() -> None:
         ("study", run_study),
         ("online", run_online),
         ("perf", run_perf),
+        ("mip", run_mip),
     ):
         if a.what in (name, "all"):
             fn()

@@ -66,7 +66,12 @@ def unsupported(inst: KvInstance, method: str) -> str:
     return ""
 
 
-def solve(inst: KvInstance, method: str = "auto", options: SolverOptions | None = None) -> Result:
+def solve(
+    inst: KvInstance,
+    method: str = "auto",
+    options: SolverOptions | None = None,
+    backend: str = "highs",
+) -> Result:
     """The best verified plan with the best proven bound.
 
     ``auto``: every online policy (and Belady when the trace is explicit), plus the
@@ -84,7 +89,7 @@ def solve(inst: KvInstance, method: str = "auto", options: SolverOptions | None 
     log: list[str] = [f"bound {bound.kind} = {bound.value:.6g}"]
     milp_bound = None
     if method == "milp" or (method == "auto" and model_size(inst) <= MILP_MAX_VARIABLES):
-        out = milp(inst, opts)
+        out = milp(inst, opts, backend)
         milp_bound = out.bound
         log.append(f"milp {out.status}, bound {out.bound:.6g}")
         if out.moves is not None:

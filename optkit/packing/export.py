@@ -8,6 +8,7 @@ from optkit.packing import arcflow, exact
 from optkit.packing.bounds import best, makespan_bounds
 from optkit.packing.heuristics import first_fit_decreasing
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
+from optkit.solvers import write_pulp
 
 
 def export_model(
@@ -27,11 +28,7 @@ def export_model(
             upper = int(first_fit_decreasing(inst).max() + 1) if inst.n else 0
             prob = exact.build_binpacking_milp(inst, upper)[0]
             note = f"{upper} candidate bins (first-fit decreasing)"
-        if fmt == "lp":
-            prob.writeLP(str(path))
-        else:
-            prob.writeMPS(str(path))
-        return note
+        return write_pulp(prob, fmt, path, note)
     if isinstance(inst, BinPackingInstance):
         sizes, cap = inst.sizes, inst.capacity
         if not inst.integral:

@@ -16,7 +16,7 @@ from optkit.serving.instance import ServingInstance
 from optkit.serving.mip import MIP_MAX_VARIABLES, check_size, model_size, solve_mip
 from optkit.serving.policies import SCHEDULERS, FixedPlan
 from optkit.serving.simulate import SimResult, simulate
-from optkit.solvers import SolverOptions
+from optkit.solvers import MILP_BACKENDS, SolverOptions
 
 METHODS = ("auto", "plan", "fcfs", "sarathi", "hybrid", "mip")
 
@@ -85,6 +85,11 @@ def solve(
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} for serving; expected {', '.join(METHODS)}")
+    if backend not in MILP_BACKENDS:
+        raise ValueError(
+            f"--solver: expected one of {', '.join(MILP_BACKENDS)} for the serving MIP, "
+            f"got {backend!r}"
+        )
     opts = options or SolverOptions()
     t0 = time.perf_counter()
     lb = lower_bound(inst)
@@ -122,7 +127,7 @@ def solve(
         plans, assign = out.plans, out.assignment
         res = simulate(inst, lambda: FixedPlan(plans, assign), assign, record=True)
         if res.makespan <= best.makespan:  # never worse than the schedule it started from
-            best, label = res, f"{method}:mip"
+            best, label = res, "mip" if method == "mip" else "auto:mip"
     return _finalize(inst, best, bound, label, t0, out.solver, note)
 
 
