@@ -4,7 +4,8 @@ python benchmarks/serving/run.py gsm8k    # the GSM8K case: LLaMA-65B on one 8 x
 python benchmarks/serving/run.py study    # 100 cases: trace samples x client counts
 python benchmarks/serving/run.py online   # Azure conversation trace, real arrivals
 python benchmarks/serving/run.py perf     # decision cost at batch 256, simulator speed
-python benchmarks/serving/run.py mip      # tiny random instances: T^LB and schedulers vs the optimum
+python benchmarks/serving/run.py mip      # tiny instances: T^LB and schedulers vs the optimum
+python benchmarks/serving/run.py calibrate  # the insertion test's multiplier, on 30 study cases
 python benchmarks/serving/run.py all
 """
 
@@ -92,30 +93,40 @@ def run_gsm8k() -> None:
         print(r)
 
 
+def _study_case(rng, c: int, traces: dict):
+    """Case c of the study: a request sample of one trace and a client layout."""
+    m, h = CAT.get_model("llama-65b"), CAT.get_hardware("a100-80gb")
+    name = list(traces)[c % len(traces)]
+    tr = traces[name]
+    n = int(rng.integers(200, 1001))
+    idx = rng.choice(len(tr), size=n, replace=False)
+    sub = tr.__class__(
+        name,
+        tr.layout,
+        np.zeros(n),
+        tr.prompt[idx],
+        tr.output[idx],
+        tuple(tr.ids[i] for i in idx),
+    )
+    clients, tp = [(1, 8), (2, 4), (4, 2)][int(rng.integers(0, 3))]
+    try:
+        inst = serving_instance(sub, m, h, clients, Setup(tp=tp), arrivals=False)
+    except FieldError:  # a long request does not fit a TP2 client's KV: use 2 x TP4
+        clients, tp = 2, 4
+        inst = serving_instance(sub, m, h, clients, Setup(tp=tp), arrivals=False)
+    return name, n, clients, tp, inst
+
+
+def _study_traces() -> dict:
+    return {k: read_trace(v) for k, v in TRACES.items() if k != "azure-conv"}
+
+
 def run_study(cases: int = 100) -> None:
     rng = np.random.default_rng(2026)
-    m, h = CAT.get_model("llama-65b"), CAT.get_hardware("a100-80gb")
-    traces = {k: read_trace(v) for k, v in TRACES.items() if k != "azure-conv"}
+    traces = _study_traces()
     rows = []
     for c in range(cases):
-        name = list(traces)[c % len(traces)]
-        tr = traces[name]
-        n = int(rng.integers(200, 1001))
-        idx = rng.choice(len(tr), size=n, replace=False)
-        sub = tr.__class__(
-            name,
-            tr.layout,
-            np.zeros(n),
-            tr.prompt[idx],
-            tr.output[idx],
-            tuple(tr.ids[i] for i in idx),
-        )
-        clients, tp = [(1, 8), (2, 4), (4, 2)][int(rng.integers(0, 3))]
-        try:
-            inst = serving_instance(sub, m, h, clients, Setup(tp=tp), arrivals=False)
-        except FieldError:  # a long request does not fit a TP2 client's KV: use 2 x TP4
-            clients, tp = 2, 4
-            inst = serving_instance(sub, m, h, clients, Setup(tp=tp), arrivals=False)
+        name, n, clients, tp, inst = _study_case(rng, c, traces)
         lb, base, hyb = _run_pair(inst, plan_time=2.0)
         mb, mh = metrics(inst, base), metrics(inst, hyb)
         rows.append(
@@ -182,6 +193,40 @@ def run_online(n: int = 2000) -> None:
     _write("online_azure.csv", rows)
     for r in rows:
         print(r)
+
+
+WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 1e9)
+
+
+def run_calibrate(cases: int = 30) -> None:
+    """The insertion test's multiplier: makespan of the hybrid plan per weight.
+
+    weight 0 never stalls a running batch for a prefill (decode first); 1e9 always
+    does (prefill priority, in the sorted order); 1 is the Lagrangian test as derived.
+    The cases are the first ``cases`` of the study (same seed).
+    """
+    rng = np.random.default_rng(2026)
+    traces = _study_traces()
+    rows = []
+    for c in range(cases):
+        name, n, clients, _, inst = _study_case(rng, c, traces)
+        assign, _ = packing_assignment(inst, 2.0)
+        lb = lower_bound(inst).value
+        row = {"case": c, "trace": name, "requests": n, "clients": clients, "T_LB_s": lb}
+        for w in WEIGHTS:
+            r = simulate(inst, "hybrid", assign, order="output-desc", weight=w)
+            row[f"w{w:g}_s"] = round(r.makespan, 4)
+        rows.append(row)
+    _write("calibration.csv", rows)
+    for w in WEIGHTS:
+        rel = [r[f"w{w:g}_s"] / r["w1_s"] for r in rows]
+        gap = [1 - r["T_LB_s"] / r[f"w{w:g}_s"] for r in rows]
+        best = sum(r[f"w{w:g}_s"] <= min(r[f"w{x:g}_s"] for x in WEIGHTS) + 1e-9 for r in rows)
+        print(
+            f"weight {w:g}: makespan / (weight 1) mean {np.mean(rel):.4f} "
+            f"[{np.min(rel):.3f}, {np.max(rel):.3f}], gap to T^LB mean {np.mean(gap):.4f}, "
+            f"best in {best}/{len(rows)}"
+        )
 
 
 def run_perf() -> None:
@@ -263,15 +308,13 @@ def run_mip(cases: int = 60) -> None:
         rows.append(row)
     _write("mip_tiny.csv", rows)
     opt = [r for r in rows if r["status"] == "OPTIMAL"]
+    lb_ratio = [r["t_lb_s"] / r["optimum_s"] for r in opt]
     print(
         f"{len(opt)}/{len(rows)} solved to optimality; median MIP time "
         f"{statistics.median(r['mip_time_s'] for r in rows):.2f} s, "
         f"max {max(r['mip_time_s'] for r in rows):.2f} s"
     )
-    print(
-        f"T^LB / optimum: median {statistics.median(r['t_lb_s'] / r['optimum_s'] for r in opt):.3f}, "
-        f"min {min(r['t_lb_s'] / r['optimum_s'] for r in opt):.3f}"
-    )
+    print(f"T^LB / optimum: median {statistics.median(lb_ratio):.3f}, min {min(lb_ratio):.3f}")
     for name in (*SCHEDULERS, "sarathi2"):
         ratios = [r[f"{name}_s"] / r["optimum_s"] for r in opt]
         hit = sum(x <= 1 + 1e-9 for x in ratios)
@@ -285,7 +328,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("what", choices=["gsm8k", "study", "online", "perf", "mip", "all"])
+    ap.add_argument("what", choices=["gsm8k", "study", "online", "perf", "mip", "calibrate", "all"])
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name, fn in (
@@ -294,6 +337,7 @@ def main() -> None:
         ("online", run_online),
         ("perf", run_perf),
         ("mip", run_mip),
+        ("calibrate", run_calibrate),
     ):
         if a.what in (name, "all"):
             fn()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from typing import Any
@@ -78,10 +79,11 @@ def solve(
     """A schedule and its makespan, with T^LB and the gap.
 
     ``plan``: packing assignment of the workloads, then the hybrid scheduler with
-    longest-output-first order; ``fcfs`` / ``sarathi`` / ``hybrid``: online dispatch and
-    that scheduler; ``mip``: the exact MIP (small instances), started from the best
-    schedule; ``auto``: the best of all schedulers (every candidate simulated and
-    checked), then the MIP when the gap is open and the model is small enough.
+    longest-output-first order (insertion test as derived, and always insert);
+    ``fcfs`` / ``sarathi`` / ``hybrid``: online dispatch and that scheduler;
+    ``mip``: the exact MIP (small instances), started from the best schedule;
+    ``auto``: the best of all schedulers (every candidate simulated and checked),
+    then the MIP when the gap is open and the model is small enough.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r} for serving; expected {', '.join(METHODS)}")
@@ -99,9 +101,9 @@ def solve(
     if method in ("auto", "plan", "mip"):
         limit = opts.time_limit_s if opts.time_limit_s is not None else 20.0
         assign, _ = packing_assignment(inst, max(1.0, limit / 4))
-        candidates.append(
-            ("plan", simulate(inst, "hybrid", assign, record=True, order="output-desc"))
-        )
+        for w in (1.0, math.inf):  # the derived insertion test, and always insert
+            res = simulate(inst, "hybrid", assign, record=True, order="output-desc", weight=w)
+            candidates.append(("plan", res))
         if method != "plan":
             candidates.append(("plan+sarathi", simulate(inst, "sarathi", assign, record=True)))
     if method != "plan":

@@ -9,6 +9,7 @@ decodes in the same iteration. Deterministic: no randomness is used.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -160,7 +161,9 @@ class Hybrid:
             raise ValueError("order must be prompt, output-desc or arrival")
         self.order = order
         self.budget = max_prefill_tokens
-        self.weight = weight  # multiplier on the gain side (1 = the test above)
+        if not weight >= 0:
+            raise ValueError("weight must be >= 0 (math.inf: always insert)")
+        self.weight = weight  # multiplier ω on the gain side (1 = the test above)
         self._keys: list[float] = []
 
     def _key(self, j: int, state: ClientState) -> float:
@@ -180,7 +183,7 @@ class Hybrid:
         adm = _admissible(state, state.waiting, self.budget)
         b = state.running
         if adm:
-            take = b == 0
+            take = b == 0 or self.weight == math.inf
             if not take:
                 m = state.model
                 tokens = sum(x for _, x in adm)

@@ -1,5 +1,7 @@
 """The exact serving MIP: hand-checked optima, and T^LB <= MIP optimum <= every scheduler."""
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,6 +18,7 @@ from optkit.serving import (
     solve,
 )
 from optkit.serving.mip import MIP_MAX_VARIABLES, TooLarge, model_size, solve_mip
+from tests.clirun import run
 from tests.serving.test_serving import UNIT, inst_of
 
 
@@ -111,3 +114,27 @@ def test_bound_le_mip_le_every_scheduler(case):
     for r in runs:
         assert check(inst, r)[1] == []
         assert opt <= r.makespan * (1 + 1e-9) + 1e-12
+
+
+def test_cli_solve_mip_and_export(tmp_path):
+    inst = inst_of([1, 6], [4, 1], [0.0, 0.5], it=IterationModel(1.0, 0.25, 0.0, 0.0))
+    f = tmp_path / "tiny.json"
+    f.write_text(json.dumps(inst.to_dict()))
+    r = run("solve", f, "--method", "mip", "--json")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    assert (row["status"], row["objective"], row["method"]) == ("OPTIMAL", 4.0, "mip")
+    r = run("solve", f, "--method", "mip", "--solver", "cpsat")
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        f"error: {f}: --solver: expected highs, cbc, scip for serving, got 'cpsat'"
+    )
+    r = run("export", f, "--format", "lp", "--out", tmp_path / "tiny.lp")
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "tiny.lp").read_text()
+    assert "Minimize" in text and "decodes_0_0" in text
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(inst_of([200] * 10, [50] * 10, clients=2).to_dict()))
+    r = run("export", big, "--out", tmp_path / "big.lp")
+    assert r.returncode == 2 and "the MIP would have" in r.stderr
+    assert not (tmp_path / "big.lp").exists()
