@@ -154,6 +154,9 @@ def replay(
     edges = (
         np.linspace(0, inst.tokens, snapshot_bins + 1).astype(int)[:-1] if snapshot_bins else None
     )
+    seen = np.full(inst.tokens, -1, dtype=np.int64)  # step at which a unit last missed
+    bw_hbm = inst.tiers[0].bandwidth
+    bw_ext, bw_in, bw_out = (inst.tiers[1].bandwidth, inst.tiers[1].link_in, inst.tiers[1].link_out)
     decision = 0.0
     t0 = time.perf_counter()
     for t, R in enumerate(inst.trace.steps()):
@@ -202,12 +205,26 @@ def replay(
         # --- costs ---------------------------------------------------------------
         nmiss = len(miss)
         # promoted misses were read this step: their link bytes are already counted
-        read_now = np.isin(pro, miss) if len(pro) else np.zeros(0, dtype=bool)
-        keep = int(np.count_nonzero(read_now))
-        if ext == 1:
-            fetch = np.array([nmiss + npro - keep], dtype=float)
-            out = np.array([nd if exclusive else 0], dtype=float)
-            write = np.array([0.0 if (exclusive and mv.new_to_hbm) else 1.0])
+        # (a promoted unit was not in HBM, so it was read now exactly when it is in R)
+        if len(pro):
+            seen[miss] = t
+            read_now = seen[pro] == t
+            keep = int(np.count_nonzero(read_now))
+        else:
+            keep = 0
+        hbm_bytes = inst.weight_bytes + s * (
+            nhit + npro + (nd if exclusive else 0) + int(mv.new_to_hbm)
+        )
+        if ext == 1:  # one external tier: scalars (the common case, and the hot loop)
+            fetch1 = nmiss + npro - keep
+            out1 = nd if exclusive else 0
+            write1 = 0 if (exclusive and mv.new_to_hbm) else 1
+            times[t] = max(
+                hbm_bytes / bw_hbm,
+                s * (fetch1 + out1 + write1) / bw_ext,
+                s * fetch1 / bw_in,
+                s * (out1 + write1) / bw_out,
+            )
         else:
             assert homes is not None
             hm = homes[layer]
@@ -222,12 +239,9 @@ def replay(
             write = np.zeros(ext)
             if not (exclusive and mv.new_to_hbm):
                 write[hm[c] - 1] = 1.0
-        hbm_bytes = inst.weight_bytes + s * (
-            nhit + npro + (nd if exclusive else 0) + int(mv.new_to_hbm)
-        )
-        times[t] = step_time(
-            inst, hbm_bytes, s * (fetch + out + write), s * fetch, s * (out + write)
-        )
+            times[t] = step_time(
+                inst, hbm_bytes, s * (fetch + out + write), s * fetch, s * (out + write)
+            )
         reads[t], hits[t], promoted[t], demoted[t] = len(R), nhit, npro, nd
         if log is not None:
             log.append((pro.copy(), dem.copy(), bool(mv.new_to_hbm)))

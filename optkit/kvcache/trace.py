@@ -285,7 +285,7 @@ class PatternTrace(Trace):
         p = self.pattern
         if p.kind == "full":
             for t in range(self.steps_total):
-                yield np.arange(self.context(t), dtype=np.int32)
+                yield np.arange(self.context(t), dtype=np.intp)
             return
         if p.kind == "lambda":
             for t in range(self.steps_total):
@@ -293,12 +293,20 @@ class PatternTrace(Trace):
                 b = min(c, max(math.ceil((1 - p.sparsity) * c), p.sinks + 1))
                 s = min(p.sinks, b)
                 yield np.concatenate(
-                    [np.arange(s, dtype=np.int32), np.arange(c - (b - s), c, dtype=np.int32)]
+                    [np.arange(s, dtype=np.intp), np.arange(c - (b - s), c, dtype=np.intp)]
                 )
             return
         yield from self._heavy()
 
     def _heavy(self) -> Iterator[np.ndarray]:
+        """Heavy-hitter and page top-k read sets, O(churn + blocks) per step.
+
+        Per layer, ``rd`` marks the blocks read (sinks, heavy set, window): a step
+        changes it by the drifted-out and drawn-in heavy blocks and the window's
+        advance, and the read set is its non-zeros (sorted, so the simulator's
+        gathers and scatters stay cache-friendly). The heavy set of the previous
+        step is the middle of its read set, so it is never kept separately.
+        """
         p, g, L = self.pattern, self.pattern.block, self.layers
         rng = np.random.default_rng(p.seed)
         nmax = -(-(self.prompt + self.decode) // g)
@@ -306,48 +314,56 @@ class PatternTrace(Trace):
         rank_to_block = np.stack([rng.permutation(nmax) for _ in range(L)]).astype(np.int32)
         block_to_rank = np.argsort(rank_to_block, axis=1).astype(np.int32)
         taken = np.zeros((L, nmax), dtype=bool)  # membership by rank: draws test it cache-hot
-        member = np.zeros((L, nmax), dtype=bool)  # the heavy set as a mask ...
-        heavy = [np.zeros(0, dtype=np.int32) for _ in range(L)]  # ... and sorted
+        member = np.zeros((L, nmax), dtype=bool)  # the heavy set
+        rd = np.zeros((L, nmax), dtype=bool)  # sinks | heavy set | window
+        first = np.empty(nmax, dtype=np.int64)  # scratch of _add
+        prev: list[np.ndarray] = [np.zeros(0, dtype=np.intp) for _ in range(L)]  # last reads
+        prev_sw = [(0, 0) for _ in range(L)]  # (sink, window) blocks in them
+        count = [0] * L  # heavy-set sizes
+        win = [0] * L  # where each layer's window started last step
         offsets = np.arange(g, dtype=np.int32)
         hints = [[0.25] for _ in range(L)]
         for n in range(self.decode):
             c = self.prompt + n
             nb, sb, wb, hb = self._shape(c)  # the window only moves forward: no member in it
+            ws = nb - wb
             for layer in range(L):
-                mem, cur = member[layer], heavy[layer]
-                if len(cur) and p.drift > 0:
-                    drop = np.unique(rng.integers(0, len(cur), int(p.drift * len(cur))))
-                    mem[cur[drop]] = False
-                    taken[layer, block_to_rank[layer, cur[drop]]] = False
-                    cur = np.delete(cur, drop)
-                if len(cur) > hb:  # budget shrank (not with a growing context)
-                    out = np.sort(rng.choice(len(cur), len(cur) - hb, replace=False))
-                    mem[cur[out]] = False
-                    taken[layer, block_to_rank[layer, cur[out]]] = False
-                    cur = np.delete(cur, out)
-                elif len(cur) < hb:
+                mem, rdl, tk, b2r = member[layer], rd[layer], taken[layer], block_to_rank[layer]
+                cnt = count[layer]
+                if cnt and p.drift > 0:
+                    psb, pwb = prev_sw[layer]
+                    cur = prev[layer][psb : len(prev[layer]) - pwb]
+                    idx = rng.integers(0, cnt, int(p.drift * cnt))
+                    if len(idx):
+                        out = cur[idx]
+                        mem[out] = False
+                        tk[b2r[out]] = False
+                        rdl[out] = False
+                        idx.sort()
+                        cnt -= 1 + int(np.count_nonzero(idx[1:] != idx[:-1]))
+                rdl[win[layer] : ws] = False  # left the window (never members)
+                rdl[ws:nb] = True
+                rdl[:sb] = True
+                win[layer] = ws
+                if cnt < hb:  # hb never decreases: the context only grows
                     new = self._add(
                         rng,
                         p.alpha,
                         rank_to_block[layer],
-                        taken[layer],
+                        tk,
                         mem,
+                        first,
                         sb,
-                        nb - wb,
-                        hb - len(cur),
+                        ws,
+                        hb - cnt,
                         hints[layer],
                     )
-                    taken[layer, block_to_rank[layer, new]] = True
-                    cur = np.insert(cur, np.searchsorted(cur, new), new)
-                heavy[layer] = cur
-                # sorted reads: the simulator's gathers and scatters stay cache-friendly
-                blocks = np.concatenate(
-                    [
-                        np.arange(sb, dtype=np.int32),
-                        cur,
-                        np.arange(nb - wb, nb, dtype=np.int32),
-                    ]
-                )
+                    tk[b2r[new]] = True
+                    rdl[new] = True
+                    cnt += len(new)
+                count[layer] = cnt
+                blocks = np.flatnonzero(rdl[:nb])
+                prev[layer], prev_sw[layer] = blocks, (sb, wb)
                 if g == 1:
                     yield blocks
                 else:
@@ -361,13 +377,15 @@ class PatternTrace(Trace):
         rank_to_block: np.ndarray,
         taken: np.ndarray,
         mem: np.ndarray,
+        first: np.ndarray,
         lo: int,
         hi: int,
         need: int,
         hint: list[float],
     ) -> np.ndarray:
         """Mark and return ``need`` eligible non-member blocks in [lo, hi), drawn by
-        popularity (``hint[0]``: acceptance rate seen last time, to size the draws)."""
+        popularity (``hint[0]``: acceptance rate seen last time, to size the draws;
+        ``first``: scratch of one entry per block)."""
         added: list[np.ndarray] = []
         accept = hint[0]
         for _ in range(6):
@@ -378,8 +396,10 @@ class PatternTrace(Trace):
             accept = hint[0] = max(len(ok) / size, 1e-3)
             if added:
                 ok = ok[~mem[ok]]
-            _, first = np.unique(ok, return_index=True)  # distinct, in draw order
-            take = ok[np.sort(first)[:need]]
+            # distinct, in draw order: the first draw of a block writes last
+            at = np.arange(len(ok))
+            first[ok[::-1]] = at[::-1]
+            take = ok[first[ok] == at][:need]
             mem[take] = True
             added.append(take)
             need -= len(take)

@@ -41,6 +41,9 @@ def test_pattern_rows_are_valid_and_match_counts(
         row = csr.row(t)
         c = tr.context(t)
         assert c - 1 in row  # the newest token is always read (window >= 1)
+        assert np.all(np.diff(row) > 0)  # sorted: the simulator's gathers stay cache-friendly
+        if kind in ("heavy-hitter", "page"):
+            assert set(range(min(sinks, c))) <= set(row.tolist())  # sinks always read
         if kind == "full":
             assert len(row) == c
 
