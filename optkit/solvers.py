@@ -28,6 +28,18 @@ class SolverUnavailable(RuntimeError):
     """Raised when a requested back-end is not installed."""
 
 
+class TooLarge(ValueError):
+    """A model is larger than the exact method accepts."""
+
+
+def refuse_above(size: int, limit: int, model: str, hint: str) -> None:
+    """Raise :class:`TooLarge` naming the size, the limit and what to do instead."""
+    if size > limit:
+        raise TooLarge(
+            f"the {model} would have {size:,} variables, more than the limit of {limit:,} ({hint})"
+        )
+
+
 @dataclass(frozen=True)
 class SolverOptions:
     """Limits shared by every back-end. ``time_limit_s=None`` means no limit."""

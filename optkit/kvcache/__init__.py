@@ -3,7 +3,7 @@
 from optkit.kvcache.bounds import KvBound, bounds, per_step, unlimited_hbm
 from optkit.kvcache.check import check
 from optkit.kvcache.driver import METHODS, POLICY_METHODS, bound_report, simulate_report, solve
-from optkit.kvcache.exact import MILP_MAX_VARIABLES, TooLarge, lp_bound, milp
+from optkit.kvcache.exact import MILP_MAX_VARIABLES, lp_bound, milp
 from optkit.kvcache.instance import KvInstance, Tier, make_instance
 from optkit.kvcache.policies import (
     POLICIES,
@@ -17,6 +17,7 @@ from optkit.kvcache.policies import (
 )
 from optkit.kvcache.simulate import Moves, Policy, PolicyError, Replay, StepView, metrics, replay
 from optkit.kvcache.trace import CsrTrace, Pattern, PatternTrace, read_npz, write_npz
+from optkit.solvers import TooLarge
 
 __all__ = [
     "METHODS",

@@ -25,14 +25,16 @@ from scipy.sparse import coo_matrix, csc_matrix
 
 from optkit.kvcache.instance import KvInstance
 from optkit.kvcache.simulate import initial_placement
-from optkit.solvers import SolverOptions, dual_bound, new_highs, pulp_solver
+from optkit.solvers import (
+    SolverOptions,
+    dual_bound,
+    new_highs,
+    pulp_solver,
+    refuse_above,
+)
 
 #: Larger MILPs are refused with a message (the LP bound still works on them).
 MILP_MAX_VARIABLES = 20_000
-
-
-class TooLarge(ValueError):
-    """The model is larger than the exact method accepts."""
 
 
 @dataclass
@@ -284,13 +286,12 @@ class MilpOutcome:
 
 
 def check_size(inst: KvInstance) -> None:
-    n = model_size(inst)
-    if n > MILP_MAX_VARIABLES:
-        raise TooLarge(
-            f"the MILP would have {n:,} variables, more than the limit of "
-            f"{MILP_MAX_VARIABLES:,} (shorten the trace or the prompt; the LP bound "
-            "and the policies work at any size)"
-        )
+    refuse_above(
+        model_size(inst),
+        MILP_MAX_VARIABLES,
+        "MILP",
+        "shorten the trace or the prompt; the LP bound and the policies work at any size",
+    )
 
 
 def to_pulp(model: SparseModel, name: str = "kv_placement") -> tuple[Any, list[Any]]:

@@ -15,14 +15,12 @@ import numpy as np
 
 from optkit.serving.instance import ServingInstance
 from optkit.serving.policies import IterationPlan
-from optkit.solvers import SolverOptions, dual_bound, pulp_solver
+from optkit.solvers import SolverOptions, TooLarge, dual_bound, pulp_solver, refuse_above
 
 #: Larger models are refused with a message (T^LB and the schedulers work at any size).
 MIP_MAX_VARIABLES = 20_000
 
-
-class TooLarge(ValueError):
-    """The model is larger than the exact method accepts."""
+__all__ = ["MIP_MAX_VARIABLES", "TooLarge", "build", "check_size", "decode", "solve_mip"]
 
 
 def horizon(inst: ServingInstance) -> int:
@@ -36,14 +34,13 @@ def model_size(inst: ServingInstance) -> int:
 
 
 def check_size(inst: ServingInstance) -> None:
-    size = model_size(inst)
-    if size > MIP_MAX_VARIABLES:
-        raise TooLarge(
-            f"the MIP would have {size:,} variables, more than the limit of "
-            f"{MIP_MAX_VARIABLES:,} (it needs one binary per prompt token, iteration and "
-            "client: use fewer requests, shorter prompts or coarser token units; T^LB and "
-            "the schedulers work at any size)"
-        )
+    refuse_above(
+        model_size(inst),
+        MIP_MAX_VARIABLES,
+        "MIP",
+        "it needs one binary per prompt token, iteration and client: use fewer requests, "
+        "shorter prompts or coarser token units; T^LB and the schedulers work at any size",
+    )
 
 
 @dataclass
