@@ -20,6 +20,7 @@ from optkit.packing import bounds as B
 from optkit.packing.check import check_binpacking, check_makespan
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.packing.mbs import bins_to_machines, perturbed_mbs
+from optkit.packing.patterns import pattern_packing
 from optkit.result import Result, finalize, meets
 from optkit.solvers import MILP_BACKENDS, SolverOptions, require
 
@@ -240,6 +241,12 @@ def solve(
     best_bound = lb.value
     used_solver, used_method = "heuristic", f"{method}:{best_name}" if method == "auto" else method
 
+    if method == "auto" and not meets(best_obj, best_bound):
+        found, proven = _low_waste_stage(inst, best_obj, best_bound, opts, elapsed, say)
+        best_bound = max(best_bound, proven)
+        if found is not None:
+            best_name, best_plan, best_obj = "patterns", found, _objective(inst, found)
+            used_method = "auto:patterns"
     need_exact = method in ("milp", "cpsat", "arcflow") or (
         method == "auto" and not meets(best_obj, best_bound)
     )
@@ -279,6 +286,45 @@ def solve(
         method=used_method,
         log=tuple(lines),
     )
+
+
+def _low_waste_stage(
+    inst: Instance,
+    best_obj: float,
+    bound: float,
+    opts: SolverOptions,
+    elapsed: Callable[[], float],
+    say: Callable[[str], None],
+) -> tuple[np.ndarray | None, float]:
+    """(plan meeting the raised bound or None, proven bound): the low-waste pattern
+    model at the bound, raised by one each time it proves infeasibility, with at most
+    half of the time left (integral bin packing and identical P||Cmax)."""
+    if isinstance(inst, BinPackingInstance):
+        if not inst.integral or inst.n > 20_000:
+            return None, bound
+        sizes, cap = np.asarray(inst.sizes, dtype=np.int64), int(inst.capacity)
+    else:
+        if inst.kind != "identical" or not inst.integral or inst.n > 20_000:
+            return None, bound
+        sizes, cap = np.asarray(inst.durations, dtype=np.int64), 0
+    left = opts.remaining(elapsed())
+    stop = None if left is None else elapsed() + 0.5 * left
+    target = math.ceil(bound - 1e-9)
+    while target < best_obj - 1e-9:
+        budget = None if stop is None else stop - elapsed()
+        if budget is not None and budget <= 0.05:
+            break
+        if isinstance(inst, BinPackingInstance):
+            out = pattern_packing(sizes, cap, target, budget)
+        else:
+            out = pattern_packing(sizes, target, inst.m, budget)
+        say(f"low-waste patterns at {target:g}: {out.status} ({out.patterns:,} patterns)")
+        if out.plan is not None:
+            return out.plan, float(target)
+        if not out.infeasible:
+            break
+        target += 1  # proven: no plan of value target
+    return None, float(max(bound, target))
 
 
 def _solve_scaled(
