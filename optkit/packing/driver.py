@@ -309,6 +309,12 @@ def _low_waste_stage(
         sizes, cap = np.asarray(inst.durations, dtype=np.int64), 0
     left = opts.remaining(elapsed())
     stop = None if left is None else elapsed() + 0.5 * left
+    # start from the arc-flow LP bound (fractions of a second here): the pattern model
+    # is the right tool at the bound, not for walking up to it one value at a time
+    lp = lp_bound(inst, bound, 0.15 * left if left is not None else 10.0)
+    if lp is not None and lp.value > bound:
+        say(f"arc-flow LP bound: {lp.value:g}")
+        bound = lp.value
     target = math.ceil(bound - 1e-9)
     while target < best_obj - 1e-9:
         budget = None if stop is None else stop - elapsed()

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optkit.solvers import call_with_deadline
+
 #: Enumeration stops (and the model is not built) beyond this many patterns.
-MAX_PATTERNS = 200_000
+MAX_PATTERNS = 50_000
 
 
 @dataclass
@@ -120,21 +122,30 @@ def pattern_packing(
     opts: dict[str, object] = {"disp": False}
     if time_limit_s is not None:
         opts["time_limit"] = max(0.05, float(time_limit_s))
-    res = milp(
-        c=np.zeros(len(pats)),
-        constraints=[
-            LinearConstraint(A, counts, counts),
-            LinearConstraint(np.ones((1, len(pats))), 0, bins),
-        ],
-        integrality=np.ones(len(pats)),
-        bounds=(0, upper),
-        options=opts,
-    )
-    if res.status == 2:
-        return PatternOutcome(None, True, len(pats), "infeasible")
-    if res.x is None:
+
+    def run() -> tuple[int, np.ndarray | None]:
+        res = milp(
+            c=np.zeros(len(pats)),
+            constraints=[
+                LinearConstraint(A, counts, counts),
+                LinearConstraint(np.ones((1, len(pats))), 0, bins),
+            ],
+            integrality=np.ones(len(pats)),
+            bounds=(0, upper),
+            options=opts,
+        )
+        return int(res.status), res.x
+
+    # HiGHS may overrun its own limit in presolve or cuts: a forked child is stopped for sure
+    answer = call_with_deadline(run, None if time_limit_s is None else time_limit_s + 0.5)
+    if answer is None:
         return PatternOutcome(None, False, len(pats), "time limit")
-    x = np.round(res.x).astype(np.int64)
+    status, x_val = answer
+    if status == 2:
+        return PatternOutcome(None, True, len(pats), "infeasible")
+    if x_val is None:
+        return PatternOutcome(None, False, len(pats), "time limit")
+    x = np.round(x_val).astype(np.int64)
     pools = {int(v): list(np.flatnonzero(sizes == v)) for v in values}
     plan = np.full(len(sizes), -1, dtype=np.int64)
     b = 0
