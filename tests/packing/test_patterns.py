@@ -32,11 +32,13 @@ def test_by_hand():
     assert out.plan is not None and sorted(np.bincount(out.plan).tolist()) == [3, 3]
 
 
-def test_auto_raises_the_bound_by_proof():
+def test_auto_proves_a_bound_above_the_cheap_ones():
     # P||Cmax, m = 2, p = 11 26 14 10 25 (sum 86): cheap bounds 43, MULTIFIT 46
-    # (26 + 14 | 25 + 11 + 10). No machine load can be 43, 44 or 45 in a 2-machine
-    # plan of makespan <= 45 (no subset sums to 41..45), which the pattern model proves.
+    # (26 + 14 | 25 + 11 + 10). No subset sums to 41..45, so no plan has makespan
+    # 43..45; the pattern model (after the arc-flow LP bound) proves 46.
     inst = MakespanInstance.identical([11, 26, 14, 10, 25], 2)
+    for C in (43, 44, 45):
+        assert pattern_packing(np.array([11, 26, 14, 10, 25]), C, 2, None).infeasible
     res = solve(inst)
+    assert res.log[0] == "bounds: L1=43, pigeonhole=39, DM-binpacking=43"
     assert res.status.value == "OPTIMAL" and res.objective == 46 and res.bound == 46
-    assert "low-waste patterns at 45: infeasible (no pattern) (0 patterns)" in res.log
