@@ -298,7 +298,7 @@ def _low_waste_stage(
 ) -> tuple[np.ndarray | None, float]:
     """(plan meeting the raised bound or None, proven bound): the low-waste pattern
     model at the bound, raised by one each time it proves infeasibility, with at most
-    half of the time left (integral bin packing and identical P||Cmax)."""
+    70% of the time left (integral bin packing and identical P||Cmax)."""
     if isinstance(inst, BinPackingInstance):
         if not inst.integral or inst.n > 20_000:
             return None, bound
@@ -308,7 +308,7 @@ def _low_waste_stage(
             return None, bound
         sizes, cap = np.asarray(inst.durations, dtype=np.int64), 0
     left = opts.remaining(elapsed())
-    stop = None if left is None else elapsed() + 0.5 * left
+    stop = None if left is None else elapsed() + 0.7 * left
     # start from the arc-flow LP bound (fractions of a second here): the pattern model
     # is the right tool at the bound, not for walking up to it one value at a time
     lp = lp_bound(inst, bound, 0.15 * left if left is not None else 10.0)
