@@ -125,47 +125,51 @@ EXACT_METHODS = ("milp", "cpsat", "arcflow")
 
 def _heuristic_plans(
     inst: Instance, method: str, budget_s: float, target: float, seed: int
-) -> list[tuple[str, np.ndarray]]:
-    """Plans of the heuristic ``method`` asks for; for ``auto``, ``local`` and the exact
-    methods (warm starts), every heuristic that scales, plus local search on the best."""
+) -> list[tuple[str, np.ndarray, float]]:
+    """(name, plan, checked objective) of the heuristic ``method`` asks for; for
+    ``auto``, ``local`` and the exact methods (warm starts), every heuristic that
+    scales, plus local search on the best."""
     portfolio = method in ("auto", "local", *EXACT_METHODS)
 
     def wanted(name: str, scales: bool = True) -> bool:
         return method == name or (portfolio and scales)
 
-    out: list[tuple[str, np.ndarray]] = []
+    out: list[tuple[str, np.ndarray, float]] = []
+
+    def add(name: str, plan: np.ndarray) -> None:
+        out.append((name, plan, _objective(inst, plan)))
 
     def open_gap() -> bool:  # no plan so far meets the bound
-        return method == "mbs" or all(not meets(_objective(inst, p), target) for _, p in out)
+        return method == "mbs" or not any(meets(obj, target) for _, _, obj in out)
 
     if isinstance(inst, BinPackingInstance):
         if wanted("ffd"):
-            out.append(("ffd", heuristics.first_fit_decreasing(inst)))
+            add("ffd", heuristics.first_fit_decreasing(inst))
         if wanted("bfd"):
-            out.append(("bfd", heuristics.best_fit_decreasing(inst)))
+            add("bfd", heuristics.best_fit_decreasing(inst))
         if wanted("mbs", inst.integral and inst.n <= 20_000) and open_gap():
             sizes = np.asarray(inst.sizes, dtype=np.int64)
             goal = math.ceil(target - 1e-9)
-            out.append(("mbs", perturbed_mbs(sizes, int(inst.capacity), goal, budget_s, seed)))
+            add("mbs", perturbed_mbs(sizes, int(inst.capacity), goal, budget_s, seed))
         return out
     identical = inst.kind == "identical"
     if wanted("lpt"):
-        out.append(("lpt", heuristics.lpt(inst)))
+        add("lpt", heuristics.lpt(inst))
     if identical and wanted("multifit", inst.n * inst.m <= 5_000_000):
-        out.append(("multifit", heuristics.multifit(inst)))
+        add("multifit", heuristics.multifit(inst))
     if identical and wanted("kk", inst.n <= 20_000 and inst.m <= 200):
-        out.append(("kk", heuristics.karmarkar_karp(inst)))
+        add("kk", heuristics.karmarkar_karp(inst))
     if identical and inst.integral and wanted("mbs", inst.n <= 20_000) and open_gap():
         # a packing of the jobs into m bins of capacity ceil(bound) is an optimal plan
         p = np.asarray(inst.durations, dtype=np.int64)
         plan = perturbed_mbs(p, math.ceil(target - 1e-9), inst.m, budget_s, seed)
         if plan.max() < inst.m:
-            out.append(("mbs", plan))
+            add("mbs", plan)
         elif method == "mbs":  # asked for by name: the best of it, bins folded onto m
-            out.append(("mbs", bins_to_machines(p, plan, inst.m)))
+            add("mbs", bins_to_machines(p, plan, inst.m))
     if portfolio and inst.n * inst.m <= 50_000_000:
-        name, plan = min(out, key=lambda kv: float(heuristics.machine_loads(inst, kv[1]).max()))
-        out.append((f"{name}+ls", heuristics.local_search(inst, plan, budget_s, target, seed)))
+        name, plan, _ = min(out, key=lambda c: c[2])
+        add(f"{name}+ls", heuristics.local_search(inst, plan, budget_s, target, seed))
     return out
 
 
@@ -233,11 +237,10 @@ def solve(
         obj, viol = check(inst, ws)
         if viol:
             raise ValueError("warm start fails check(): " + "; ".join(viol[:3]))
-        cands.append(("warm", ws))
-    scored = [(name, plan, _objective(inst, plan)) for name, plan in cands]
-    for name, _, obj in scored:
+        cands.append(("warm", ws, obj))
+    for name, _, obj in cands:
         say(f"heuristic {name}: {obj:g}")
-    best_name, best_plan, best_obj = min(scored, key=lambda x: x[2])
+    best_name, best_plan, best_obj = min(cands, key=lambda x: x[2])
     best_bound = lb.value
     used_solver, used_method = "heuristic", f"{method}:{best_name}" if method == "auto" else method
 

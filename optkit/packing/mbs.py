@@ -1,11 +1,12 @@
 """Minimum Bin Slack packing (Gupta & Ho 1999; MBS' and its perturbation, Fleszar &
 Hindi 2002), formulations/binpacking.md.
 
-One bin at a time: the largest remaining item, plus the subset of the others
-that leaves the least slack (a depth-first search over the items in decreasing
-order, equal sizes tried once per depth, stopped at slack 0 or a node limit).
-Perturbed runs reorder items by ``size × (1 + ε·u)`` so that different bins are
-tried, and the best packing is kept. Integral sizes only.
+One bin at a time: the leading remaining item (the largest, or the first by a
+perturbed key), plus the subset of the others that leaves the least slack (a
+depth-first search over the items in decreasing size, equal sizes tried once
+per depth, stopped at slack 0 or a node limit). Perturbed runs order the
+leaders by ``size × (1 + ε·u)`` so that different bins are tried, and the best
+packing is kept. Integral sizes only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
+from optkit.packing.heuristics import first_fit_decreasing
+from optkit.packing.instance import BinPackingInstance
 
 #: Search nodes per bin before the best subset found so far is taken.
 NODE_LIMIT = 1_000
@@ -64,26 +68,40 @@ def _fill(sizes: list[int], room: int, limit: int) -> list[int]:
 
 
 def mbs(
-    sizes: np.ndarray, capacity: int, keys: np.ndarray | None = None, limit: int = NODE_LIMIT
+    sizes: np.ndarray,
+    capacity: int,
+    keys: np.ndarray | None = None,
+    limit: int = NODE_LIMIT,
+    deadline: float | None = None,
 ) -> np.ndarray:
-    """MBS': bin index of each item (every bin holds its largest remaining item)."""
-    order = np.argsort(-(sizes if keys is None else keys), kind="stable")
-    items = [int(i) for i in order]
+    """MBS': bin index of each item (every bin holds its leading remaining item).
+
+    ``keys`` order the leaders (default: the sizes); the fill search always runs over
+    the sizes in decreasing order. Past ``deadline`` (a ``time.perf_counter()`` value)
+    the items left are packed by first-fit decreasing, so a packing always comes back.
+    """
+    sz = [int(x) for x in sizes]
+    by_size = [int(i) for i in np.argsort(-sizes, kind="stable")]
+    lead = by_size if keys is None else [int(i) for i in np.argsort(-keys, kind="stable")]
     out = np.full(len(sizes), -1, dtype=np.int64)
+    alive = by_size  # unpacked items, in decreasing size
+    nxt = 0  # position in ``lead`` of the next leader candidate
     b = 0
-    while items:
-        first, rest = items[0], items[1:]
-        rs = [int(sizes[i]) for i in rest]
-        if keys is not None:  # the search wants sizes in decreasing order
-            perm = sorted(range(len(rest)), key=lambda k: -rs[k])
-            rest, rs = [rest[k] for k in perm], [rs[k] for k in perm]
-        pick = _fill(rs, capacity - int(sizes[first]), limit)
+    while alive:
+        if deadline is not None and time.perf_counter() > deadline:
+            left = np.array(alive, dtype=np.int64)
+            rest_inst = BinPackingInstance(capacity, sizes[left].astype(float))
+            out[left] = b + first_fit_decreasing(rest_inst)
+            break
+        while out[lead[nxt]] >= 0:
+            nxt += 1
+        first = lead[nxt]
+        rest = [i for i in alive if i != first]
+        pick = _fill([sz[i] for i in rest], capacity - sz[first], limit)
         out[first] = b
-        taken = set()
         for k in pick:
             out[rest[k]] = b
-            taken.add(rest[k])
-        items = [i for i in items[1:] if i not in taken]
+        alive = [i for i in rest if out[i] < 0]
         b += 1
     return out
 
@@ -96,18 +114,19 @@ def perturbed_mbs(
     seed: int = 0,
 ) -> np.ndarray:
     """The best of MBS' on the true order and on perturbed orders, until a packing
-    into ``target`` bins is found or ``budget_s`` runs out. The perturbation strength
+    into ``target`` bins is found or ``budget_s`` runs out (a run cut short by it
+    finishes with first-fit decreasing). The perturbation strength
     cycles through :data:`EPS` (weak keeps the decreasing order nearly intact, strong
     lets mid-size items lead bins; Schwerin instances need the strong ones)."""
-    t0 = time.perf_counter()
-    best = mbs(sizes, capacity)
+    deadline = time.perf_counter() + budget_s
+    best = mbs(sizes, capacity, deadline=deadline)
     rng = np.random.default_rng(seed)
     run = 0
-    while best.max() + 1 > target and time.perf_counter() - t0 < budget_s:
+    while best.max() + 1 > target and time.perf_counter() < deadline:
         eps = EPS[run % len(EPS)]
         run += 1
         keys = sizes * (1.0 + eps * rng.random(len(sizes)))
-        plan = mbs(sizes, capacity, keys)
+        plan = mbs(sizes, capacity, keys, deadline=deadline)
         if plan.max() < best.max():
             best = plan
     return best

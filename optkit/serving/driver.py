@@ -127,7 +127,7 @@ def solve(
     bound = max(lb.value, out.bound)
     if out.plans is not None and out.assignment is not None:
         plans, assign = out.plans, out.assignment
-        res = simulate(inst, lambda: FixedPlan(plans, assign), assign, record=True)
+        res = simulate(inst, lambda i: FixedPlan(plans.get(i, [])), assign, record=True)
         if res.makespan <= best.makespan:  # never worse than the schedule it started from
             best, label = res, "mip" if method == "mip" else "auto:mip"
     return _finalize(inst, best, bound, label, t0, out.solver, note)

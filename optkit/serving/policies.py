@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -204,22 +205,18 @@ class FixedPlan:
 
     name = "fixed-plan"
 
-    def __init__(self, plans: dict[int, list[IterationPlan]], assignment: np.ndarray) -> None:
-        self.plans = plans
-        self.assignment = assignment
-        self.queue: list[IterationPlan] = []
+    def __init__(self, plan: list[IterationPlan]) -> None:
+        self.queue = deque(plan)
         self.arrived: set[int] = set()
 
     def on_arrival(self, j: int, state: ClientState) -> None:
-        if not self.arrived:
-            self.queue = list(self.plans.get(int(self.assignment[j]), []))
         self.arrived.add(j)
         state.waiting.append(j)
 
     def next_iteration(self, state: ClientState) -> IterationPlan:
         if not self.queue or any(j not in self.arrived for j, _ in self.queue[0].prefill):
             return IterationPlan()
-        plan = self.queue.pop(0)
+        plan = self.queue.popleft()
         for j, _ in plan.prefill:
             if j in state.waiting:
                 state.waiting.remove(j)

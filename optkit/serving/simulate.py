@@ -153,22 +153,24 @@ def simulate_client(
 
 def simulate(
     inst: ServingInstance,
-    scheduler: str | Callable[[], Scheduler],
+    scheduler: str | Callable[[int], Scheduler],
     assignment: np.ndarray | None = None,
     est_output: np.ndarray | None = None,
     record: bool = False,
     **kwargs: Any,
 ) -> SimResult:
-    """Simulate every client; ``assignment`` (client per request) defaults to online
-    least-work dispatch; ``est_output`` defaults to the true output lengths."""
+    """Simulate every client; ``scheduler`` is a scheduler name (with ``kwargs``) or a
+    factory called with each client's index; ``assignment`` (client per request)
+    defaults to online least-work dispatch; ``est_output`` defaults to the true
+    output lengths."""
     import time
 
     from optkit.serving import policies
 
     t0 = time.perf_counter()
 
-    def factory() -> Scheduler:
-        return policies.make(scheduler, **kwargs) if isinstance(scheduler, str) else scheduler()
+    def factory(i: int) -> Scheduler:
+        return policies.make(scheduler, **kwargs) if isinstance(scheduler, str) else scheduler(i)
 
     assign = least_work_dispatch(inst) if assignment is None else np.asarray(assignment)
     if assign.shape != (inst.n,) or (inst.n and (assign.min() < 0 or assign.max() >= inst.clients)):
@@ -179,7 +181,7 @@ def simulate(
     logs = []
     name = ""
     for i in range(inst.clients):
-        sched = factory()
+        sched = factory(i)
         name = sched.name
         ids = np.flatnonzero(assign == i)
         logs.append(simulate_client(inst, ids, sched, est, first, finish, record))
