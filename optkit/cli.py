@@ -380,9 +380,11 @@ def _catalog(files: list[Path] | None) -> Any:
         _fail(str(e))
 
 
-def _entries(cat: Any, model: str, hardware: str) -> tuple[Any, Any]:
+def _entries(files: list[Path] | None, model: str, hardware: str) -> tuple[Any, Any, Any]:
+    """(catalog, model, hardware) from the built-in catalog plus ``--catalog`` files."""
+    cat = _catalog(files)
     try:
-        return cat.get_model(model), cat.get_hardware(hardware)
+        return cat, cat.get_model(model), cat.get_hardware(hardware)
     except KeyError as e:
         _fail(f"--model/--hardware: {e.args[0]}")
     raise AssertionError  # unreachable
@@ -457,8 +459,7 @@ def cost(
     """Latency, throughput, memory and bottleneck of one configuration (roofline model)."""
     from optkit.costmodel.summary import summary
 
-    cat = _catalog(catalog)
-    m, hw = _entries(cat, model, hardware)
+    cat, m, hw = _entries(catalog, model, hardware)
     st = _setup(
         cat,
         hw,
@@ -662,8 +663,7 @@ def generate_makespan(
     """A makespan instance whose job durations come from the cost model."""
     from optkit.costmodel.generate import makespan_instance
 
-    cat = _catalog(catalog)
-    m, hw = _entries(cat, model, hardware)
+    cat, m, hw = _entries(catalog, model, hardware)
     st = _setup(cat, hw, tp, pp, dtype, group_size, compute_eff=compute_eff, memory_eff=memory_eff)
     tr = _trace(trace, offset, limit)
     try:
@@ -816,8 +816,7 @@ def generate_serving(
     """A serving instance: clients of K devices each, iteration model from the cost model."""
     from optkit.serving.generate import serving_instance
 
-    cat = _catalog(catalog)
-    m, hw = _entries(cat, model, hardware)
+    cat, m, hw = _entries(catalog, model, hardware)
     st = _setup(cat, hw, tp, dtype=dtype, compute_eff=compute_eff, memory_eff=memory_eff)
     tr = _trace(trace, offset, limit)
     try:
@@ -871,8 +870,7 @@ def generate_kv(
     from optkit.kvcache.generate import describe, kv_instance
     from optkit.kvcache.trace import Pattern
 
-    cat = _catalog(catalog)
-    m, hw = _entries(cat, model, hardware)
+    cat, m, hw = _entries(catalog, model, hardware)
     st = _setup(cat, hw, dtype=dtype)
     try:
         pat = Pattern(pattern, sparsity, sinks, window, drift, alpha, page, seed)

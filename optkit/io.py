@@ -173,6 +173,19 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     atomic_write(path, json.dumps(obj, indent=1) + "\n")
 
 
+def write_csv(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Path:
+    """Write dict rows (the keys of the first are the columns) as CSV, atomically."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(path, buf.getvalue())
+    return Path(path)
+
+
 def atomic_write(path: str | os.PathLike[str], text: str) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -137,3 +137,15 @@ def test_instances_are_immutable():
         inst.durations[0] = 5
     other = inst.replace(machines=3)
     assert inst.m == 2 and other.m == 3
+
+
+def test_write_csv_round_trip_and_atomic(tmp_path):
+    import csv
+
+    from optkit.io import write_csv
+
+    rows = [{"a": 1, "b": "x,y"}, {"a": 2, "b": ""}]
+    path = write_csv(tmp_path / "sub" / "r.csv", rows)
+    with path.open(newline="") as f:
+        assert list(csv.DictReader(f)) == [{"a": "1", "b": "x,y"}, {"a": "2", "b": ""}]
+    assert [p.name for p in path.parent.iterdir()] == ["r.csv"]  # no temporary left

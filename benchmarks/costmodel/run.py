@@ -15,7 +15,6 @@ difference of modelling, not of catalog numbers; see formulations/costmodel.md.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import statistics
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 
 from optkit.costmodel import Precision, Setup, builtin_catalog, forward
 from optkit.costmodel.catalog import Hardware, Link
+from optkit.io import write_csv
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -172,10 +172,7 @@ def run_genz() -> None:
                 }
             )
     out = RESULTS / "genz.csv"
-    with out.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out, rows)
     print(f"{len(rows)} configurations ({len(rows) // 2} per phase approx.) -> {out}")
     for phase in ("prefill", "decode"):
         d = [abs(r["rel_diff"]) for r in rows if r["phase"] == phase]
@@ -251,10 +248,7 @@ def run_moe() -> None:
                 "rel_error": round((formula - measured) / measured, 4),
             }
         )
-    with (RESULTS / "moe_experts.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(RESULTS / "moe_experts.csv", rows)
     for r in rows:
         print(r)
 
@@ -304,10 +298,7 @@ def run_speed() -> None:
         "ratio": round(opt_rate / genz_rate, 1),
         "optkit_sweep_points_per_s": round(sweep_rate),
     }
-    with (RESULTS / "speed.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row))
-        w.writeheader()
-        w.writerow(row)
+    write_csv(RESULTS / "speed.csv", [row])
     print(row)
 
 
@@ -418,10 +409,7 @@ def run_published() -> None:
                 "source": src,
             }
         )
-    with (RESULTS / "published.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(RESULTS / "published.csv", rows)
     for r in rows:
         print(
             f"{r['what']:60s} published {r['published']:>8} predicted {r['predicted']:>8} "
@@ -472,10 +460,7 @@ def run_gpu(measured: Path) -> None:
                 "memory_eff": me,
             }
         )
-    with (RESULTS / "gpu.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(RESULTS / "gpu.csv", rows)
     e = np.array([r["fitted_error"] for r in rows])
     med = float(np.median(np.abs(e)))
     print(f"{device}: efficiencies compute {ce}, memory {me}; median |error| {med:.1%}")

@@ -10,13 +10,13 @@ python benchmarks/kvcache/run.py all
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
 from optkit.costmodel import Setup, builtin_catalog
+from optkit.io import write_csv as io_write_csv
 from optkit.kvcache import (
     KvInstance,
     Pattern,
@@ -40,12 +40,7 @@ POLICIES = ("static", "reactive", "page", "heavy-hitter", "balanced", "belady")
 
 
 def write_csv(name: str, rows: list[dict[str, Any]]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    path = io_write_csv(RESULTS / name, rows)
     print(f"wrote {path}")
     return path
 

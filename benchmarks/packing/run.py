@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optkit.io import read_instance
+from optkit.io import read_instance, write_csv
 from optkit.packing import MakespanInstance, OnlineAssigner, bounds, exact, heuristics, solve
 from optkit.packing.check import check_binpacking, check_makespan
 from optkit.solvers import SolverOptions
@@ -32,13 +32,7 @@ DATA = HERE.parents[1].parent / "shared" / "data"
 
 
 def _write(name: str, rows: list[dict]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    return write_csv(RESULTS / name, rows)
 
 
 def _median_time(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]

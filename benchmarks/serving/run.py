@@ -12,7 +12,6 @@ python benchmarks/serving/run.py all
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from optkit.costmodel import Setup, builtin_catalog
 from optkit.costmodel.traces import read_trace
-from optkit.io import FieldError
+from optkit.io import FieldError, write_csv
 from optkit.serving import (
     ClientState,
     Hybrid,
@@ -48,10 +47,7 @@ TRACES = {
 
 
 def _write(name: str, rows: list[dict]) -> None:
-    with (RESULTS / name).open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(RESULTS / name, rows)
 
 
 def _run_pair(inst, plan_time=10.0):

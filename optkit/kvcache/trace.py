@@ -305,7 +305,7 @@ class PatternTrace(Trace):
         changes it by the drifted-out and drawn-in heavy blocks and the window's
         advance, and the read set is its non-zeros (sorted, so the simulator's
         gathers and scatters stay cache-friendly). The heavy set of the previous
-        step is the middle of its read set, so it is never kept separately.
+        step is the middle of its read set (a view, never a copy).
         """
         p, g, L = self.pattern, self.pattern.block, self.layers
         rng = np.random.default_rng(p.seed)
@@ -317,10 +317,8 @@ class PatternTrace(Trace):
         member = np.zeros((L, nmax), dtype=bool)  # the heavy set
         rd = np.zeros((L, nmax), dtype=bool)  # sinks | heavy set | window
         first = np.empty(nmax, dtype=np.int64)  # scratch of _add
-        prev: list[np.ndarray] = [np.zeros(0, dtype=np.intp) for _ in range(L)]  # last reads
-        prev_sw = [(0, 0) for _ in range(L)]  # (sink, window) blocks in them
-        count = [0] * L  # heavy-set sizes
-        win = [0] * L  # where each layer's window started last step
+        heavy: list[np.ndarray] = [np.zeros(0, dtype=np.intp) for _ in range(L)]  # sorted
+        ws_prev = 0  # where the window started at the previous decode step (every layer)
         offsets = np.arange(g, dtype=np.int32)
         hints = [[0.25] for _ in range(L)]
         for n in range(self.decode):
@@ -329,10 +327,9 @@ class PatternTrace(Trace):
             ws = nb - wb
             for layer in range(L):
                 mem, rdl, tk, b2r = member[layer], rd[layer], taken[layer], block_to_rank[layer]
-                cnt = count[layer]
+                cur = heavy[layer]
+                cnt = len(cur)
                 if cnt and p.drift > 0:
-                    psb, pwb = prev_sw[layer]
-                    cur = prev[layer][psb : len(prev[layer]) - pwb]
                     idx = rng.integers(0, cnt, int(p.drift * cnt))
                     if len(idx):
                         out = cur[idx]
@@ -341,10 +338,9 @@ class PatternTrace(Trace):
                         rdl[out] = False
                         idx.sort()
                         cnt -= 1 + int(np.count_nonzero(idx[1:] != idx[:-1]))
-                rdl[win[layer] : ws] = False  # left the window (never members)
+                rdl[ws_prev:ws] = False  # left the window (never members)
                 rdl[ws:nb] = True
                 rdl[:sb] = True
-                win[layer] = ws
                 if cnt < hb:  # hb never decreases: the context only grows
                     new = self._add(
                         rng,
@@ -360,15 +356,14 @@ class PatternTrace(Trace):
                     )
                     tk[b2r[new]] = True
                     rdl[new] = True
-                    cnt += len(new)
-                count[layer] = cnt
                 blocks = np.flatnonzero(rdl[:nb])
-                prev[layer], prev_sw[layer] = blocks, (sb, wb)
+                heavy[layer] = blocks[sb : len(blocks) - wb]  # sinks first, window last
                 if g == 1:
                     yield blocks
                 else:
                     toks = (blocks[:, None] * g + offsets).ravel()
                     yield toks[toks < c]
+            ws_prev = ws
 
     @staticmethod
     def _add(
