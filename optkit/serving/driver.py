@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.result import Result, Status, finalize
+from optkit.result import Result, finalize, meets
 from optkit.serving.bounds import lower_bound
 from optkit.serving.check import check
 from optkit.serving.heuristics import packing_assignment
@@ -111,17 +111,15 @@ def solve(
         candidates += [(n, simulate(inst, n, record=True)) for n in names]
     name, best = min(candidates, key=lambda c: c[1].makespan)
     label = method if method in ("plan", *SCHEDULERS) else f"{method}:{name}"
-    heuristic = _finalize(inst, best, lb.value, label, t0)
-    if method not in ("auto", "mip") or heuristic.status is Status.OPTIMAL:
-        return heuristic
-    if method == "auto" and model_size(inst) > MIP_MAX_VARIABLES:
-        return heuristic
+    exact = method == "mip" or (method == "auto" and model_size(inst) <= MIP_MAX_VARIABLES)
+    if not exact or meets(best.makespan, lb.value):
+        return _finalize(inst, best, lb.value, label, t0)
     out = solve_mip(
         inst,
         replace(opts, time_limit_s=opts.remaining(time.perf_counter() - t0)),
         backend,
         lower=lb.value,
-        upper=heuristic.objective,
+        upper=best.makespan,
     )
     note = (f"mip: {out.status}, dual bound {out.bound:.6g}",)
     bound = max(lb.value, out.bound)

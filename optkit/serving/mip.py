@@ -48,7 +48,6 @@ class Model:
     """The PuLP problem and the variables the decoder reads."""
 
     prob: Any
-    T: Any
     a: dict[tuple[int, int], Any]
     D: dict[tuple[int, int, int, int], Any]  # (j, u, i, k), u = 1..s_j, k = 1..K
     f0: dict[tuple[int, int, int], Any]  # (j, i, k) first token of a zero-length prompt
@@ -167,7 +166,7 @@ def build(
                     prob += e - d >= r[j] * S[j, k]
             v_prev, e_prev = v, e
         prob += e_prev <= T, f"makespan_{i}"
-    return Model(prob, T, a, D, f0, y, K)
+    return Model(prob, a, D, f0, y, K)
 
 
 def decode(inst: ServingInstance, mdl: Model) -> tuple[np.ndarray, dict[int, list[IterationPlan]]]:
