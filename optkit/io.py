@@ -9,12 +9,13 @@ renamed into place, so a failure never leaves a half-written file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 FORMAT_VERSION = 1
 
@@ -168,6 +169,16 @@ def read_pcmax(text: str, name: str) -> Any:
 READERS: dict[str, Callable[[str, str], Any]] = {"bpp": read_bpp, "pcmax": read_pcmax}
 
 
+def is_int(v: Any) -> TypeGuard[int]:
+    """A JSON integer (``true``/``false`` are not numbers)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_real(v: Any) -> TypeGuard[float]:
+    """A finite JSON number (``true``/``false`` are not numbers)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as JSON atomically (temporary file + rename)."""
     atomic_write(path, json.dumps(obj, indent=1) + "\n")
@@ -214,6 +225,6 @@ def read_plan(path: str | os.PathLike[str]) -> list[int]:
     if not isinstance(plan, list):
         raise InputError(p, "field 'plan': expected a list of machine/bin indices")
     for i, v in enumerate(plan):
-        if not isinstance(v, int) or isinstance(v, bool):
+        if not is_int(v):
             raise InputError(p, f"field 'plan[{i}]': expected an integer index, got {_short(v)}")
     return plan

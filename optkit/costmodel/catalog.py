@@ -10,7 +10,6 @@ and what was expected.
 from __future__ import annotations
 
 import difflib
-import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from optkit.io import FieldError, InputError
+from optkit.io import FieldError, InputError, is_real
 
 MATH_TYPES = ("fp16", "bf16", "fp8", "int8", "int4")
 KINDS = ("gpu", "cpu", "npu", "fpga")
@@ -217,7 +216,7 @@ class _Entry:
                 "{value: number, source: text} (a bare number needs an entry-level 'source')",
                 x,
             )
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        if not is_real(x):
             raise FieldError(path, "a finite number", x)
         if integer and x != int(x):
             raise FieldError(path, "an integer", x)

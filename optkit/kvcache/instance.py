@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.io import FORMAT_VERSION, FieldError
+from optkit.io import FORMAT_VERSION, FieldError, is_int, is_real
 from optkit.kvcache.trace import PatternTrace, Trace, trace_from_dict
 
 MODES = ("exclusive", "inclusive")
@@ -63,12 +63,7 @@ def _positive(
     d: dict[str, Any], key: str, path: str, default: Any = None, zero: bool = False
 ) -> Any:
     v = d.get(key, default)
-    ok = (
-        not isinstance(v, bool)
-        and isinstance(v, (int, float))
-        and math.isfinite(v)
-        and (v >= 0 if zero else v > 0)
-    )
+    ok = is_real(v) and (v >= 0 if zero else v > 0)
     if not ok:
         raise FieldError(
             f"{path}.{key}" if path else key, f"a finite number {'>=' if zero else '>'} 0", v
@@ -78,7 +73,7 @@ def _positive(
 
 def _count(d: dict[str, Any], key: str, minimum: int) -> int:
     v = d.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+    if not is_int(v) or v < minimum:
         raise FieldError(key, f"an integer >= {minimum}", v)
     return v
 

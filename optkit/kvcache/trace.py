@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.io import FieldError, InputError
+from optkit.io import FieldError, InputError, is_int, is_real
 
 PATTERNS = ("full", "lambda", "heavy-hitter", "page")
 
@@ -76,7 +76,7 @@ class Pattern:
             if key not in {"pattern", *[f for f in cls.__dataclass_fields__ if f != "kind"]}:
                 raise FieldError(f"trace.{key}", "a pattern parameter (" + _FIELDS + ")", v)
             want = kinds.get(key, int)
-            ok = isinstance(v, str) if want is str else _is_number(v, integer=want is int)
+            ok = isinstance(v, str) if want is str else (is_int if want is int else is_real)(v)
             if not ok:
                 raise FieldError(f"trace.{key}", "a string" if want is str else want.__name__, v)
             vals["kind" if key == "pattern" else key] = v
@@ -84,14 +84,6 @@ class Pattern:
 
 
 _FIELDS = "pattern, sparsity, sinks, window, drift, alpha, page, seed"
-
-
-def _is_number(v: Any, integer: bool) -> bool:
-    if isinstance(v, bool):
-        return False
-    if integer:
-        return isinstance(v, int)
-    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 class Trace(ABC):
@@ -441,9 +433,7 @@ def trace_from_dict(
         if not isinstance(rows, list) or len(rows) != layers * decode:
             raise FieldError("trace.reads", f"{layers * decode} rows (decode × layers)", rows)
         for i, r in enumerate(rows):
-            if not isinstance(r, list) or any(
-                isinstance(x, bool) or not isinstance(x, int) for x in r
-            ):
+            if not isinstance(r, list) or not all(is_int(x) for x in r):
                 raise FieldError(f"trace.reads[{i}]", "a list of token indices", r)
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(r) for r in rows])

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.io import FORMAT_VERSION, FieldError
+from optkit.io import FORMAT_VERSION, FieldError, is_int, is_real
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -36,7 +36,7 @@ def _number_list(value: Any, fld: str, *, allow_null: bool = False, positive: bo
         if v is None and allow_null:
             out.append(None)
             continue
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        if not is_real(v):
             kind = "a finite number" + (" or null" if allow_null else "")
             raise FieldError(f"{fld}[{i}]", kind, v)
         if positive and v <= 0:
@@ -261,7 +261,7 @@ class MakespanInstance:
             m = len(speeds)
         else:
             raw = d.get("machines")
-            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+            if not is_int(raw) or raw < 1:
                 raise FieldError("machines", "a positive integer", raw)
             m = raw
         return cls(
@@ -330,12 +330,7 @@ class BinPackingInstance:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BinPackingInstance:
         cap = d.get("capacity")
-        if (
-            isinstance(cap, bool)
-            or not isinstance(cap, int | float)
-            or not cap > 0
-            or not math.isfinite(cap)
-        ):
+        if not is_real(cap) or not cap > 0:
             raise FieldError("capacity", "a positive number", cap)
         if "sizes" not in d:
             raise FieldError("sizes", "a list of item sizes")

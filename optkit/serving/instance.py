@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from optkit.io import FORMAT_VERSION, FieldError
+from optkit.io import FORMAT_VERSION, FieldError, is_int, is_real
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,7 @@ class IterationModel:
         vals = {}
         for k in ("tau_w", "kappa", "gamma", "delta", "tau_c"):
             v = d.get(k, 0.0 if k == "tau_c" else None)
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, float))
-                or not np.isfinite(v)
-                or v < 0
-            ):
+            if not is_real(v) or v < 0:
                 raise FieldError(f"{path}.{k}", "a finite number >= 0 (seconds)", v)
             vals[k] = float(v)
         if vals["tau_w"] + vals["kappa"] <= 0:
@@ -81,7 +76,7 @@ def _int_array(d: dict, key: str, n: int | None, minimum: int) -> np.ndarray:
     if not isinstance(v, list) or (n is not None and len(v) != n) or not v:
         raise FieldError(key, f"a list of {n if n is not None else 'one or more'} integers", v)
     for i, x in enumerate(v):
-        if isinstance(x, bool) or not isinstance(x, int) or x < minimum:
+        if not is_int(x) or x < minimum:
             raise FieldError(f"{key}[{i}]", f"an integer >= {minimum}", x)
     return np.asarray(v, dtype=np.int64)
 
@@ -146,7 +141,7 @@ class ServingInstance:
     def from_dict(cls, d: dict[str, Any]) -> ServingInstance:
         for k in ("clients", "max_batch", "kv_tokens"):
             v = d.get(k)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if not is_int(v) or v < 1:
                 raise FieldError(k, "an integer >= 1", v)
         prompt = _int_array(d, "prompt", None, 0)
         n = len(prompt)
@@ -155,12 +150,7 @@ class ServingInstance:
         if not isinstance(arr, list) or len(arr) != n:
             raise FieldError("arrival", f"a list of {n} times (seconds)", arr)
         for i, x in enumerate(arr):
-            if (
-                isinstance(x, bool)
-                or not isinstance(x, (int, float))
-                or not np.isfinite(x)
-                or x < 0
-            ):
+            if not is_real(x) or x < 0:
                 raise FieldError(f"arrival[{i}]", "a finite time >= 0 (seconds)", x)
         ids = d.get("request_ids")
         if ids is not None and (not isinstance(ids, list) or len(ids) != n):

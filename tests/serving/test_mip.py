@@ -77,6 +77,15 @@ def test_chunked_prefill_is_modelled():
     assert simulate(inst, "sarathi", token_budget=4).makespan == pytest.approx(4.0)
 
 
+def test_highs_presolve_false_infeasibility_is_avoided():
+    # HiGHS 1.16's presolve called this model infeasible with the cut T <= 0.048 (the
+    # FCFS makespan, so a schedule exists); found by the property test below
+    it = IterationModel(tau_w=0.01, kappa=0.004, gamma=1e-3, delta=1e-3, tau_c=1e-3)
+    inst = ServingInstance(2, 1, 4, it, np.array([0.02, 0.02]), np.array([1, 2]), np.array([1, 2]))
+    res = solve(inst, "mip")
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(0.048)
+
+
 def test_size_limit_message():
     inst = inst_of([200] * 10, [50] * 10, clients=2, M=10_000)
     assert model_size(inst) > MIP_MAX_VARIABLES
