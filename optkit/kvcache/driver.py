@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -66,6 +67,10 @@ def unsupported(inst: KvInstance, method: str) -> str:
     return ""
 
 
+#: Generated traces up to this many reads are held in memory by ``solve`` (int32: 4 B each).
+MATERIALIZE_READS = 20_000_000
+
+
 def solve(
     inst: KvInstance,
     method: str = "auto",
@@ -77,6 +82,7 @@ def solve(
     ``auto``: every online policy (and Belady when the trace is explicit), plus the
     MILP when it is small enough; ``milp``: the MILP alone (refused above
     :data:`~optkit.kvcache.exact.MILP_MAX_VARIABLES`); a policy name: that policy.
+    A generated trace of at most :data:`MATERIALIZE_READS` reads is generated once.
     """
     if method not in METHODS:
         raise ValueError(
@@ -84,6 +90,11 @@ def solve(
         )
     opts = options or SolverOptions()
     t0 = time.perf_counter()
+    generated = not isinstance(inst.trace, CsrTrace)
+    if generated and inst.trace.counts().sum() <= MATERIALIZE_READS:
+        # every candidate is replayed and checked: generate the trace once, not twice
+        # per candidate
+        inst = dataclasses.replace(inst, trace=inst.trace.materialize())
     bound = best(bounds(inst, "auto", opts.time_limit_s or 60.0))
     candidates: list[tuple[str, Plan]] = []
     log: list[str] = [f"bound {bound.kind} = {bound.value:.6g}"]
@@ -96,7 +107,7 @@ def solve(
             candidates.append(("milp", out.moves))
     if method != "milp":
         names = [method] if method != "auto" else list(POLICY_METHODS)
-        if method == "auto" and not isinstance(inst.trace, CsrTrace):
+        if method == "auto" and generated:
             names = [n for n in names if n not in ORACLES]
         for name in names:
             rep = replay(inst, make(name), record=True)
