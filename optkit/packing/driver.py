@@ -95,8 +95,13 @@ def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
     return B.binpacking_bounds(inst)
 
 
-def lp_bound(inst: Instance, start: float, time_limit_s: float) -> B.Bound | None:
-    """Arc-flow LP bound (Gilmore–Gomory) for integral data; None when it does not apply."""
+def lp_bound(
+    inst: Instance, start: float, time_limit_s: float, upper: float | None = None
+) -> B.Bound | None:
+    """Arc-flow LP bound (Gilmore–Gomory) for integral data; None when it does not apply.
+
+    P||Cmax: search on C from ``start`` up to ``upper`` (the value of a known plan;
+    list scheduling's guarantee without one)."""
     if isinstance(inst, BinPackingInstance):
         if not inst.integral:
             return None
@@ -110,6 +115,8 @@ def lp_bound(inst: Instance, start: float, time_limit_s: float) -> B.Bound | Non
     p, m = inst.durations, inst.m
     assert p is not None
     hi = int(math.ceil(float(p.sum()) / m + float(p.max())))  # list scheduling
+    if upper is not None:
+        hi = min(hi, int(math.ceil(upper - 1e-9)))
     try:
         C = arcflow.makespan_lp_bound(p, m, int(start), hi, time_limit_s)
     except arcflow.GraphTooLarge:
@@ -245,11 +252,12 @@ def solve(
     used_solver, used_method = "heuristic", f"{method}:{best_name}" if method == "auto" else method
 
     if method == "auto" and not meets(best_obj, best_bound):
-        found, proven = _low_waste_stage(inst, best_obj, best_bound, opts, elapsed, say)
+        found, proven = _packing_at_bound(inst, best_obj, best_bound, opts, elapsed, say)
         best_bound = max(best_bound, proven)
         if found is not None:
-            best_name, best_plan, best_obj = "patterns", found, _objective(inst, found)
-            used_method = "auto:patterns"
+            best_name, best_plan = found
+            best_obj = _objective(inst, best_plan)
+            used_method = f"auto:{best_name}"
     need_exact = method in ("milp", "cpsat", "arcflow") or (
         method == "auto" and not meets(best_obj, best_bound)
     )
@@ -291,45 +299,65 @@ def solve(
     )
 
 
-def _low_waste_stage(
+def _packing_at_bound(
     inst: Instance,
     best_obj: float,
     bound: float,
     opts: SolverOptions,
     elapsed: Callable[[], float],
     say: Callable[[str], None],
-) -> tuple[np.ndarray | None, float]:
-    """(plan meeting the raised bound or None, proven bound): the low-waste pattern
-    model at the bound, raised by one each time it proves infeasibility, with at most
-    70% of the time left (integral bin packing and identical P||Cmax)."""
+) -> tuple[tuple[str, np.ndarray] | None, float]:
+    """((name, plan) meeting the raised bound or None, proven bound), with at most 70% of the
+    time left (integral bin packing and identical P||Cmax).
+
+    The arc-flow LP raises the bound; then, at the bound, the LP dive looks for a
+    packing (up to 70% of what is left) and the low-waste pattern model looks for one
+    or proves there is none, which raises the bound by one."""
+    # a plan of value C: C bins of capacity W (bin packing), or m bins of capacity C
     if isinstance(inst, BinPackingInstance):
         if not inst.integral or inst.n > 20_000:
             return None, bound
-        sizes, cap = np.asarray(inst.sizes, dtype=np.int64), int(inst.capacity)
+        sizes, W = np.asarray(inst.sizes, dtype=np.int64), int(inst.capacity)
+
+        def shape(C: int) -> tuple[int, int]:
+            return W, C
     else:
         if inst.kind != "identical" or not inst.integral or inst.n > 20_000:
             return None, bound
-        sizes, cap = np.asarray(inst.durations, dtype=np.int64), 0
+        sizes, m = np.asarray(inst.durations, dtype=np.int64), inst.m
+
+        def shape(C: int) -> tuple[int, int]:
+            return C, m
+
     left = opts.remaining(elapsed())
     stop = None if left is None else elapsed() + 0.7 * left
-    # start from the arc-flow LP bound (fractions of a second here): the pattern model
-    # is the right tool at the bound, not for walking up to it one value at a time
-    lp = lp_bound(inst, bound, 0.15 * left if left is not None else 10.0)
+
+    def budget(share: float = 1.0) -> float | None:
+        return None if stop is None else share * (stop - elapsed())
+
+    # start from the arc-flow LP bound (fractions of a second here): the dive and the
+    # pattern model are the right tools at the bound, not for walking up to it
+    lp = lp_bound(inst, bound, 0.15 * left if left is not None else 10.0, best_obj)
     if lp is not None and lp.value > bound:
         say(f"arc-flow LP bound: {lp.value:g}")
         bound = lp.value
     target = math.ceil(bound - 1e-9)
     while target < best_obj - 1e-9:
-        budget = None if stop is None else stop - elapsed()
-        if budget is not None and budget <= 0.05:
+        rem = budget()
+        if rem is not None and rem <= 0.05:
             break
-        if isinstance(inst, BinPackingInstance):
-            out = pattern_packing(sizes, cap, target, budget)
-        else:
-            out = pattern_packing(sizes, target, inst.m, budget)
+        capacity, bins = shape(target)
+        try:
+            plan = arcflow.dive(sizes, capacity, bins, time_limit_s=budget(0.7))
+        except arcflow.GraphTooLarge:
+            plan = None
+        say(f"arc-flow LP dive at {target:g}: {'found' if plan is not None else 'none'}")
+        if plan is not None:
+            return ("dive", plan), float(target)
+        out = pattern_packing(sizes, capacity, bins, budget())
         say(f"low-waste patterns at {target:g}: {out.status} ({out.patterns:,} patterns)")
         if out.plan is not None:
-            return out.plan, float(target)
+            return ("patterns", out.plan), float(target)
         if not out.infeasible:
             break
         target += 1  # proven: no plan of value target

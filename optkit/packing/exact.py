@@ -354,8 +354,8 @@ def arcflow_binpacking(
     incumbent meets the bound:
 
     1. the arc-flow LP (Gilmore–Gomory) raises the bound;
-    2. residual rounding of that LP (:func:`arcflow.residual_rounding`) aims at a
-       packing into ceil(LP) bins, up to 50% of the time;
+    2. the LP dive (:func:`arcflow.dive`) aims at a packing into ceil(LP) bins, up
+       to 50% of the time;
     3. LNS with arc-flow repair (:mod:`optkit.packing.lns`), 15%;
     4. the assignment MILP (HiGHS), when small, 5% — its primal heuristics
        find some tight packings that arc-flow misses;
@@ -382,7 +382,6 @@ def arcflow_binpacking(
             progress.append(f"{dt:6.2f}s {stage}: bins {ub}, bound {lb:g}")
 
     lp = arcflow.solve(inst.sizes, inst.capacity, graph=g, relax=True, time_limit_s=slice_(0.3))
-    flow = lp.flow
     if lp.status == "optimal":
         lb = max(lb, lp.bound)
     say(f"arc-flow LP ({note})")
@@ -390,14 +389,14 @@ def arcflow_binpacking(
         return ExactOutcome(
             best, lb, "optimal", "highs", note + "; arc-flow LP meets the incumbent"
         )
-    stages = [("rounding", 0.5), ("lns", 0.15), ("assignment", 0.05), ("milp", 1.0)]
+    stages = [("dive", 0.5), ("lns", 0.15), ("assignment", 0.05), ("milp", 1.0)]
     for stage, share in stages:
         rem = slice_(share)
         if rem is not None and rem < 0.05:
             break
-        if stage == "rounding" and flow is not None:
-            got = arcflow.residual_rounding(
-                inst.sizes, inst.capacity, int(math.ceil(lb)), graph=g, time_limit_s=rem, flow=flow
+        if stage == "dive":
+            got = arcflow.dive(
+                inst.sizes, inst.capacity, int(math.ceil(lb)), graph=g, time_limit_s=rem
             )
             if got is not None and len(np.unique(got)) < ub:
                 best, ub = got, len(np.unique(got))
@@ -452,9 +451,10 @@ def arcflow_makespan(
 ) -> ExactOutcome:
     """P||Cmax by arc-flow: can the jobs fit in m bins of capacity C?
 
-    1. The arc-flow LP raises the bound by bisection on [lower, upper): LP > m
+    1. The arc-flow LP raises the bound by search on [lower, upper): LP > m
        proves C, and every smaller C, infeasible.
-    2. Then, in time slices, LNS with arc-flow repair (:mod:`optkit.packing.lns`)
+    2. The LP dive (:func:`arcflow.dive`) at C = bound, up to 30% of the time.
+    3. Then, in time slices, LNS with arc-flow repair (:mod:`optkit.packing.lns`)
        improves ``warm`` towards the bound, and the arc-flow MILP is solved for
        C = bound: a packing into m bins is optimal (every smaller C is refuted);
        "infeasible" raises the bound by one.
@@ -488,7 +488,12 @@ def arcflow_makespan(
     best = warm
     try:
         lo = arcflow.makespan_lp_bound(p, m, lo, hi, left(), graph)
-        say(f"arc-flow LP bisection: every C < {lo} is infeasible")
+        say(f"arc-flow LP search: every C < {lo} is infeasible")
+        if lo < hi:
+            dived = arcflow.dive(p, lo, m, graph=graph(lo), time_limit_s=slice_(0.3))
+            if dived is not None:
+                say(f"C={lo}: LP dive packs into {int(dived.max()) + 1} machines")
+                best, hi = dived, lo
         for stage, share in (("lns", 0.2), ("milp", 0.3), ("lns", 0.2), ("milp", 1.0)):
             stop = time.perf_counter() + (slice_(share) or 3600.0)
             while lo < hi and time.perf_counter() < stop - 0.05:

@@ -1,0 +1,103 @@
+"""The arc-flow LP dive (a primal heuristic) and the galloping search that raises
+P||Cmax bounds."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optkit.packing import BinPackingInstance, MakespanInstance, arcflow, check, solve
+from optkit.packing.bounds import raise_by_search
+from optkit.solvers import SolverOptions
+
+from .helpers import brute_bins
+
+
+def _valid(sizes: list[int], W: int, K: int, plan: np.ndarray | None) -> bool:
+    if plan is None:
+        return False
+    inst = BinPackingInstance(W, np.array(sizes, dtype=float))
+    bins, viol = check(inst, plan)
+    return not viol and bins <= K and int(plan.max()) < K
+
+
+def test_perfect_triplets_by_hand():
+    # Falkenauer-T style: every bin must hold exactly three items summing to 100
+    # (a: 50 + 30 + 20, b: 45 + 35 + 20, c: 40 + 35 + 25, d: 40 + 32 + 28)
+    sizes = [50, 30, 20, 45, 35, 20, 40, 35, 25, 40, 32, 28]
+    plan = arcflow.dive(np.array(sizes), 100, 4, time_limit_s=None)
+    assert _valid(sizes, 100, 4, plan)
+    # three bins cannot hold 400 units: the LP is infeasible, nothing to back up to
+    assert arcflow.dive(np.array(sizes), 100, 3, time_limit_s=None) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 10), min_size=1, max_size=7), st.integers(10, 15))
+def test_any_plan_is_valid_and_below_the_optimum_there_is_none(s, W):
+    opt = brute_bins(BinPackingInstance(W, np.array(s, dtype=float)))
+    for K in (opt, opt + 1):
+        plan = arcflow.dive(np.array(s), W, K, time_limit_s=None)
+        assert plan is None or _valid(s, W, K, plan)
+    if opt > 1:
+        assert arcflow.dive(np.array(s), W, opt - 1, time_limit_s=None) is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(5, 60), min_size=6, max_size=30), st.integers(2, 5))
+def test_dive_at_a_makespan_never_exceeds_it(p, m):
+    # P||Cmax: m bins of capacity C; whatever the dive returns is a plan of makespan <= C
+    C = max(max(p), -(-sum(p) // m)) + 3
+    plan = arcflow.dive(np.array(p), C, m, time_limit_s=None)
+    if plan is not None:
+        obj, viol = check(MakespanInstance.identical(p, m), plan)
+        assert not viol and obj <= C
+
+
+def _perfect(m: int, C: int, seed: int) -> list[int]:
+    """m machines, each filled to exactly C by three jobs (class-6-like, 2-3 per machine)."""
+    rng = np.random.default_rng(seed)
+    p: list[int] = []
+    for _ in range(m):
+        a = int(rng.integers(C // 4, C // 2))
+        b = int(rng.integers(C // 4, min(C // 2, C - a - C // 4) + 1))
+        p += [a, b, C - a - b]
+    rng.shuffle(p)
+    return p
+
+
+def test_dive_and_auto_find_a_perfect_packing_the_list_heuristics_miss():
+    p = _perfect(20, 1000, 0)
+    inst = MakespanInstance.identical(p, 20)
+    assert solve(inst, "lpt").objective > 1000 and solve(inst, "multifit").objective > 1000
+    plan = arcflow.dive(np.array(p), 1000, 20, time_limit_s=None)
+    obj, viol = check(inst, plan)
+    assert not viol and obj == 1000
+    res = solve(inst, "auto", options=SolverOptions(5.0))
+    assert res.status.value == "OPTIMAL" and res.objective == 1000
+
+
+@given(st.integers(0, 50), st.integers(0, 200), st.data())
+def test_search_finds_the_threshold_in_few_calls(lo, width, data):
+    hi = lo + width
+    T = data.draw(st.integers(lo, hi))  # every C < T is infeasible, C >= T is not
+    calls: list[int] = []
+
+    def infeasible(C: int) -> bool:
+        calls.append(C)
+        assert lo <= C < hi
+        return C < T
+
+    assert raise_by_search(lo, hi, infeasible) == T
+    assert len(calls) <= 2 * max(1, (T - lo + 1).bit_length()) + 1
+    if lo == T and width:
+        assert calls == [lo]  # a bound that stands costs one call
+
+
+@given(st.integers(0, 30), st.integers(1, 60), st.integers(0, 2**16))
+def test_search_is_valid_with_an_oracle_that_misses_proofs(lo, width, seed):
+    # the oracle proves only some infeasible C: the result never passes a C it did not refute
+    rng = np.random.default_rng(seed)
+    hi, T = lo + width, lo + int(rng.integers(0, width + 1))
+    proven = {C for C in range(lo, T) if rng.random() < 0.7}
+    out = raise_by_search(lo, hi, lambda C: C in proven)
+    assert lo <= out <= T
+    assert all(C in proven or any(D in proven for D in range(C, out)) for C in range(lo, out))
