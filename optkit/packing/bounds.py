@@ -151,38 +151,43 @@ def pigeonhole(p: np.ndarray, m: int, integral: bool) -> float:
 
 
 def raise_by_search(
-    lo: int, hi: int, infeasible: Callable[[int], bool], time_limit_s: float | None = None
+    lo: int, hi: int, excess: Callable[[int], float], time_limit_s: float | None = None
 ) -> int:
     """Raise a makespan lower bound ``lo`` by search on C in [lo, hi].
 
-    ``infeasible(C)`` returns True only when it *proves* that the jobs do not fit
-    in m bins of capacity C (False means "not proven"). Fitting is monotone in C,
-    so a proof at C covers every smaller capacity: the returned value L has every
-    C < L proven infeasible, whatever the oracle answers elsewhere.
+    ``excess(C) > 0`` only when it *proves* that the jobs do not fit in m bins of
+    capacity C (a bool works: True proves); a value <= 0 means "not proven". Its
+    size, when it is graded (the LP's bins minus m), guides the search. Fitting is
+    monotone in C, so a proof at C covers every smaller capacity: the returned
+    value L has every C < L proven infeasible, whatever the oracle answers elsewhere.
 
-    Galloping first (lo, lo + 1, lo + 3, lo + 7, ...), then bisection: one call
-    when ``lo`` already stands (the common case at a good bound), and about
-    2·log2(raise) calls otherwise, never more than twice plain bisection.
+    Probes: ``lo`` first (one call when the bound already stands, the common case);
+    while every probe is refuted, the secant through the last two excesses aims at
+    the root (the graded LP excess is close to linear in C), or galloping (lo + 1,
+    lo + 3, lo + 7, ...) when the excess is flat; once a probe stands, bisection. A
+    secant probe that does not halve the interval is followed by a galloping or
+    bisection one, so the number of calls stays within about twice bisection's.
     """
     t0 = time.perf_counter()
-
-    def timed_out() -> bool:
-        return time_limit_s is not None and time.perf_counter() - t0 > time_limit_s
-
-    step = 1
-    while lo < hi and not timed_out():
-        probe = min(lo + step - 1, hi - 1)
-        if not infeasible(probe):
-            hi = probe
+    refuted: list[tuple[int, float]] = []
+    step, capped, secant_width = 1, False, 0
+    while lo < hi:
+        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
             break
-        lo = probe + 1
-        step *= 2
-    while lo < hi and not timed_out():
-        mid = (lo + hi) // 2
-        if infeasible(mid):
-            lo = mid + 1
+        probe, width = None, hi - lo
+        if len(refuted) >= 2 and not (secant_width and 2 * width > secant_width):
+            (a, ea), (b, eb) = refuted[-2:]
+            if ea > eb:  # the excess falls as C grows: aim where it reaches 0
+                probe = min(max(int(math.floor(b + eb * (b - a) / (ea - eb))), lo), hi - 1)
+        secant_width = width if probe is not None else 0
+        if probe is None:
+            probe = (lo + hi) // 2 if capped else min(lo + step - 1, hi - 1)
+        e = float(excess(probe))
+        if e > 0:
+            refuted.append((probe, e))
+            lo, step = probe + 1, step * 2
         else:
-            hi = mid
+            hi, capped = probe, True
     return lo
 
 

@@ -273,7 +273,15 @@ def solve(
         stage_opts = SolverOptions(left, opts.threads, opts.seed, opts.verbose)
         say(f"exact stage: {stage} ({backend}), {left if left is not None else 'no'} s left")
         out = _run_exact(
-            inst, stage, backend or "highs", stage_opts, best_plan, best_bound, best_obj, say
+            inst,
+            stage,
+            backend or "highs",
+            stage_opts,
+            best_plan,
+            best_bound,
+            best_obj,
+            say,
+            at_bound=method != "auto",
         )
         best_bound = max(best_bound, out.bound)
         used_solver = out.solver
@@ -311,8 +319,9 @@ def _packing_at_bound(
     time left (integral bin packing and identical P||Cmax).
 
     The arc-flow LP raises the bound; then, at the bound, the LP dive looks for a
-    packing (up to 70% of what is left) and the low-waste pattern model looks for one
-    or proves there is none, which raises the bound by one."""
+    packing (up to 70% of what is left; an infeasible LP there resumes the bound
+    search) and the low-waste pattern model looks for one or proves there is none,
+    which raises the bound by one."""
     # a plan of value C: C bins of capacity W (bin packing), or m bins of capacity C
     if isinstance(inst, BinPackingInstance):
         if not inst.integral or inst.n > 20_000:
@@ -335,9 +344,10 @@ def _packing_at_bound(
     def budget(share: float = 1.0) -> float | None:
         return None if stop is None else share * (stop - elapsed())
 
-    # start from the arc-flow LP bound (fractions of a second here): the dive and the
-    # pattern model are the right tools at the bound, not for walking up to it
-    lp = lp_bound(inst, bound, 0.15 * left if left is not None else 10.0, best_obj)
+    # start from the arc-flow LP bound (up to 80% of the stage; one LP when the bound
+    # stands): the dive and the pattern model are the tools at the bound, not for
+    # walking up to it
+    lp = lp_bound(inst, bound, budget(0.8) or 10.0, best_obj)
     if lp is not None and lp.value > bound:
         say(f"arc-flow LP bound: {lp.value:g}")
         bound = lp.value
@@ -348,12 +358,18 @@ def _packing_at_bound(
             break
         capacity, bins = shape(target)
         try:
-            plan = arcflow.dive(sizes, capacity, bins, time_limit_s=budget(0.7))
+            dived = arcflow.dive(sizes, capacity, bins, time_limit_s=budget(0.7))
         except arcflow.GraphTooLarge:
-            plan = None
-        say(f"arc-flow LP dive at {target:g}: {'found' if plan is not None else 'none'}")
-        if plan is not None:
-            return ("dive", plan), float(target)
+            dived = arcflow.DiveOutcome(None, False)
+        if dived.plan is not None:
+            say(f"arc-flow LP dive at {target:g}: found")
+            return ("dive", dived.plan), float(target)
+        if dived.refuted:  # the LP search above stopped short of the LP bound: go on with it
+            lp = lp_bound(inst, target + 1, budget(0.5) or 10.0, best_obj)
+            target = max(target + 1, math.ceil(lp.value - 1e-9) if lp is not None else 0)
+            say(f"arc-flow LP bound: {target:g}")
+            continue
+        say(f"arc-flow LP dive at {target:g}: none")
         out = pattern_packing(sizes, capacity, bins, budget())
         say(f"low-waste patterns at {target:g}: {out.status} ({out.patterns:,} patterns)")
         if out.plan is not None:
@@ -435,14 +451,17 @@ def _run_exact(
     lb: float,
     ub: float,
     say: Callable[[str], None],
+    at_bound: bool = True,
 ) -> exact.ExactOutcome:
+    """Run exact method ``stage``; ``at_bound=False`` when ``auto``'s at-bound stage has
+    already searched the arc-flow LP bound and dived at it (arc-flow skips both)."""
     if isinstance(inst, BinPackingInstance):
         upper = int(round(ub))
         if stage == "arcflow":
             if not inst.integral:
                 raise ValueError("arc-flow needs integral sizes and capacity")
             progress: list[str] = []
-            out = exact.arcflow_binpacking(inst, opts, upper, lb, warm, progress)
+            out = exact.arcflow_binpacking(inst, opts, upper, lb, warm, progress, at_bound)
             for line in progress:
                 say(line)
             return out
@@ -453,7 +472,7 @@ def _run_exact(
         if not (inst.kind == "identical" and inst.integral):
             raise ValueError("arc-flow needs identical machines and integral durations")
         progress = []
-        out = exact.arcflow_makespan(inst, opts, lb, ub, progress, warm)
+        out = exact.arcflow_makespan(inst, opts, lb, ub, progress, warm, at_bound)
         for line in progress:
             say(line)
         if out.status == "too_large" and inst.integral:

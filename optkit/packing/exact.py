@@ -347,6 +347,7 @@ def arcflow_binpacking(
     lower: float = 0.0,
     warm: np.ndarray | None = None,
     progress: list[str] | None = None,
+    at_bound: bool = True,
 ) -> ExactOutcome:
     """Find a packing into fewer than ``upper`` bins, or prove there is none.
 
@@ -355,7 +356,7 @@ def arcflow_binpacking(
 
     1. the arc-flow LP (Gilmore–Gomory) raises the bound;
     2. the LP dive (:func:`arcflow.dive`) aims at a packing into ceil(LP) bins, up
-       to 50% of the time;
+       to 50% of the time (``at_bound=False`` skips 1 and 2: ``auto`` has done them);
     3. LNS with arc-flow repair (:mod:`optkit.packing.lns`), 15%;
     4. the assignment MILP (HiGHS), when small, 5% — its primal heuristics
        find some tight packings that arc-flow misses;
@@ -381,25 +382,28 @@ def arcflow_binpacking(
             dt = time.perf_counter() - t0
             progress.append(f"{dt:6.2f}s {stage}: bins {ub}, bound {lb:g}")
 
-    lp = arcflow.solve(inst.sizes, inst.capacity, graph=g, relax=True, time_limit_s=slice_(0.3))
-    if lp.status == "optimal":
-        lb = max(lb, lp.bound)
-    say(f"arc-flow LP ({note})")
-    if lb >= ub:
-        return ExactOutcome(
-            best, lb, "optimal", "highs", note + "; arc-flow LP meets the incumbent"
-        )
-    stages = [("dive", 0.5), ("lns", 0.15), ("assignment", 0.05), ("milp", 1.0)]
+    if at_bound:
+        lp = arcflow.solve(inst.sizes, inst.capacity, graph=g, relax=True, time_limit_s=slice_(0.3))
+        if lp.status == "optimal":
+            lb = max(lb, lp.bound)
+        say(f"arc-flow LP ({note})")
+        if lb >= ub:
+            return ExactOutcome(
+                best, lb, "optimal", "highs", note + "; arc-flow LP meets the incumbent"
+            )
+    stages = [("dive", 0.5)] if at_bound else []
+    stages += [("lns", 0.15), ("assignment", 0.05), ("milp", 1.0)]
     for stage, share in stages:
         rem = slice_(share)
         if rem is not None and rem < 0.05:
             break
         if stage == "dive":
-            got = arcflow.dive(
-                inst.sizes, inst.capacity, int(math.ceil(lb)), graph=g, time_limit_s=rem
-            )
-            if got is not None and len(np.unique(got)) < ub:
-                best, ub = got, len(np.unique(got))
+            K = int(math.ceil(lb - 1e-9))
+            dived = arcflow.dive(inst.sizes, inst.capacity, K, graph=g, time_limit_s=rem)
+            if dived.refuted:
+                lb = float(K + 1)
+            elif dived.plan is not None and len(np.unique(dived.plan)) < ub:
+                best, ub = dived.plan, len(np.unique(dived.plan))
         elif stage == "lns" and best is not None:
             better = lns.binpacking(
                 inst.sizes,
@@ -448,16 +452,20 @@ def arcflow_makespan(
     upper: float,
     progress: list[str] | None = None,
     warm: np.ndarray | None = None,
+    at_bound: bool = True,
 ) -> ExactOutcome:
     """P||Cmax by arc-flow: can the jobs fit in m bins of capacity C?
 
     1. The arc-flow LP raises the bound by search on [lower, upper): LP > m
        proves C, and every smaller C, infeasible.
     2. The LP dive (:func:`arcflow.dive`) at C = bound, up to 30% of the time.
-    3. Then, in time slices, LNS with arc-flow repair (:mod:`optkit.packing.lns`)
-       improves ``warm`` towards the bound, and the arc-flow MILP is solved for
-       C = bound: a packing into m bins is optimal (every smaller C is refuted);
-       "infeasible" raises the bound by one.
+       (``at_bound=False`` skips 1 and 2: ``auto`` has done them already.)
+    3. Then, in time slices: the arc-flow MILP at C = incumbent - 1 ("top": a
+       packing lowers the incumbent, "infeasible" proves it optimal), up to 50%;
+       LNS with arc-flow repair (:mod:`optkit.packing.lns`) from the incumbent,
+       15%; the MILP at C = bound ("bottom": a packing is optimal, "infeasible"
+       raises the bound by one) with the rest. The dive has already looked at the
+       bound, so the other side comes first.
     Integral identical machines only.
     """
     assert inst.kind == "identical" and inst.durations is not None and inst.integral
@@ -487,14 +495,15 @@ def arcflow_makespan(
     hi = int(math.ceil(upper - 1e-9))
     best = warm
     try:
-        lo = arcflow.makespan_lp_bound(p, m, lo, hi, left(), graph)
-        say(f"arc-flow LP search: every C < {lo} is infeasible")
-        if lo < hi:
-            dived = arcflow.dive(p, lo, m, graph=graph(lo), time_limit_s=slice_(0.3))
-            if dived is not None:
-                say(f"C={lo}: LP dive packs into {int(dived.max()) + 1} machines")
-                best, hi = dived, lo
-        for stage, share in (("lns", 0.2), ("milp", 0.3), ("lns", 0.2), ("milp", 1.0)):
+        if at_bound:
+            lo = arcflow.makespan_lp_bound(p, m, lo, hi, left(), graph)
+            say(f"arc-flow LP search: every C < {lo} is infeasible")
+            if lo < hi:
+                dived = arcflow.dive(p, lo, m, graph=graph(lo), time_limit_s=slice_(0.3))
+                if dived.plan is not None:
+                    say(f"C={lo}: LP dive packs into {int(dived.plan.max()) + 1} machines")
+                    best, hi = dived.plan, lo
+        for stage, share in (("top", 0.5), ("lns", 0.15), ("bottom", 1.0)):
             stop = time.perf_counter() + (slice_(share) or 3600.0)
             while lo < hi and time.perf_counter() < stop - 0.05:
                 rem = stop - time.perf_counter()
@@ -507,17 +516,19 @@ def arcflow_makespan(
                         best, hi = better, cm
                     say(f"arc-flow LNS: makespan {hi}")
                     break
+                C = hi - 1 if stage == "top" else lo
                 sol = arcflow.solve(
-                    p, lo, graph=graph(lo), max_bins=m, time_limit_s=rem, threads=opts.threads
+                    p, C, graph=graph(C), max_bins=m, time_limit_s=rem, threads=opts.threads
                 )
                 if sol.status == "infeasible":
-                    say(f"C={lo}: arc-flow MILP proves no packing into {m} machines")
-                    lo += 1
+                    say(f"C={C}: arc-flow MILP proves no packing into {m} machines")
+                    lo = C + 1  # and no smaller C either
                     continue
-                if sol.plan is not None:
-                    say(f"C={lo}: arc-flow packing into {sol.bins} machines")
-                    best, hi = sol.plan, lo
-                break
+                if sol.plan is None:
+                    break
+                best = sol.plan
+                hi = int(np.bincount(best, weights=p, minlength=m).max())
+                say(f"C={C}: arc-flow packing, makespan {hi}")
             if lo >= hi:
                 return ExactOutcome(best, float(lo), "optimal", "highs")
     except arcflow.GraphTooLarge as e:

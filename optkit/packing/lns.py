@@ -20,11 +20,22 @@ import numpy as np
 
 from optkit.packing import arcflow
 
+#: Sub-problems with graphs up to this many arcs are solved in this process (no fork);
+#: HiGHS can overrun its time limit in the root cut loop, so larger ones run in a child
+#: that is stopped at the deadline (seen: 20 s past a 2 s limit on P||Cmax NU_2).
+IN_PROCESS_ARCS = 2_000
+
 
 def _repack(sizes: np.ndarray, capacity: int, bins: int, time_limit_s: float) -> np.ndarray | None:
     try:
+        g = arcflow.build_graph(sizes, capacity)
         sol = arcflow.solve(
-            sizes, capacity, max_bins=bins, time_limit_s=time_limit_s, in_process=True
+            sizes,
+            capacity,
+            max_bins=bins,
+            time_limit_s=time_limit_s,
+            graph=g,
+            in_process=g.n_arcs <= IN_PROCESS_ARCS,
         )
     except arcflow.GraphTooLarge:
         return None
