@@ -139,6 +139,11 @@ def cpsat_parameters(solver: Any, opts: SolverOptions, time_limit_s: float | Non
     solver.parameters.log_search_progress = opts.verbose
 
 
+#: A back-end run by ``call_with_deadline`` is given its time limit minus this, and the
+#: child is stopped at the limit plus this: time to send its incumbent back.
+CHILD_REPLY_S = 0.25
+
+
 def call_with_deadline(fn: Callable[[], T], deadline_s: float | None) -> T | None:
     """Run ``fn()`` in a forked child and return its result, or None if it overran.
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.sparse import coo_matrix
 
-from optkit.solvers import call_with_deadline, new_highs
+from optkit.solvers import CHILD_REPLY_S, call_with_deadline, new_highs
 
 #: Graphs with more positions than this are not built (memory and time).
 MAX_CAPACITY = 400_000
@@ -229,8 +229,10 @@ def solve(
     h.setOptionValue("threads", int(threads))
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", 1 - 1e-6)
-    if time_limit_s is not None:
-        h.setOptionValue("time_limit", float(max(0.01, time_limit_s)))
+    rem = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
+    if rem is not None:  # the graph and the model were built on the same clock
+        # a MILP child needs a moment to send its incumbent back before the deadline
+        h.setOptionValue("time_limit", float(max(0.01, rem - (0 if relax else CHILD_REPLY_S))))
     MS = highspy.HighsModelStatus
 
     def run() -> tuple[Any, float, float, int, np.ndarray | None]:
@@ -246,7 +248,7 @@ def solve(
         )
 
     # HiGHS can overrun its MIP time limit (root cut loop): a forked child is stopped for sure.
-    deadline = None if relax or in_process or time_limit_s is None else float(time_limit_s) + 1.0
+    deadline = None if relax or in_process or rem is None else max(0.05, rem) + CHILD_REPLY_S
     got = call_with_deadline(run, deadline)
     dt = time.perf_counter() - t0
     if got is None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optkit.solvers import call_with_deadline
+from optkit.solvers import CHILD_REPLY_S, call_with_deadline
 
 #: Enumeration stops (and the model is not built) beyond this many patterns.
 MAX_PATTERNS = 50_000
@@ -121,7 +121,7 @@ def pattern_packing(
     A = csc_matrix((data, (rows, cols)), shape=(len(values), len(pats)))
     opts: dict[str, object] = {"disp": False}
     if time_limit_s is not None:
-        opts["time_limit"] = max(0.05, float(time_limit_s))
+        opts["time_limit"] = max(0.05, float(time_limit_s) - CHILD_REPLY_S)
 
     def run() -> tuple[int, np.ndarray | None]:
         res = milp(
@@ -137,7 +137,9 @@ def pattern_packing(
         return int(res.status), res.x
 
     # HiGHS may overrun its own limit in presolve or cuts: a forked child is stopped for sure
-    answer = call_with_deadline(run, None if time_limit_s is None else time_limit_s + 0.5)
+    answer = call_with_deadline(
+        run, None if time_limit_s is None else max(0.05, time_limit_s) + CHILD_REPLY_S
+    )
     if answer is None:
         return PatternOutcome(None, False, len(pats), "time limit")
     status, x_val = answer
