@@ -96,7 +96,7 @@ def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
 
 
 def lp_bound(
-    inst: Instance, start: float, time_limit_s: float, upper: float | None = None
+    inst: Instance, start: float, time_limit_s: float | None, upper: float | None = None
 ) -> B.Bound | None:
     """Arc-flow LP bound (Gilmore–Gomory) for integral data; None when it does not apply.
 
@@ -347,7 +347,7 @@ def _packing_at_bound(
     # start from the arc-flow LP bound (up to 80% of the stage; one LP when the bound
     # stands): the dive and the pattern model are the tools at the bound, not for
     # walking up to it
-    lp = lp_bound(inst, bound, budget(0.8) or 10.0, best_obj)
+    lp = lp_bound(inst, bound, budget(0.8), best_obj)
     if lp is not None and lp.value > bound:
         say(f"arc-flow LP bound: {lp.value:g}")
         bound = lp.value
@@ -365,7 +365,7 @@ def _packing_at_bound(
             say(f"arc-flow LP dive at {target:g}: found")
             return ("dive", dived.plan), float(target)
         if dived.refuted:  # the LP search above stopped short of the LP bound: go on with it
-            lp = lp_bound(inst, target + 1, budget(0.5) or 10.0, best_obj)
+            lp = lp_bound(inst, target + 1, budget(0.5), best_obj)
             target = max(target + 1, math.ceil(lp.value - 1e-9) if lp is not None else 0)
             say(f"arc-flow LP bound: {target:g}")
             continue
