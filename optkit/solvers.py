@@ -224,6 +224,73 @@ def dual_bound(
     return bound
 
 
+@dataclass(frozen=True)
+class PulpAnswer:
+    status: str  # optimal | feasible | infeasible | time_limit
+    objective: float | None  # of the solution found, when one was
+    bound: float  # proven by the back-end (see dual_bound), at least ``lower``
+
+
+def solve_pulp(
+    prob: Any,
+    backend: str,
+    opts: SolverOptions,
+    *,
+    lower: float = 0.0,
+    integral: bool = False,
+    warm_start: bool = False,
+    options: dict[str, Any] | None = None,
+) -> PulpAnswer:
+    """Solve a PuLP problem with ``backend``; its variables then hold the solution.
+
+    HiGHS and SCIP run inside this process through PuLP and can overrun their
+    time limit (HiGHS' root cut loop); with a limit they run in a forked child
+    (:func:`call_with_deadline`) given the limit minus ``CHILD_REPLY_S`` and
+    stopped that long after it; status, values (by name) and the dual bound come
+    back. CBC is its own process with its own limit and runs directly.
+    ``options``: extra back-end options (PuLP's ``optionsDict``).
+    """
+    import pulp
+
+    limit = opts.time_limit_s
+    in_child = backend != "cbc" and limit is not None
+    solver = pulp_solver(
+        backend,
+        opts,
+        time_limit_s=max(0.05, limit - CHILD_REPLY_S) if in_child and limit else limit,
+        warm_start=warm_start,
+    )
+    solver.optionsDict.update(options or {})
+
+    def run() -> tuple[int, int, float | None, float, dict[str, float | None]]:
+        prob.solve(solver)
+        feasible = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+        optimal = prob.sol_status == pulp.LpSolutionOptimal
+        obj = pulp.value(prob.objective) if feasible else None
+        bound = dual_bound(prob, backend, lower, integral, optimal, obj)
+        values = {v.name: v.varValue for v in prob.variables()} if feasible else {}
+        return prob.status, prob.sol_status, obj, bound, values
+
+    got = call_with_deadline(run, limit + CHILD_REPLY_S) if in_child and limit else run()
+    if got is None:  # stopped: nothing came back, nothing is proven beyond ``lower``
+        floor = dual_bound(None, backend, lower, integral, False, None)
+        return PulpAnswer("time_limit", None, floor)
+    status, sol_status, obj, bound, values = got
+    if in_child:
+        prob.status, prob.sol_status = status, sol_status
+        for v in prob.variables():
+            v.varValue = values.get(v.name)
+    if status == pulp.LpStatusInfeasible:
+        word = "infeasible"
+    elif sol_status == pulp.LpSolutionOptimal:
+        word = "optimal"
+    elif sol_status == pulp.LpSolutionIntegerFeasible:
+        word = "feasible"
+    else:
+        word = "time_limit"
+    return PulpAnswer(word, None if obj is None else float(obj), bound)
+
+
 def new_highs() -> Any:
     """A silent ``highspy.Highs`` (the version banner is printed on the first construction)."""
     import highspy

@@ -25,13 +25,7 @@ from scipy.sparse import coo_matrix, csc_matrix
 
 from optkit.kvcache.instance import KvInstance
 from optkit.kvcache.simulate import initial_placement
-from optkit.solvers import (
-    SolverOptions,
-    dual_bound,
-    new_highs,
-    pulp_solver,
-    refuse_above,
-)
+from optkit.solvers import SolverOptions, new_highs, refuse_above, solve_pulp
 
 #: Larger MILPs are refused with a message (the LP bound still works on them).
 MILP_MAX_VARIABLES = 20_000
@@ -330,22 +324,16 @@ def milp(
     inst: KvInstance, opts: SolverOptions | None = None, backend: str = "highs"
 ) -> MilpOutcome:
     """Solve the MILP (refuses models above :data:`MILP_MAX_VARIABLES`)."""
-    import pulp
 
     check_size(inst)
     opts = opts or SolverOptions()
     model = build(inst, integer=True)
     prob, v = to_pulp(model, inst.name.replace("-", "_") or "kv_placement")
-    prob.solve(pulp_solver(backend, opts))
-    feasible = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
-    optimal = prob.sol_status == pulp.LpSolutionOptimal
-    obj = pulp.value(prob.objective) if feasible else None
-    bound = dual_bound(prob, backend, 0.0, False, optimal, obj)
-    status = "optimal" if optimal else ("feasible" if feasible else "time_limit")
-    if not feasible:
-        return MilpOutcome(None, bound, status, backend)
+    ans = solve_pulp(prob, backend, opts)
+    if ans.objective is None:
+        return MilpOutcome(None, ans.bound, ans.status, backend)
     x = np.array([(var.value() or 0.0) for var in v])
-    return MilpOutcome(moves_from_x(inst, model, x), bound, status, backend)
+    return MilpOutcome(moves_from_x(inst, model, x), ans.bound, ans.status, backend)
 
 
 def moves_from_x(

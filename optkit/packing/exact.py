@@ -18,7 +18,7 @@ import numpy as np
 from optkit.packing import arcflow, lns
 from optkit.packing.heuristics import machine_loads
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
-from optkit.solvers import SolverOptions, cpsat_parameters, dual_bound, pulp_solver, require
+from optkit.solvers import SolverOptions, cpsat_parameters, require, solve_pulp
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,6 @@ def milp_makespan(
     lower: float = 0.0,
     symmetry: bool = True,
 ) -> ExactOutcome:
-    import pulp
 
     prob, x, C, order = build_makespan_milp(inst, lower, symmetry)
     if warm is not None:
@@ -105,17 +104,11 @@ def milp_makespan(
         for (i, j), v in x.items():
             v.setInitialValue(1 if w[j] == i else 0)
         C.setInitialValue(float(machine_loads(inst, w).max()))
-    plan = _solve_pulp(prob, x, inst.n, backend, opts, warm is not None)
-    bound = dual_bound(
-        prob,
-        backend,
-        lower,
-        inst.integral,
-        plan is not None and prob.sol_status == pulp.LpSolutionOptimal,
-        None if plan is None else float(machine_loads(inst, plan).max()),
+    ans = solve_pulp(
+        prob, backend, opts, lower=lower, integral=inst.integral, warm_start=warm is not None
     )
-    status = _pulp_status(prob)
-    return ExactOutcome(plan, bound, status, backend)
+    plan = _plan_of(x, inst.n) if ans.objective is not None else None
+    return ExactOutcome(plan, ans.bound, ans.status, backend)
 
 
 def build_binpacking_milp(inst: BinPackingInstance, upper: int, lower: float = 0.0):
@@ -160,7 +153,6 @@ def milp_binpacking(
     lower: float = 0.0,
 ) -> ExactOutcome:
     """Assignment MILP for bin packing over ``upper`` candidate bins (y_b used, x_bj)."""
-    import pulp
 
     prob, x, y, order = build_binpacking_milp(inst, upper, lower)
     if warm is not None:
@@ -170,50 +162,18 @@ def milp_binpacking(
         used = set(w.tolist())
         for b in range(upper):
             y[b].setInitialValue(1 if b in used else 0)
-    plan = _solve_pulp(prob, x, inst.n, backend, opts, warm is not None)
-    obj = None if plan is None else float(len(set(plan.tolist())))
-    bound = dual_bound(
-        prob,
-        backend,
-        lower,
-        True,
-        plan is not None and prob.sol_status == pulp.LpSolutionOptimal,
-        obj,
-    )
-    return ExactOutcome(plan, bound, _pulp_status(prob), backend)
+    ans = solve_pulp(prob, backend, opts, lower=lower, integral=True, warm_start=warm is not None)
+    plan = _plan_of(x, inst.n) if ans.objective is not None else None
+    return ExactOutcome(plan, ans.bound, ans.status, backend)
 
 
-def _solve_pulp(
-    prob: Any,
-    x: dict[tuple[int, int], Any],
-    n: int,
-    backend: str,
-    opts: SolverOptions,
-    warm: bool,
-) -> np.ndarray | None:
-    """Solve a PuLP assignment model; the plan maps job j to the i of its x_ij = 1."""
-    import pulp
-
-    prob.solve(pulp_solver(backend, opts, warm_start=warm))
-    if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        return None
+def _plan_of(x: dict[tuple[int, int], Any], n: int) -> np.ndarray | None:
+    """The plan of a solved assignment model: job j on the i of its x_ij = 1."""
     plan = np.full(n, -1, dtype=np.int64)
     for (i, j), v in x.items():
         if (v.value() or 0) > 0.5:
             plan[j] = i
     return None if np.any(plan < 0) else plan
-
-
-def _pulp_status(prob: Any) -> str:
-    import pulp
-
-    if prob.status == pulp.LpStatusInfeasible:
-        return "infeasible"
-    if prob.sol_status == pulp.LpSolutionOptimal:
-        return "optimal"
-    if prob.sol_status == pulp.LpSolutionIntegerFeasible:
-        return "feasible"
-    return "time_limit"
 
 
 # ----------------------------------------------------------------------------------------

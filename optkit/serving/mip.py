@@ -15,7 +15,7 @@ import numpy as np
 
 from optkit.serving.instance import ServingInstance
 from optkit.serving.policies import IterationPlan
-from optkit.solvers import SolverOptions, TooLarge, dual_bound, pulp_solver, refuse_above
+from optkit.solvers import SolverOptions, TooLarge, refuse_above, solve_pulp
 
 #: Larger models are refused with a message (T^LB and the schedulers work at any size).
 MIP_MAX_VARIABLES = 20_000
@@ -221,23 +221,15 @@ def solve_mip(
     upper: float | None = None,
 ) -> MipOutcome:
     """Solve the MIP (refuses models above :data:`MIP_MAX_VARIABLES`)."""
-    import pulp
 
     opts = opts or SolverOptions()
     mdl = build(inst, lower, upper, inst.name.replace("-", "_"))
-    solver = pulp_solver(backend, opts)
-    if backend == "highs":
-        # HiGHS 1.16's presolve declares some of these models infeasible although a
-        # schedule exists (tests/serving/test_mip.py keeps one): without presolve
-        # HiGHS solves them correctly, and the models are small.
-        solver.optionsDict["presolve"] = "off"
-    mdl.prob.solve(solver)
-    feasible = mdl.prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
-    optimal = mdl.prob.sol_status == pulp.LpSolutionOptimal
-    obj = pulp.value(mdl.prob.objective) if feasible else None
-    bound = dual_bound(mdl.prob, backend, lower, False, optimal, obj)
-    status = "optimal" if optimal else ("feasible" if feasible else "time_limit")
-    if obj is None:
-        return MipOutcome(None, None, None, bound, status, backend)
+    # HiGHS 1.16's presolve declares some of these models infeasible although a
+    # schedule exists (tests/serving/test_mip.py keeps one): without presolve HiGHS
+    # solves them correctly, and the models are small.
+    extra = {"presolve": "off"} if backend == "highs" else None
+    ans = solve_pulp(mdl.prob, backend, opts, lower=lower, options=extra)
+    if ans.objective is None:
+        return MipOutcome(None, None, None, ans.bound, ans.status, backend)
     assign, plans = decode(inst, mdl)
-    return MipOutcome(assign, plans, float(obj), bound, status, backend)
+    return MipOutcome(assign, plans, ans.objective, ans.bound, ans.status, backend)

@@ -1,0 +1,47 @@
+"""Shared solver plumbing: a PuLP model solved in a stopped child hands its
+solution back, and statuses mean what they say."""
+
+import os
+
+import pulp
+import pytest
+
+from optkit.solvers import SolverOptions, available, call_with_deadline, solve_pulp
+
+
+def _knapsack() -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    # max 5a + 4b + 3c s.t. 2a + 3b + c <= 5, binaries: a + b (9) beats a + c (8)
+    prob = pulp.LpProblem("knap", pulp.LpMaximize)
+    xs = [pulp.LpVariable(n, cat="Binary") for n in "abc"]
+    prob += 5 * xs[0] + 4 * xs[1] + 3 * xs[2]
+    prob += 2 * xs[0] + 3 * xs[1] + xs[2] <= 5
+    return prob, xs
+
+
+@pytest.mark.parametrize("backend", [b for b in ("highs", "cbc", "scip") if b in available()])
+@pytest.mark.parametrize("limit", [None, 30.0])
+def test_values_and_bound_come_back(backend, limit):
+    prob, xs = _knapsack()
+    ans = solve_pulp(prob, backend, SolverOptions(limit))
+    assert ans.status == "optimal" and ans.objective == pytest.approx(9.0)
+    # the values are in the variables, also when the solve ran in a child
+    assert [round(v.value()) for v in xs] == [1, 1, 0]
+
+
+@pytest.mark.parametrize("backend", [b for b in ("highs", "cbc") if b in available()])
+def test_infeasible_is_said(backend):
+    prob = pulp.LpProblem("none", pulp.LpMinimize)
+    y = pulp.LpVariable("y", cat="Binary")
+    prob += y
+    prob += y >= 2
+    ans = solve_pulp(prob, backend, SolverOptions(10.0))
+    assert ans.status == "infeasible" and ans.objective is None
+
+
+def test_a_child_past_its_deadline_is_stopped():
+    import time
+
+    t0 = time.perf_counter()
+    assert call_with_deadline(lambda: time.sleep(30), 0.5) is None
+    assert time.perf_counter() - t0 < 5
+    assert call_with_deadline(os.getpid, 5.0) != os.getpid()  # it ran in a child
