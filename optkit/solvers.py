@@ -160,7 +160,9 @@ def call_with_deadline(fn: Callable[[], T], deadline_s: float | None) -> T | Non
     ctx = mp.get_context("fork")
     if "highspy" in sys.modules:
         # HiGHS keeps a global thread pool; a child forked while it exists deadlocks.
+        global _SCHEDULER_THREADS
         sys.modules["highspy"].Highs.resetGlobalScheduler(True)
+        _SCHEDULER_THREADS = None
     recv, send = ctx.Pipe(duplex=False)
 
     def child() -> None:
@@ -271,6 +273,8 @@ def solve_pulp(
         values = {v.name: v.varValue for v in prob.variables()} if feasible else {}
         return prob.status, prob.sol_status, obj, bound, values
 
+    if backend == "highs" and not in_child:
+        highs_threads(None, opts.threads)  # PuLP's Highs runs in this process
     got = call_with_deadline(run, limit + CHILD_REPLY_S) if in_child and limit else run()
     if got is None:  # stopped: nothing came back, nothing is proven beyond ``lower``
         floor = dual_bound(None, backend, lower, integral, False, None)
@@ -291,8 +295,9 @@ def solve_pulp(
     return PulpAnswer(word, None if obj is None else float(obj), bound)
 
 
-def new_highs() -> Any:
-    """A silent ``highspy.Highs`` (the version banner is printed on the first construction)."""
+def new_highs(threads: int = 1) -> Any:
+    """A silent ``highspy.Highs`` on ``threads`` threads (the version banner is printed
+    on the first construction)."""
     import highspy
 
     global _BANNER_DONE
@@ -303,10 +308,30 @@ def new_highs() -> Any:
     else:
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    highs_threads(h, threads)
     return h
 
 
+def highs_threads(h: Any, threads: int) -> None:
+    """Give ``h`` (a ``highspy.Highs``, or None for one PuLP is about to make) ``threads``.
+
+    HiGHS keeps one global thread scheduler, sized by the first run in the process;
+    a later run whose ``threads`` option differs fails at once ("the scheduler has
+    already been initialized") and reports no solution. Every Highs optkit runs in
+    process goes through here, and the scheduler is reset when the count changes.
+    """
+    import highspy
+
+    global _SCHEDULER_THREADS
+    if _SCHEDULER_THREADS is not None and threads != _SCHEDULER_THREADS:
+        highspy.Highs.resetGlobalScheduler(True)
+    _SCHEDULER_THREADS = threads
+    if h is not None:
+        h.setOptionValue("threads", int(threads))
+
+
 _BANNER_DONE = False
+_SCHEDULER_THREADS: int | None = None  # the thread count HiGHS' global scheduler was sized for
 
 
 @contextmanager

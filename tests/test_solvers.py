@@ -45,3 +45,18 @@ def test_a_child_past_its_deadline_is_stopped():
     assert call_with_deadline(lambda: time.sleep(30), 0.5) is None
     assert time.perf_counter() - t0 < 5
     assert call_with_deadline(os.getpid, 5.0) != os.getpid()  # it ran in a child
+
+
+def test_a_change_of_thread_count_does_not_break_the_next_highs_run():
+    # HiGHS sizes one global scheduler on its first run; a later run asking for another
+    # thread count used to fail silently ("already initialized"), which read as no bound
+    import numpy as np
+
+    from optkit.packing import arcflow
+    from optkit.solvers import new_highs
+
+    for threads in (2, 1, 2):
+        h = new_highs(threads)
+        h.run()  # an empty model: sizes the scheduler
+        sol = arcflow.solve(np.array([3, 3, 2, 2, 2]), 6, relax=True, threads=1)
+        assert sol.status == "optimal" and sol.lp_value == 2.0

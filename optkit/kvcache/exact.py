@@ -25,7 +25,7 @@ from scipy.sparse import coo_matrix, csc_matrix
 
 from optkit.kvcache.instance import KvInstance
 from optkit.kvcache.simulate import initial_placement
-from optkit.solvers import SolverOptions, new_highs, refuse_above, solve_pulp
+from optkit.solvers import SolverOptions, highs_threads, new_highs, refuse_above, solve_pulp
 
 #: Larger MILPs are refused with a message (the LP bound still works on them).
 MILP_MAX_VARIABLES = 20_000
@@ -254,7 +254,7 @@ def lp_bound(inst: KvInstance, time_limit_s: float | None = 60.0, threads: int =
     model = build(inst, integer=False)
     t1 = time.perf_counter()
     h = _highs(model, relax=True)
-    h.setOptionValue("threads", int(threads))
+    highs_threads(h, threads)
     # Interior point without crossover: about twice as fast as simplex here (benchmarks/kvcache)
     h.setOptionValue("solver", "ipm")
     h.setOptionValue("run_crossover", "off")

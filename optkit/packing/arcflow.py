@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy.sparse import coo_matrix
 
-from optkit.solvers import CHILD_REPLY_S, call_with_deadline, new_highs
+from optkit.solvers import CHILD_REPLY_S, call_with_deadline, highs_threads, new_highs
 
 #: Graphs with more positions than this are not built (memory and time).
 MAX_CAPACITY = 400_000
@@ -226,7 +226,7 @@ def solve(
         # simplex here; crossover alone took 5 s of 6.4 on P||Cmax NU_2 at C = 9440)
         h.setOptionValue("solver", "ipm")
         h.setOptionValue("run_crossover", "off")
-    h.setOptionValue("threads", int(threads))
+    highs_threads(h, threads)
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", 1 - 1e-6)
     rem = None if time_limit_s is None else time_limit_s - (time.perf_counter() - t0)
@@ -489,23 +489,36 @@ def makespan_lp_bound(
     time_limit_s: float | None = None,
     graph_of: Callable[[int], ArcFlowGraph] | None = None,
 ) -> int:
-    """Raise a P||Cmax bound ``lo`` by search on C in [lo, hi] with the arc-flow LP.
+    """Raise a P||Cmax bound ``lo`` by search on C in [lo, hi] with the bin-packing LP.
 
     LP(C) > m proves that the jobs do not fit in m bins of capacity C (nor, by
-    monotonicity, in any smaller one); see ``bounds.raise_by_search``.
+    monotonicity, in any smaller one); see ``bounds.raise_by_search``. The LP is
+    solved by column generation (:mod:`optkit.packing.colgen`) when there are at
+    most ``COLGEN_MAX_TYPES`` distinct durations, else as the arc-flow LP.
     ``graph_of`` lets the caller cache the graphs it will reuse.
     """
+    from optkit.packing import colgen
     from optkit.packing.bounds import raise_by_search
 
     t0 = time.perf_counter()
+    few_sizes = len(np.unique(p)) <= colgen.COLGEN_MAX_TYPES
+    pool: list[np.ndarray] = []  # patterns found at one C start the next
 
     def excess(C: int) -> float:
-        """LP(C) - m where that proves C infeasible (bound > m), else 0."""
+        """LP(C) - m - 1e-6: > 0 exactly when it proves C infeasible (bound > m);
+        0 when the LP was not solved."""
         left = None if time_limit_s is None else max(0.1, time_limit_s - (time.perf_counter() - t0))
+        if few_sizes:
+            try:
+                gg = colgen.lp_bound(p, C, time_limit_s=left, pool=pool)
+            except colgen.TooLarge:
+                pass
+            else:  # the proven side when it refutes, else the master's value
+                return gg.lower - m - 1e-6 if gg.lower > m + 1e-6 else min(0.0, gg.upper - m - 1e-6)
         g = graph_of(C) if graph_of is not None else build_graph(p, C)
         sol = solve(p, C, graph=g, relax=True, time_limit_s=left)
-        if sol.status != "optimal" or sol.bound <= m or sol.lp_value is None:
+        if sol.status != "optimal" or sol.lp_value is None:
             return 0.0
-        return max(sol.lp_value - m, 1e-9)
+        return sol.lp_value - m - 1e-6
 
     return raise_by_search(lo, hi, excess, time_limit_s)

@@ -156,38 +156,56 @@ def raise_by_search(
     """Raise a makespan lower bound ``lo`` by search on C in [lo, hi].
 
     ``excess(C) > 0`` only when it *proves* that the jobs do not fit in m bins of
-    capacity C (a bool works: True proves); a value <= 0 means "not proven". Its
-    size, when it is graded (the LP's bins minus m), guides the search. Fitting is
-    monotone in C, so a proof at C covers every smaller capacity: the returned
-    value L has every C < L proven infeasible, whatever the oracle answers elsewhere.
+    capacity C (a bool works: True proves); a value <= 0 means "not proven". A
+    graded excess (the LP's bins minus m, negative where the LP fits) guides the
+    search. Fitting is monotone in C, so a proof at C covers every smaller
+    capacity: the returned value L has every C < L proven infeasible, whatever the
+    oracle answers elsewhere and in whatever order it is asked.
 
-    Probes: ``lo`` first (one call when the bound already stands, the common case);
-    while every probe is refuted, the secant through the last two excesses aims at
-    the root (the graded LP excess is close to linear in C), or galloping (lo + 1,
-    lo + 3, lo + 7, ...) when the excess is flat; once a probe stands, bisection. A
-    secant probe that does not halve the interval is followed by a galloping or
-    bisection one, so the number of calls stays within about twice bisection's.
+    Probes: ``lo`` first (one call when the bound already stands, the common case).
+    Then, with a graded excess, the root of the line through the two nearest
+    probes: the largest refuted C and the smallest C that stood with a negative
+    excess (false position, with the Illinois halving when one end is kept twice),
+    or else the two largest refuted ones (secant). The LP excess is close to linear in C. Otherwise galloping (lo + 1,
+    lo + 3, lo + 7, ...) until a probe stands, then bisection. A line probe that
+    does not halve the interval is followed by a plain one, so the number of calls
+    stays within about twice bisection's.
     """
     t0 = time.perf_counter()
-    refuted: list[tuple[int, float]] = []
-    step, capped, secant_width = 1, False, 0
+    refuted: list[tuple[int, float]] = []  # increasing C
+    stood: tuple[int, float] | None = None  # the smallest C that stood, its excess
+    step, line_width, last_side, same_side = 1, 0, 0, 0
     while lo < hi:
         if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
             break
         probe, width = None, hi - lo
-        if len(refuted) >= 2 and not (secant_width and 2 * width > secant_width):
-            (a, ea), (b, eb) = refuted[-2:]
-            if ea > eb:  # the excess falls as C grows: aim where it reaches 0
-                probe = min(max(int(math.floor(b + eb * (b - a) / (ea - eb))), lo), hi - 1)
-        secant_width = width if probe is not None else 0
+        if refuted and not (line_width and 2 * width > line_width and same_side >= 2):
+            a, ea = refuted[-1]
+            if stood is not None and stood[1] < 0:
+                b, eb = stood
+                # Illinois: an end kept twice in a row counts half, or false position
+                # creeps towards the root from one side
+                if same_side >= 2:
+                    ea, eb = (ea, eb / 2) if last_side > 0 else (ea / 2, eb)
+            elif len(refuted) >= 2:
+                b, eb = refuted[-2]
+            else:
+                b, eb = a, ea
+            if ea != eb:  # where the line through (a, ea) and (b, eb) reaches 0
+                root = a + ea * (b - a) / (ea - eb)
+                probe = min(max(int(math.floor(root)), lo), hi - 1)
+        line_width = width if probe is not None else 0
         if probe is None:
-            probe = (lo + hi) // 2 if capped else min(lo + step - 1, hi - 1)
+            probe = (lo + hi) // 2 if stood is not None else min(lo + step - 1, hi - 1)
         e = float(excess(probe))
+        side = 1 if e > 0 else -1
+        same_side = same_side + 1 if side == last_side else 1
+        last_side = side
         if e > 0:
             refuted.append((probe, e))
             lo, step = probe + 1, step * 2
         else:
-            hi, capped = probe, True
+            hi, stood = probe, (probe, e)
     return lo
 
 
