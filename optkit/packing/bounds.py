@@ -166,10 +166,10 @@ def raise_by_search(
     Then, with a graded excess, the root of the line through the two nearest
     probes: the largest refuted C and the smallest C that stood with a negative
     excess (false position, with the Illinois halving when one end is kept twice),
-    or else the two largest refuted ones (secant). The LP excess is close to linear in C. Otherwise galloping (lo + 1,
-    lo + 3, lo + 7, ...) until a probe stands, then bisection. A line probe that
-    does not halve the interval is followed by a plain one, so the number of calls
-    stays within about twice bisection's.
+    or else the two largest refuted ones (secant); the LP excess is close to
+    linear in C. Otherwise galloping (lo + 1, lo + 3, lo + 7, ...) until a probe
+    stands, then bisection. A line probe that does not halve the interval, after
+    two on the same side, is followed by a plain one.
     """
     t0 = time.perf_counter()
     refuted: list[tuple[int, float]] = []  # increasing C
