@@ -19,8 +19,11 @@ import numpy as np
 
 from optkit.solvers import new_highs
 
-#: Used by the P||Cmax LP-bound search up to this many distinct sizes.
+#: Used for the LP bound (``arcflow.lp_range``) up to this many distinct sizes, and
+#: from this many sizes x capacity on (below it the arc-flow graph is small and its
+#: LP faster: Falkenauer U, 61-80 sizes, W = 150: 0.03 s against 0.11-0.18 s).
 COLGEN_MAX_TYPES = 100
+COLGEN_MIN_CELLS = 200_000
 #: The pricing table (knapsack items after binary splitting × capacity) may hold at
 #: most this many cells.
 MAX_TABLE = 50_000_000

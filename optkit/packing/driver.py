@@ -98,7 +98,8 @@ def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
 def lp_bound(
     inst: Instance, start: float, time_limit_s: float | None, upper: float | None = None
 ) -> B.Bound | None:
-    """Arc-flow LP bound (Gilmore–Gomory) for integral data; None when it does not apply.
+    """The bin-packing LP bound (Gilmore–Gomory: column generation or the arc-flow LP,
+    :func:`arcflow.lp_range`) for integral data; None when it does not apply.
 
     P||Cmax: search on C from ``start`` up to ``upper`` (the value of a known plan;
     list scheduling's guarantee without one)."""
@@ -106,10 +107,10 @@ def lp_bound(
         if not inst.integral:
             return None
         try:
-            sol = arcflow.solve(inst.sizes, inst.capacity, relax=True, time_limit_s=time_limit_s)
+            got = arcflow.lp_range(inst.sizes, int(inst.capacity), time_limit_s)
         except arcflow.GraphTooLarge:
             return None
-        return B.Bound(sol.bound, "arcflow-LP") if sol.status == "optimal" else None
+        return None if got is None else B.Bound(float(math.ceil(got[0] - 1e-6)), "LP")
     if inst.kind != "identical" or not inst.integral:
         return None
     p, m = inst.durations, inst.m
@@ -121,7 +122,7 @@ def lp_bound(
         C = arcflow.makespan_lp_bound(p, m, int(start), hi, time_limit_s)
     except arcflow.GraphTooLarge:
         return None
-    return B.Bound(float(C), "arcflow-LP")
+    return B.Bound(float(C), "LP")
 
 
 # ----------------------------------------------------------------------------------------
@@ -349,7 +350,7 @@ def _packing_at_bound(
     # walking up to it
     lp = lp_bound(inst, bound, budget(0.8), best_obj)
     if lp is not None and lp.value > bound:
-        say(f"arc-flow LP bound: {lp.value:g}")
+        say(f"LP bound: {lp.value:g}")
         bound = lp.value
     target = math.ceil(bound - 1e-9)
     while target < best_obj - 1e-9:
@@ -367,7 +368,7 @@ def _packing_at_bound(
         if dived.refuted:  # the LP search above stopped short of the LP bound: go on with it
             lp = lp_bound(inst, target + 1, budget(0.5), best_obj)
             target = max(target + 1, math.ceil(lp.value - 1e-9) if lp is not None else 0)
-            say(f"arc-flow LP bound: {target:g}")
+            say(f"LP bound: {target:g}")
             continue
         say(f"arc-flow LP dive at {target:g}: none")
         out = pattern_packing(sizes, capacity, bins, budget())
