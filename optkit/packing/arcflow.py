@@ -29,7 +29,8 @@ from optkit.solvers import CHILD_REPLY_S, call_with_deadline, highs_threads, new
 MAX_CAPACITY = 400_000
 MAX_ARCS = 3_000_000
 #: LPs of graphs with more arcs than this are solved from scratch by the interior-point
-#: method (with crossover) rather than simplex.
+#: method rather than simplex (with crossover where the dive needs a basis, without it
+#: where only the value is used).
 IPM_ARCS = 5_000
 #: Rounds of fixings a failed dive undoes (one MILP on the rest after each).
 DIVE_BACKTRACKS = 3
