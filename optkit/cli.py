@@ -203,7 +203,7 @@ def _table() -> Table:
 def bound(
     files: FilesArg,
     method: Annotated[
-        str, typer.Option(help="auto/cheap (closed forms) or lp (+ arc-flow / LST LP).")
+        str, typer.Option(help="auto/cheap (closed forms) or lp (+ the bin-packing LP / LST LP).")
     ] = "auto",
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per instance.")] = 10.0,
     json_out: JsonOpt = False,
