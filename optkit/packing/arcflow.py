@@ -489,7 +489,8 @@ def lp_range(
     pool: list[np.ndarray] | None = None,
     graph: ArcFlowGraph | None = None,
 ) -> tuple[float, float] | None:
-    """(proven lower, upper) on the bin-packing LP value; None when it was not solved.
+    """(proven lower, upper) on the value of a bin-packing LP relaxation (so the lower
+    one bounds the number of bins); None when it was not solved.
 
     Column generation (:mod:`optkit.packing.colgen`) for few distinct sizes and a
     large capacity (at most ``COLGEN_MAX_TYPES`` sizes, at least ``COLGEN_MIN_CELLS``
