@@ -360,17 +360,17 @@ def _packing_at_bound(
         capacity, bins = shape(target)
         try:
             dived = arcflow.dive(sizes, capacity, bins, time_limit_s=budget(0.7))
-        except arcflow.GraphTooLarge:
-            dived = arcflow.DiveOutcome(None, False)
-        if dived.plan is not None:
-            say(f"arc-flow LP dive at {target:g}: found")
-            return ("dive", dived.plan), float(target)
+            said = "found" if dived.plan is not None else "none"
+        except arcflow.GraphTooLarge as e:
+            dived, said = arcflow.DiveOutcome(None, False), f"not run ({e})"
         if dived.refuted:  # the LP search above stopped short of the LP bound: go on with it
             lp = lp_bound(inst, target + 1, budget(0.5), best_obj)
             target = max(target + 1, math.ceil(lp.value - 1e-9) if lp is not None else 0)
             say(f"LP bound: {target:g}")
             continue
-        say(f"arc-flow LP dive at {target:g}: none")
+        say(f"arc-flow LP dive at {target:g}: {said}")
+        if dived.plan is not None:
+            return ("dive", dived.plan), float(target)
         out = pattern_packing(sizes, capacity, bins, budget())
         say(f"low-waste patterns at {target:g}: {out.status} ({out.patterns:,} patterns)")
         if out.plan is not None:
