@@ -255,13 +255,10 @@ def solve_pulp(
     import pulp
 
     limit = opts.time_limit_s
-    in_child = backend != "cbc" and limit is not None
-    solver = pulp_solver(
-        backend,
-        opts,
-        time_limit_s=max(0.05, limit - CHILD_REPLY_S) if in_child and limit else limit,
-        warm_start=warm_start,
-    )
+    deadline = None if limit is None or backend == "cbc" else limit + CHILD_REPLY_S
+    in_child = deadline is not None
+    own_limit = limit if deadline is None else max(0.05, deadline - 2 * CHILD_REPLY_S)
+    solver = pulp_solver(backend, opts, time_limit_s=own_limit, warm_start=warm_start)
     solver.optionsDict.update(options or {})
 
     def run() -> tuple[int, int, float | None, float, dict[str, float | None]]:
@@ -275,7 +272,7 @@ def solve_pulp(
 
     if backend == "highs" and not in_child:
         highs_threads(None, opts.threads)  # PuLP's Highs runs in this process
-    got = call_with_deadline(run, limit + CHILD_REPLY_S) if in_child and limit else run()
+    got = call_with_deadline(run, deadline) if in_child else run()
     if got is None:  # stopped: nothing came back, nothing is proven beyond ``lower``
         floor = dual_bound(None, backend, lower, integral, False, None)
         return PulpAnswer("time_limit", None, floor)

@@ -341,7 +341,8 @@ def fractional_paths(g: ArcFlowGraph, flow: np.ndarray) -> list[tuple[list[int],
 @dataclass(frozen=True)
 class DiveOutcome:
     plan: np.ndarray | None  # a packing into at most max_bins bins, when found
-    refuted: bool  # the LP of all items is infeasible: max_bins bins do not suffice
+    lp_value: float | None = None  # the arc-flow LP of all items (the first solve)
+    refuted: bool = False  # lp_value > max_bins: no packing into max_bins bins exists
 
 
 def dive(
@@ -370,20 +371,23 @@ def dive(
     values, need = np.unique(s, return_counts=True)  # the rest, by size
     rounds: list[list[np.ndarray]] = []  # each round's bins, as arrays of sizes
     lp: _DiveLP | None = None
+    value: float | None = None  # the LP of all items: solved first, with no bin limit
     while need.any():
         rem = left()
         if rem is not None and rem <= 0.05:
-            return DiveOutcome(None, False)
+            return DiveOutcome(None, value)
         if lp is None or 2 * int(need.sum()) <= lp.items:
             rest = np.repeat(values, need)
             g = graph if lp is None and graph is not None else build_graph(rest, capacity)
-            lp = _DiveLP(g, values, max_bins)
+            lp = _DiveLP(g, values)
         fixed_bins = sum(len(r) for r in rounds)
-        paths = lp.paths(need, max_bins - fixed_bins, rem)
+        paths = lp.paths(need, None if value is None else max_bins - fixed_bins, rem)
         if paths is None:
-            if not rounds and lp.infeasible:  # the LP bound exceeds max_bins
-                return DiveOutcome(None, True)
             break
+        if value is None:
+            value = lp.value
+            if value > max_bins + 1e-6:  # the LP bound exceeds max_bins
+                return DiveOutcome(None, value, True)
         fixed: list[np.ndarray] = []
         for path, v in paths:
             for _ in range(int(math.floor(v + 1e-9))):
@@ -395,7 +399,7 @@ def dive(
             break
         rounds.append(fixed)
     if not need.any():
-        return DiveOutcome(_plan_of_bins(s, [b for r in rounds for b in r], None), False)
+        return DiveOutcome(_plan_of_bins(s, [b for r in rounds for b in r], None), value)
     # The LP of the rest is infeasible (or stopped): undo rounds, the MILP packs the rest.
     for _ in range(DIVE_BACKTRACKS):
         if not rounds:
@@ -409,8 +413,8 @@ def dive(
         rest = np.repeat(values, need)
         sol = solve(rest, capacity, max_bins=max_bins - len(kept_bins), time_limit_s=rem)
         if sol.plan is not None and sol.bins is not None and sol.bins <= max_bins - len(kept_bins):
-            return DiveOutcome(_plan_of_bins(s, kept_bins, (rest, sol.plan)), False)
-    return DiveOutcome(None, False)
+            return DiveOutcome(_plan_of_bins(s, kept_bins, (rest, sol.plan)), value)
+    return DiveOutcome(None, value)
 
 
 def _take(path: np.ndarray, need: np.ndarray, values: np.ndarray, into: list[np.ndarray]) -> bool:
@@ -429,35 +433,37 @@ def _take(path: np.ndarray, need: np.ndarray, values: np.ndarray, into: list[np.
 class _DiveLP:
     """The arc-flow LP of a dive on graph ``g``; only row bounds change between solves."""
 
-    def __init__(self, g: ArcFlowGraph, values: np.ndarray, max_bins: int) -> None:
+    def __init__(self, g: ArcFlowGraph, values: np.ndarray) -> None:
         self.g = g
         self.items = int(g.demand.sum())
-        self.h = build_model(g, relax=True, max_bins=max_bins)
+        self.h = build_model(g, relax=True, max_bins=self.items)  # the row; bound set per solve
         self.h.setOptionValue("solver", "ipm" if g.n_arcs > IPM_ARCS else "simplex")
         # rows: inner nodes, then one per type, then the bin limit
         self.demand_row = g.n_nodes - 2
         self.bins_row = self.demand_row + len(g.type_sizes)
         self.type_of = np.searchsorted(values, g.type_sizes)  # graph type -> index in values
-        self.infeasible = False  # the last LP was proven infeasible
+        self.value = math.nan  # of the last LP solved
 
     def paths(
-        self, need: np.ndarray, bins: int, time_limit_s: float | None
+        self, need: np.ndarray, bins: int | None, time_limit_s: float | None
     ) -> list[tuple[np.ndarray, float]] | None:
         """Paths (as indices into ``values``, with flow values, largest first) of the LP
-        with demands ``need`` and at most ``bins`` bins; None when it is infeasible."""
+        with demands ``need`` and at most ``bins`` bins (None: no limit); None when it
+        is infeasible or stopped."""
         import highspy
 
         for t, k in enumerate(self.type_of.tolist()):
             self.h.changeRowBounds(self.demand_row + t, float(need[k]), highspy.kHighsInf)
-        self.h.changeRowBounds(self.bins_row, 0.0, float(bins))
+        self.h.changeRowBounds(
+            self.bins_row, 0.0, highspy.kHighsInf if bins is None else float(bins)
+        )
         if time_limit_s is not None:  # HiGHS's clock runs on across re-solves
             self.h.setOptionValue("time_limit", self.h.getRunTime() + float(time_limit_s))
         self.h.run()
         self.h.setOptionValue("solver", "simplex")  # warm re-solves from here on
-        status = self.h.getModelStatus()
-        self.infeasible = status == highspy.HighsModelStatus.kInfeasible
-        if status != highspy.HighsModelStatus.kOptimal:
+        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
+        self.value = float(self.h.getInfo().objective_function_value)
         flow = np.asarray(self.h.getSolution().col_value)
         out = [
             (self.type_of[np.asarray(types, dtype=np.int64)], v)

@@ -130,7 +130,9 @@ def lp_bound(
         upper = float(h.getInfo().objective_function_value)
         pi = np.maximum(np.asarray(h.getSolution().row_dual), 0.0)
         kappa, a = price(pi, w, d, capacity)
-        lower = max(lower, upper / max(kappa, 1.0))
+        # π / max(κ, 1) is dual feasible (π ≥ 0, every pattern prices at most 1): its
+        # objective bounds the LP whatever the master's tolerances (Farley)
+        lower = max(lower, float(d @ pi) / max(kappa, 1.0))
         optimal = kappa <= 1 + 1e-9
         decided = max_bins is not None and (lower > max_bins + 1e-6 or upper <= max_bins)
         late = time_limit_s is not None and time.perf_counter() - t0 > time_limit_s

@@ -319,15 +319,16 @@ def _packing_at_bound(
     """((name, plan) meeting the raised bound or None, proven bound), with at most 70% of the
     time left (integral bin packing and identical P||Cmax).
 
-    The arc-flow LP raises the bound; then, at the bound, the LP dive looks for a
-    packing (up to 70% of what is left; an infeasible LP there resumes the bound
-    search) and the low-waste pattern model looks for one or proves there is none,
-    which raises the bound by one."""
+    The LP raises the bound (P||Cmax: the search on C; bin packing: the dive's first
+    LP); then, at the bound, the LP dive looks for a packing (up to 70% of what is
+    left; an LP above the bound there raises it) and the low-waste pattern model
+    looks for one or proves there is none, which raises the bound by one."""
     # a plan of value C: C bins of capacity W (bin packing), or m bins of capacity C
     if isinstance(inst, BinPackingInstance):
         if not inst.integral or inst.n > 20_000:
             return None, bound
         sizes, W = np.asarray(inst.sizes, dtype=np.int64), int(inst.capacity)
+        search = W > arcflow.MAX_CAPACITY  # no dive, so no LP from it: column generation
 
         def shape(C: int) -> tuple[int, int]:
             return W, C
@@ -335,6 +336,7 @@ def _packing_at_bound(
         if inst.kind != "identical" or not inst.integral or inst.n > 20_000:
             return None, bound
         sizes, m = np.asarray(inst.durations, dtype=np.int64), inst.m
+        search = True  # the dive's LP at one C does not say which C to try next
 
         def shape(C: int) -> tuple[int, int]:
             return C, m
@@ -345,10 +347,9 @@ def _packing_at_bound(
     def budget(share: float = 1.0) -> float | None:
         return None if stop is None else share * (stop - elapsed())
 
-    # start from the arc-flow LP bound (up to 80% of the stage; one LP when the bound
-    # stands): the dive and the pattern model are the tools at the bound, not for
-    # walking up to it
-    lp = lp_bound(inst, bound, budget(0.8), best_obj)
+    # start from the LP bound (up to 80% of the stage; one LP when the bound stands):
+    # the dive and the pattern model are the tools at the bound, not for walking up to it
+    lp = lp_bound(inst, bound, budget(0.8), best_obj) if search else None
     if lp is not None and lp.value > bound:
         say(f"LP bound: {lp.value:g}")
         bound = lp.value
@@ -362,10 +363,13 @@ def _packing_at_bound(
             dived = arcflow.dive(sizes, capacity, bins, time_limit_s=budget(0.7))
             said = "found" if dived.plan is not None else "none"
         except arcflow.GraphTooLarge as e:
-            dived, said = arcflow.DiveOutcome(None, False), f"not run ({e})"
-        if dived.refuted:  # the LP search above stopped short of the LP bound: go on with it
-            lp = lp_bound(inst, target + 1, budget(0.5), best_obj)
-            target = max(target + 1, math.ceil(lp.value - 1e-9) if lp is not None else 0)
+            dived, said = arcflow.DiveOutcome(None), f"not run ({e})"
+        if dived.refuted and dived.lp_value is not None:  # the LP exceeds the target
+            if isinstance(inst, BinPackingInstance):  # its value is the bound
+                target = math.ceil(dived.lp_value - 1e-6)
+            else:  # the search on C above stopped short of the LP bound: go on with it
+                lp = lp_bound(inst, target + 1, budget(0.5), best_obj)
+                target = max(target + 1, math.ceil(lp.value - 1e-9) if lp is not None else 0)
             say(f"LP bound: {target:g}")
             continue
         say(f"arc-flow LP dive at {target:g}: {said}")

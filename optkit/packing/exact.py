@@ -314,13 +314,13 @@ def arcflow_binpacking(
     A portfolio within the time limit, each stage stopping the search once the
     incumbent meets the bound:
 
-    1. the arc-flow LP (Gilmore–Gomory) raises the bound;
-    2. the LP dive (:func:`arcflow.dive`) aims at a packing into ceil(LP) bins, up
-       to 50% of the time (``at_bound=False`` skips 1 and 2: ``auto`` has done them);
-    3. LNS with arc-flow repair (:mod:`optkit.packing.lns`), 15%;
-    4. the assignment MILP (HiGHS), when small, 5% — its primal heuristics
+    1. the LP dive (:func:`arcflow.dive`): its first LP, the arc-flow LP, raises the
+       bound, and it aims at a packing into that many bins, up to 50% of the time
+       (``at_bound=False`` skips it: ``auto`` has done it);
+    2. LNS with arc-flow repair (:mod:`optkit.packing.lns`), 15%;
+    3. the assignment MILP (HiGHS), when small, 5% — its primal heuristics
        find some tight packings that arc-flow misses;
-    5. the arc-flow MILP for packings into ``upper - 1`` bins with the rest —
+    4. the arc-flow MILP for packings into ``upper - 1`` bins with the rest —
        "infeasible" proves the incumbent optimal.
     """
     t0 = time.perf_counter()
@@ -342,27 +342,18 @@ def arcflow_binpacking(
             dt = time.perf_counter() - t0
             progress.append(f"{dt:6.2f}s {stage}: bins {ub}, bound {lb:g}")
 
-    if at_bound:
-        lp = arcflow.solve(inst.sizes, inst.capacity, graph=g, relax=True, time_limit_s=slice_(0.3))
-        if lp.status == "optimal":
-            lb = max(lb, lp.bound)
-        say(f"arc-flow LP ({note})")
-        if lb >= ub:
-            return ExactOutcome(
-                best, lb, "optimal", "highs", note + "; arc-flow LP meets the incumbent"
-            )
     stages = [("dive", 0.5)] if at_bound else []
     stages += [("lns", 0.15), ("assignment", 0.05), ("milp", 1.0)]
     for stage, share in stages:
         rem = slice_(share)
         if rem is not None and rem < 0.05:
             break
-        if stage == "dive":
+        if stage == "dive":  # its first LP is the arc-flow LP bound
             K = int(math.ceil(lb - 1e-9))
             dived = arcflow.dive(inst.sizes, inst.capacity, K, graph=g, time_limit_s=rem)
-            if dived.refuted:
-                lb = float(K + 1)
-            elif dived.plan is not None and len(np.unique(dived.plan)) < ub:
+            if dived.lp_value is not None:
+                lb = max(lb, float(math.ceil(dived.lp_value - 1e-6)))
+            if dived.plan is not None and len(np.unique(dived.plan)) < ub:
                 best, ub = dived.plan, len(np.unique(dived.plan))
         elif stage == "lns" and best is not None:
             better = lns.binpacking(

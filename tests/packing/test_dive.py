@@ -2,6 +2,7 @@
 P||Cmax bounds."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,7 @@ def test_perfect_triplets_by_hand():
     # three bins cannot hold 400 units: the LP is infeasible, which refutes 3 bins
     out = arcflow.dive(np.array(sizes), 100, 3, time_limit_s=None)
     assert out.plan is None and out.refuted
+    assert out.lp_value == pytest.approx(4.0)  # the LP of all items, the new bound
 
 
 @settings(max_examples=40, deadline=None)
