@@ -118,11 +118,6 @@ class Breakdown:
 # ------------------------------------------------------------------ views
 
 
-def _arr(x: Any) -> Any:
-    a = np.asarray(x, dtype=float)
-    return a if a.ndim else float(a)
-
-
 def _columns(entries: Any, kind: type) -> Any:
     """``col(f)``: f of each entry as a float (one entry) or an array (a sequence of entries)."""
     one = isinstance(entries, kind)

@@ -100,7 +100,12 @@ def solve(
     log: list[str] = [f"bound {bound.kind} = {bound.value:.6g}"]
     milp_bound = None
     if method == "milp" or (method == "auto" and model_size(inst) <= MILP_MAX_VARIABLES):
-        out = milp(inst, opts, backend)
+        # the time limit covers the whole call: the MILP gets what the bounds left
+        out = milp(
+            inst,
+            dataclasses.replace(opts, time_limit_s=opts.remaining(time.perf_counter() - t0)),
+            backend,
+        )
         milp_bound = out.bound
         log.append(f"milp {out.status}, bound {out.bound:.6g}")
         if out.moves is not None:

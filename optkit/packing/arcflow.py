@@ -371,7 +371,7 @@ def dive(
     values, need = np.unique(s, return_counts=True)  # the rest, by size
     rounds: list[list[np.ndarray]] = []  # each round's bins, as arrays of sizes
     lp: _DiveLP | None = None
-    value: float | None = None  # the LP of all items: solved first, with no bin limit
+    value: float | None = None  # the LP of all items (the first solve)
     while need.any():
         rem = left()
         if rem is not None and rem <= 0.05:
@@ -381,13 +381,15 @@ def dive(
             g = graph if lp is None and graph is not None else build_graph(rest, capacity)
             lp = _DiveLP(g, values)
         fixed_bins = sum(len(r) for r in rounds)
-        paths = lp.paths(need, None if value is None else max_bins - fixed_bins, rem)
+        paths = lp.paths(need, max_bins - fixed_bins, rem)
+        if value is None:  # the first solve: the LP bound of all items
+            if lp.infeasible:  # above max_bins: its value, from a warm solve without the limit
+                lp.paths(need, None, left())
+                over = lp.value if math.isfinite(lp.value) else None
+                return DiveOutcome(None, over, over is not None)
+            value = lp.value if paths is not None else None
         if paths is None:
             break
-        if value is None:
-            value = lp.value
-            if value > max_bins + 1e-6:  # the LP bound exceeds max_bins
-                return DiveOutcome(None, value, True)
         fixed: list[np.ndarray] = []
         for path, v in paths:
             for _ in range(int(math.floor(v + 1e-9))):
@@ -442,7 +444,8 @@ class _DiveLP:
         self.demand_row = g.n_nodes - 2
         self.bins_row = self.demand_row + len(g.type_sizes)
         self.type_of = np.searchsorted(values, g.type_sizes)  # graph type -> index in values
-        self.value = math.nan  # of the last LP solved
+        self.value = math.nan  # of the last LP solved to optimality
+        self.infeasible = False  # the last LP was proven infeasible
 
     def paths(
         self, need: np.ndarray, bins: int | None, time_limit_s: float | None
@@ -461,7 +464,10 @@ class _DiveLP:
             self.h.setOptionValue("time_limit", self.h.getRunTime() + float(time_limit_s))
         self.h.run()
         self.h.setOptionValue("solver", "simplex")  # warm re-solves from here on
-        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        status = self.h.getModelStatus()
+        self.infeasible = status == highspy.HighsModelStatus.kInfeasible
+        self.value = math.nan
+        if status != highspy.HighsModelStatus.kOptimal:
             return None
         self.value = float(self.h.getInfo().objective_function_value)
         flow = np.asarray(self.h.getSolution().col_value)
