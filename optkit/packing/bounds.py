@@ -174,39 +174,50 @@ def raise_by_search(
     t0 = time.perf_counter()
     refuted: list[tuple[int, float]] = []  # increasing C
     stood: tuple[int, float] | None = None  # the smallest C that stood, its excess
-    step, line_width, last_side, same_side = 1, 0, 0, 0
+    step, line_width, sides = 1, 0, [0]  # sides: +1 refuted / -1 stood, per probe
     while lo < hi:
         if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
             break
-        probe, width = None, hi - lo
-        if refuted and not (line_width and 2 * width > line_width and same_side >= 2):
-            a, ea = refuted[-1]
-            if stood is not None and stood[1] < 0:
-                b, eb = stood
-                # Illinois: an end kept twice in a row counts half, or false position
-                # creeps towards the root from one side
-                if same_side >= 2:
-                    ea, eb = (ea, eb / 2) if last_side > 0 else (ea / 2, eb)
-            elif len(refuted) >= 2:
-                b, eb = refuted[-2]
-            else:
-                b, eb = a, ea
-            if ea != eb:  # where the line through (a, ea) and (b, eb) reaches 0
-                root = a + ea * (b - a) / (ea - eb)
-                probe = min(max(int(math.floor(root)), lo), hi - 1)
-        line_width = width if probe is not None else 0
-        if probe is None:
+        width, repeat = hi - lo, sides[-1] if sides[-2:] == sides[-1:] * 2 else 0
+        root = None
+        if not (line_width and 2 * width > line_width and repeat):
+            root = _line_root(refuted, stood, repeat)
+        line_width = width if root is not None else 0
+        if root is not None:
+            probe = min(max(int(math.floor(root)), lo), hi - 1)
+        else:
             probe = (lo + hi) // 2 if stood is not None else min(lo + step - 1, hi - 1)
         e = float(excess(probe))
-        side = 1 if e > 0 else -1
-        same_side = same_side + 1 if side == last_side else 1
-        last_side = side
+        sides.append(1 if e > 0 else -1)
         if e > 0:
             refuted.append((probe, e))
             lo, step = probe + 1, step * 2
         else:
             hi, stood = probe, (probe, e)
     return lo
+
+
+def _line_root(
+    refuted: list[tuple[int, float]], stood: tuple[int, float] | None, repeat: int
+) -> float | None:
+    """Where the excess reaches 0 on the line through the largest refuted probe and
+    the smallest one that stood with a negative excess (false position; ``repeat``,
+    the side kept by the last two probes, counts its end half: Illinois), or through
+    the two largest refuted probes (secant); None without two distinct excesses."""
+    if not refuted:
+        return None
+    a, ea = refuted[-1]
+    if stood is not None and stood[1] < 0:
+        b, eb = stood
+        if repeat > 0:
+            eb /= 2
+        elif repeat < 0:
+            ea /= 2
+    elif len(refuted) >= 2:
+        b, eb = refuted[-2]
+    else:
+        return None
+    return None if ea == eb else a + ea * (b - a) / (ea - eb)
 
 
 def dell_amico_martello(p: np.ndarray, m: int, start: float, time_limit_s: float = 5.0) -> float:
