@@ -8,6 +8,8 @@ objective equal to a proven bound within tolerance.
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -27,8 +29,19 @@ class Status(str, Enum):
         return self.value
 
 
-#: Relative tolerance under which an objective and a bound count as equal.
+#: Relative tolerance under which an objective and a bound count as equal. Every
+#: comparison of an objective with a bound goes through :func:`tolerance`, so scaling
+#: an instance's units (seconds to microseconds, bytes to gigabytes) scales the
+#: tolerance with it and changes no status.
 OPT_TOL = 1e-6
+
+
+class BoundConflict(UserWarning):
+    """A "proven" bound lay beyond a verified objective: a solver's tolerances failed.
+
+    :func:`finalize` drops such a bound and warns; the test suite turns this warning
+    into an error, so it is counted as a bug wherever it happens.
+    """
 
 
 def gap(objective: float | None, bound: float | None) -> float:
@@ -40,9 +53,17 @@ def gap(objective: float | None, bound: float | None) -> float:
     return abs(objective - bound) / max(abs(objective), 1e-9)
 
 
-def meets(objective: float, bound: float, sense: str = "min") -> bool:
-    """True when ``objective`` equals ``bound`` within :data:`OPT_TOL` (relative)."""
-    tol = OPT_TOL * max(1.0, abs(objective))
+def tolerance(objective: float, bound: float, atol: float = 0.0) -> float:
+    """How far ``objective`` and ``bound`` may differ and still count as equal:
+    :data:`OPT_TOL` relative to their magnitude, plus ``atol``, an absolute floor that a
+    problem derives from its own instance (a fraction of the smallest change of the
+    objective), never a constant in some unit."""
+    return OPT_TOL * max(abs(objective), abs(bound)) + atol
+
+
+def meets(objective: float, bound: float, sense: str = "min", atol: float = 0.0) -> bool:
+    """True when ``objective`` equals ``bound`` within :func:`tolerance`."""
+    tol = tolerance(objective, bound, atol)
     if sense == "min":
         return objective <= bound + tol
     return objective >= bound - tol
@@ -117,11 +138,18 @@ def finalize(
     sense: str = "min",
     infeasible_reason: str = "",
     log: tuple[str, ...] = (),
+    more_bounds: Sequence[tuple[str, float]] = (),
+    atol: float = 0.0,
 ) -> Result:
-    """Build a :class:`Result` from a checked plan and a proven bound.
+    """Build a :class:`Result` from a checked plan and proven bounds.
 
     ``objective`` must be the verifier's recomputed objective. A plan with
     violations is dropped (status ERROR with the violations as reason).
+    ``bound`` and ``more_bounds`` (``(source, value)`` pairs, e.g. a MILP back-end's
+    dual bound) are the proven bounds; the best one is reported. A bound beyond the
+    verified objective (more than :func:`tolerance`) is no bound: it is dropped, the
+    log says why, a :class:`BoundConflict` warning is raised, and the status is at
+    most FEASIBLE. ``atol`` is the problem's absolute floor for :func:`tolerance`.
     """
 
     def failed(status: Status, bound: float | None, reason: str) -> Result:
@@ -138,15 +166,25 @@ def finalize(
     if violations:
         return failed(Status.ERROR, bound, "plan failed check(): " + "; ".join(violations[:5]))
     assert objective is not None
-    if bound is not None:
-        # A proven bound can never be better than a verified objective: beyond
-        # numerical noise that is a bug, and we refuse to hide it.
-        if not meets(objective, bound, "max" if sense == "min" else "min"):
-            raise RuntimeError(
-                f"internal error: bound {bound!r} is better than verified objective {objective!r}"
+    best: float | None = None
+    conflict = False
+    other = "max" if sense == "min" else "min"
+    candidates = ([("bound", bound)] if bound is not None else []) + list(more_bounds)
+    for source, value in candidates:
+        if not meets(objective, value, other, atol):
+            # A proven bound can never be better than a verified objective: beyond the
+            # tolerance a solver's numerics failed. Keep the plan, never the claim.
+            conflict = True
+            msg = (
+                f"{source} {value!r} dropped: better than the verified objective "
+                f"{objective!r} (a solver tolerance failure)"
             )
-        bound = min(bound, objective) if sense == "min" else max(bound, objective)
-    status = (
-        Status.OPTIMAL if bound is not None and meets(objective, bound, sense) else Status.FEASIBLE
-    )
-    return Result(status, objective, bound, runtime_s, solver, method, plan, True, sense, "", log)
+            log = (*log, msg)
+            warnings.warn(msg, BoundConflict, stacklevel=2)
+            continue
+        value = min(value, objective) if sense == "min" else max(value, objective)
+        if best is None or (value > best if sense == "min" else value < best):
+            best = value
+    optimal = best is not None and not conflict and meets(objective, best, sense, atol)
+    status = Status.OPTIMAL if optimal else Status.FEASIBLE
+    return Result(status, objective, best, runtime_s, solver, method, plan, True, sense, "", log)

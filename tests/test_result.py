@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from optkit.result import Status, finalize, gap
+from optkit.result import BoundConflict, Status, finalize, gap, meets
 
 
 def test_gap_definition():
@@ -30,9 +30,26 @@ def test_violations_drop_the_plan():
     assert r.status is Status.ERROR and r.plan is None and "job 0 twice" in r.reason
 
 
-def test_bound_better_than_objective_is_an_internal_error():
-    with pytest.raises(RuntimeError, match="better than verified objective"):
-        _fin(bound=11.0)
+def test_bound_better_than_objective_is_dropped_never_claimed():
+    with pytest.warns(BoundConflict, match="better than the verified objective"):
+        r = _fin(bound=11.0, more_bounds=[("milp dual bound", 9.5)])
+    assert r.status is Status.FEASIBLE and r.objective == 10.0 and r.bound == 9.5
+    assert any("bound 11.0 dropped" in line for line in r.log)
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e-6, 1.0, 1e6, 1e12])
+def test_tolerance_is_relative_to_the_magnitude(scale):
+    # a microsecond-scale objective 2.6% above its bound is not optimal (it was, with an
+    # absolute tolerance of 1e-6); the same instance in any unit gets the same status
+    assert _fin(objective=13.0 * scale, bound=12.67 * scale).status is Status.FEASIBLE
+    assert _fin(objective=13.0 * scale, bound=13.0 * scale * (1 - 1e-7)).status is Status.OPTIMAL
+    assert meets(13.0 * scale, 13.0 * scale * (1 - 1e-7))
+    assert not meets(13.0 * scale, 13.0 * scale * (1 - 1e-5))
+
+
+def test_best_of_several_bounds_is_reported():
+    r = _fin(bound=8.0, more_bounds=[("lp", 9.0), ("milp", 10.0 + 1e-9)])
+    assert r.status is Status.OPTIMAL and r.bound == 10.0
 
 
 def test_infeasible_and_no_solution():

@@ -2,7 +2,14 @@
 
 from optkit.kvcache.bounds import KvBound, bounds, per_step, unlimited_hbm
 from optkit.kvcache.check import check
-from optkit.kvcache.driver import METHODS, POLICY_METHODS, bound_report, simulate_report, solve
+from optkit.kvcache.driver import (
+    METHODS,
+    POLICY_METHODS,
+    bound_report,
+    decode_plan,
+    simulate_report,
+    solve,
+)
 from optkit.kvcache.exact import MILP_MAX_VARIABLES, lp_bound, milp
 from optkit.kvcache.instance import KvInstance, Tier, make_instance
 from optkit.kvcache.policies import (
@@ -45,6 +52,7 @@ __all__ = [
     "bound_report",
     "bounds",
     "check",
+    "decode_plan",
     "lp_bound",
     "make",
     "make_instance",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,29 @@ def encode(plan: Plan) -> tuple[int, ...]:
         if new:
             flat += [t, 2, -1]
     return tuple(flat)
+
+
+def decode_plan(inst: KvInstance, flat: Sequence[int]) -> Plan:
+    """The inverse of :func:`encode`: per-step (promoted, demoted, new unit to HBM)."""
+    if len(flat) % 3:
+        raise ValueError(
+            f"a KV plan is a list of (step, op, unit) triples; got {len(flat)} numbers"
+        )
+    pro: list[list[int]] = [[] for _ in range(inst.steps)]
+    dem: list[list[int]] = [[] for _ in range(inst.steps)]
+    new = [False] * inst.steps
+    for i in range(0, len(flat), 3):
+        t, op, u = (int(x) for x in flat[i : i + 3])
+        if not 0 <= t < inst.steps or op not in (0, 1, 2):
+            raise ValueError(f"plan[{i}:{i + 3}]: expected (step < {inst.steps}, op 0|1|2, unit)")
+        if op == 2:
+            new[t] = True
+        else:
+            (pro if op == 1 else dem)[t].append(u)
+    return [
+        (np.asarray(p, dtype=np.int64), np.asarray(d, dtype=np.int64), w)
+        for p, d, w in zip(pro, dem, new, strict=True)
+    ]
 
 
 def unsupported(inst: KvInstance, method: str) -> str:
@@ -127,17 +151,26 @@ def solve(
     violations: list[str] = []
     if scored:
         obj, name, plan, violations = min(scored, key=lambda x: x[0])
-    value = bound.value if milp_bound is None else max(bound.value, milp_bound)
     return finalize(
         objective=obj,
-        bound=value,
+        bound=bound.value,
+        more_bounds=[] if milp_bound is None else [(f"{backend} dual bound", milp_bound)],
         plan=encode(plan) if plan is not None else None,
         violations=violations,
         runtime_s=time.perf_counter() - t0,
-        solver="highs" if name == "milp" else "replay",
+        solver=backend if name == "milp" else "replay",
         method=f"auto:{name}" if method == "auto" else method,
         log=tuple(log),
+        atol=time_floor(inst),
     )
+
+
+def time_floor(inst: KvInstance) -> float:
+    """The absolute floor of the optimality test (``result.tolerance``): a millionth of
+    the shortest time one unit's transfer can take (over HBM plus every link at once),
+    so no change of the objective a plan can make is ever below it."""
+    rate = inst.tiers[0].bandwidth + inst.external_rate
+    return 1e-6 * inst.unit_bytes / rate
 
 
 def bound_report(

@@ -76,3 +76,38 @@ def describe(inst: KvInstance) -> dict[str, Any]:
         "hbm_kv_gb": inst.tiers[0].capacity / 1e9,
         "hbm_share_of_kv": inst.tiers[0].capacity / kv_total,
     }
+
+
+def small_random(seed: int, mode: str = "exclusive") -> KvInstance:
+    """A small instance in real units for property tests and cross-solver checks: the
+    GH200 tiers (HBM 4.9 TB/s, LPDDR5X 500 GB/s behind a 450 GB/s link), 16 KiB units,
+    2 layers, a 8-16 token prompt, 4-6 decode tokens, room for 4-8 units in HBM and a
+    heavy-hitter trace; objectives are about a microsecond."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    s = 16384.0
+    prompt, decode = int(rng.integers(8, 17)), int(rng.integers(4, 7))
+    pattern = Pattern(
+        "heavy-hitter",
+        sparsity=float(rng.choice([0.3, 0.5, 0.6])),
+        sinks=1,
+        window=2,
+        seed=int(rng.integers(0, 2**31)),
+    )
+    ext = s * 2 * (prompt + decode)
+    tiers = (
+        Tier("hbm", s * int(rng.integers(4, 9)), 4.9e12),
+        Tier("lpddr5x", ext, 5e11, 4.5e11, 4.5e11),
+    )
+    return KvInstance(
+        tiers,
+        s,
+        2,
+        prompt,
+        decode,
+        PatternTrace(pattern, 2, prompt, decode),
+        mode=mode,
+        name=f"small-random-{seed}",
+        trace_spec=pattern.to_dict(),
+    )

@@ -41,8 +41,9 @@ def unsupported(inst: Instance, method: str) -> str:
         return f"method {method!r} does not apply to {inst.problem}; expected one of " + ", ".join(
             methods(inst)
         )
+    inst = inst.normal_form()[1]  # decimals count as integers in a finer unit
     if isinstance(inst, MakespanInstance):
-        integral = inst.integral or inst.decimal_scale() is not None
+        integral = inst.integral
         if method in ("multifit", "kk", "mbs") and inst.kind != "identical":
             return f"method {method!r} needs identical machines (this instance: {inst.kind})"
         if method == "mbs" and not inst.integral:
@@ -75,6 +76,10 @@ def bounds(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> 
     """Every bound of ``method``: the cheap ones, and with ``lp`` the arc-flow LP bound."""
     if method not in BOUND_METHODS:
         raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
+    factor, norm = inst.normal_form()
+    if factor != 1.0:  # bounded in the solvers' unit, reported in the user's
+        per = factor if isinstance(inst, MakespanInstance) else 1.0
+        return [B.Bound(b.value / per, b.kind) for b in bounds(norm, method, time_limit_s)]
     out = all_bounds(inst, time_limit_s)
     start = B.best(out).value
     if method == "lp" and math.isfinite(start):
@@ -85,12 +90,9 @@ def bounds(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> 
 
 
 def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
-    """Every cheap bound; times with k decimals are bounded on the grid 10**-k."""
+    """Every cheap bound (of an instance in its normal form: ``bounds`` and ``solve``
+    normalise first)."""
     if isinstance(inst, MakespanInstance):
-        factor = inst.decimal_scale() if not inst.integral and inst.n else None
-        if factor is not None and factor > 1:
-            scaled = B.makespan_bounds(inst.scaled(factor), time_limit_s)
-            return [B.Bound(b.value / factor, b.kind) for b in scaled]
         return B.makespan_bounds(inst, time_limit_s)
     return B.binpacking_bounds(inst)
 
@@ -200,10 +202,12 @@ def solve(
     ``auto`` (highs, cbc, scip, cpsat). The time limit covers the whole call.
     """
     opts = options or SolverOptions()
-    if isinstance(inst, MakespanInstance) and not inst.integral and inst.n:
-        factor = inst.decimal_scale()
-        if factor is not None and factor > 1:
-            return _solve_scaled(inst, factor, method, solver, opts, warm_start, log)
+    why = unsupported(inst, method)
+    if why:
+        raise ValueError(why)
+    factor, norm = inst.normal_form() if inst.n else (1.0, inst)
+    if factor != 1.0:
+        return _solve_scaled(inst, norm, factor, method, solver, opts, warm_start, log)
     why = unsupported(inst, method)
     if why:
         raise ValueError(why)
@@ -386,32 +390,37 @@ def _packing_at_bound(
 
 
 def _solve_scaled(
-    inst: MakespanInstance,
-    factor: int,
+    inst: Instance,
+    norm: Instance,
+    factor: float,
     method: str,
     solver: str | None,
     opts: SolverOptions,
     warm_start: Sequence[int] | None,
     log: Callable[[str], None] | None,
 ) -> Result:
-    """Solve times written with k decimals as integers times 10**k, then scale back.
+    """Solve ``norm`` (``inst`` times ``factor``: see ``unit_scale``), then scale back.
 
-    The plan is re-checked on the original instance; the bound is divided by the factor.
+    The plan is re-checked on the original instance; a makespan bound is divided by
+    the factor (a number of bins is unit-free). A bound that the rounding into the
+    normal form moved above the verified objective is dropped by ``finalize``.
     """
     t0 = time.perf_counter()
-    res = solve(inst.scaled(factor), method, solver, opts, warm_start, log)
+    res = solve(norm, method, solver, opts, warm_start, log)
+    per = factor if isinstance(inst, MakespanInstance) else 1.0
+    bound = None if res.bound is None else res.bound / per
     if res.plan is None:
-        return res.replace(bound=None if res.bound is None else res.bound / factor)
+        return res.replace(bound=bound)
     obj, viol = check(inst, res.plan)
     return finalize(
         objective=obj,
-        bound=None if res.bound is None else res.bound / factor,
+        bound=bound,
         plan=res.plan,
         violations=viol,
         runtime_s=time.perf_counter() - t0,
         solver=res.solver,
         method=res.method,
-        log=(*res.log, f"times scaled by {factor} to integers"),
+        log=(*res.log, f"solved in units of 1/{factor:g} of the instance's"),
     )
 
 

@@ -28,6 +28,28 @@ def _is_integral(a: np.ndarray) -> bool:
     return bool(np.all(finite == np.round(finite))) and bool(np.all(np.abs(finite) < 2**53))
 
 
+def unit_scale(values: np.ndarray, max_digits: int = 15) -> tuple[float, bool]:
+    """A factor f that puts ``values`` (finite entries) in a unit where solvers work well:
+    ``(f, True)`` when ``values * f`` are integers with greatest common divisor 1 (data
+    written with at most ``max_digits`` decimals: seconds to the microsecond, bytes in
+    multiples of a page), else ``(2**e, False)`` with the largest value in (512, 1024]
+    (a power of two: scaling is exact in floating point). The solvers then see the
+    same numbers whatever unit the user chose (formulations/makespan.md, "Units").
+    """
+    finite = np.abs(values[np.isfinite(values)])
+    if not len(finite) or float(finite.max()) == 0.0:
+        return 1.0, _is_integral(values)
+    for k in range(max_digits + 1):
+        scaled = finite * 10.0**k
+        r = np.round(scaled)
+        if float(r.sum()) >= 2**53:
+            break
+        if np.all(np.abs(scaled - r) <= 1e-9 * np.maximum(1.0, scaled)):
+            g = int(np.gcd.reduce(r.astype(np.int64)))
+            return 10.0**k / max(g, 1), True
+    return 2.0 ** (10 - math.ceil(math.log2(float(finite.max())))), False
+
+
 def _number_list(value: Any, fld: str, *, allow_null: bool = False, positive: bool = False) -> list:
     if not isinstance(value, list | tuple):
         raise FieldError(fld, "a list of numbers", type(value).__name__)
@@ -148,32 +170,34 @@ class MakespanInstance:
         assert arr is not None
         return _is_integral(arr)
 
-    def decimal_scale(self, max_digits: int = 6) -> int | None:
-        """Smallest 10**k (k <= max_digits) that makes every time an integer, or None.
-
-        Durations written with a few decimals (e.g. seconds to 0.1 ms) are then
-        solved exactly with the integral methods on the scaled instance.
-        """
-        if self.kind == "uniform":
-            return None
+    def normal_form(self) -> tuple[float, MakespanInstance]:
+        """``(f, instance with every time multiplied by f)`` in the unit of
+        :func:`unit_scale` (integers with gcd 1 when the times are decimals); the
+        makespan of the scaled instance is f times the makespan of this one."""
         arr = self.times if self.times is not None else self.durations
         assert arr is not None
-        finite = arr[np.isfinite(arr)]
-        for k in range(max_digits + 1):
-            scaled = finite * 10**k
-            if float(np.abs(scaled).sum()) >= 2**53:
-                return None
-            if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6):
-                return 10**k
-        return None
+        f, integral = unit_scale(arr)
+        if f == 1.0:
+            return f, self
+        return f, self.scaled(f, integral)
 
-    def scaled(self, factor: int) -> MakespanInstance:
-        """The same instance with every time multiplied by ``factor`` and rounded to integers."""
+    def scaled(self, factor: float, integral: bool = False) -> MakespanInstance:
+        """The same instance with every time multiplied by ``factor`` (and rounded to
+        integers when ``integral``)."""
+
+        def sc(a: np.ndarray) -> np.ndarray:
+            out = a * factor
+            return np.round(out) if integral else out
+
         if self.times is not None:
-            t = np.where(np.isfinite(self.times), np.round(self.times * factor), np.inf)
+            t = np.where(
+                np.isfinite(self.times),
+                sc(np.where(np.isfinite(self.times), self.times, 0)),
+                np.inf,
+            )
             return self.replace(times=t)
         assert self.durations is not None
-        return self.replace(durations=np.round(self.durations * factor))
+        return self.replace(durations=sc(self.durations))
 
     def time_matrix(self) -> np.ndarray:
         """m x n processing times (``inf`` = not allowed). Allocates m*n floats."""
@@ -303,6 +327,17 @@ class BinPackingInstance:
     @property
     def integral(self) -> bool:
         return _is_integral(self.sizes) and float(self.capacity).is_integer()
+
+    def normal_form(self) -> tuple[float, BinPackingInstance]:
+        """``(f, the instance with sizes and capacity multiplied by f)`` in the unit of
+        :func:`unit_scale`; the number of bins does not change."""
+        f, integral = unit_scale(np.append(self.sizes, self.capacity))
+        if f == 1.0:
+            return f, self
+        sizes, cap = self.sizes * f, self.capacity * f
+        if integral:
+            sizes, cap = np.round(sizes), round(cap)
+        return f, self.replace(sizes=sizes, capacity=float(cap))
 
     def infeasibility(self) -> str:
         big = np.flatnonzero(self.sizes > self.capacity)

@@ -56,11 +56,13 @@ def _finalize(
     t0: float,
     solver: str = "simulator",
     log: tuple[str, ...] = (),
+    more_bounds: tuple[tuple[str, float], ...] = (),
 ) -> Result:
     objective, violations = check(inst, res)
     return finalize(
         objective=objective,
         bound=bound,
+        more_bounds=more_bounds,
         plan=tuple(int(x) for x in res.assignment),
         violations=violations,
         runtime_s=time.perf_counter() - t0,
@@ -122,13 +124,13 @@ def solve(
         upper=best.makespan,
     )
     note = (f"mip: {out.status}, dual bound {out.bound:.6g}",)
-    bound = max(lb.value, out.bound)
     if out.plans is not None and out.assignment is not None:
         plans, assign = out.plans, out.assignment
         res = simulate(inst, lambda i: FixedPlan(plans.get(i, [])), assign, record=True)
         if res.makespan <= best.makespan:  # never worse than the schedule it started from
             best, label = res, "mip" if method == "mip" else "auto:mip"
-    return _finalize(inst, best, bound, label, t0, out.solver, note)
+    dual = ((f"{out.solver} dual bound", out.bound),)
+    return _finalize(inst, best, lb.value, label, t0, out.solver, note, dual)
 
 
 def simulate_report(

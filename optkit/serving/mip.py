@@ -4,6 +4,11 @@ Symbols follow the formulation: client i, iteration position k = 1..K, request j
 prompt token u. The solution is decoded into per-client iteration plans that the
 simulator replays (``FixedPlan``), so the returned schedule is the simulator's and
 passes the same ``check()`` as every other scheduler's.
+
+Scaling: the solver sees times in units of ``theta = tau(1, 0, 0)``, one iteration of
+one token (``time_unit``); in seconds the coefficients span 10^-9 .. 10 and the
+back-ends' absolute tolerances (10^-6) would be larger than the quantities that
+matter. Objective and bound come back in seconds.
 """
 
 from __future__ import annotations
@@ -53,20 +58,31 @@ class Model:
     f0: dict[tuple[int, int, int], Any]  # (j, i, k) first token of a zero-length prompt
     y: dict[tuple[int, int, int], Any]
     K: int
+    time_unit: float  # seconds per unit of T, d, e (theta)
+
+
+def time_unit(inst: ServingInstance) -> float:
+    """theta = tau(1, 0, 0) > 0: the model's time unit, in seconds."""
+    return inst.iteration.time(1, 0, 0)
 
 
 def build(
     inst: ServingInstance, lower: float = 0.0, upper: float | None = None, name: str = ""
 ) -> Model:
-    """Constraints 1-9 of the formulation; ``lower``/``upper`` are T^LB and T^UB."""
+    """Constraints 1-9 of the formulation; ``lower``/``upper`` are T^LB and T^UB in
+    seconds; every time is divided by :func:`time_unit` before the solver sees it."""
     import pulp
 
     check_size(inst)
+    theta = time_unit(inst)
     it = inst.iteration
+    it = type(it)(**{k: v / theta for k, v in it.to_dict().items()})
+    lower /= theta
+    upper = None if upper is None else upper / theta
     n, m, K = inst.n, inst.clients, horizon(inst)
     s = [int(x) for x in inst.prompt]
     o = [int(x) for x in inst.output]
-    r = [float(x) for x in inst.arrival]
+    r = [float(x) / theta for x in inst.arrival]
     B, M = inst.max_batch, inst.kv_tokens
     U = sum(s) + sum(o)
     prob = pulp.LpProblem(name or "serving", pulp.LpMinimize)
@@ -78,7 +94,7 @@ def build(
     T = var("T", low=lower)
     prob += T
     if upper is not None:
-        prob += upper * (1 + 1e-9) + 1e-12 >= T, "upper"
+        prob += upper * (1 + 1e-9) >= T, "upper"
     a: dict[tuple[int, int], Any] = {}
     for j in range(n):  # 1. assignment, identical-client symmetry a_ji = 0 for i > j
         for i in range(min(j + 1, m)):
@@ -166,7 +182,7 @@ def build(
                     prob += e - d >= r[j] * S[j, k]
             v_prev, e_prev = v, e
         prob += e_prev <= T, f"makespan_{i}"
-    return Model(prob, a, D, f0, y, K)
+    return Model(prob, a, D, f0, y, K, theta)
 
 
 def decode(inst: ServingInstance, mdl: Model) -> tuple[np.ndarray, dict[int, list[IterationPlan]]]:
@@ -228,8 +244,10 @@ def solve_mip(
     # schedule exists (tests/serving/test_mip.py keeps one): without presolve HiGHS
     # solves them correctly, and the models are small.
     extra = {"presolve": "off"} if backend == "highs" else None
-    ans = solve_pulp(mdl.prob, backend, opts, lower=lower, options=extra)
+    ans = solve_pulp(mdl.prob, backend, opts, lower=lower / mdl.time_unit, options=extra)
+    bound = ans.bound * mdl.time_unit
     if ans.objective is None:
-        return MipOutcome(None, None, None, ans.bound, ans.status, backend)
+        return MipOutcome(None, None, None, bound, ans.status, backend)
     assign, plans = decode(inst, mdl)
-    return MipOutcome(assign, plans, ans.objective, ans.bound, ans.status, backend)
+    obj = ans.objective * mdl.time_unit
+    return MipOutcome(assign, plans, obj, bound, ans.status, backend)
