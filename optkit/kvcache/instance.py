@@ -128,7 +128,14 @@ class KvInstance:
     @property
     def hbm_units(self) -> int:
         """Units HBM can hold: ⌊C_0 / s⌋."""
-        return int(self.tiers[0].capacity // self.unit_bytes)
+        return self.units_in(self.tiers[0].capacity)
+
+    def units_in(self, capacity: float) -> int:
+        """⌊capacity / s⌋, counting a quotient within 1e-9 (relative) of an integer
+        as that integer: 40·s bytes scaled to other units still hold 40 units."""
+        q = capacity / self.unit_bytes
+        near = round(q)
+        return int(near) if abs(q - near) <= 1e-9 * max(1.0, q) else math.floor(q)
 
     @property
     def layer_budget(self) -> int:
@@ -137,7 +144,7 @@ class KvInstance:
 
     @property
     def external_units(self) -> int:
-        return sum(int(t.capacity // self.unit_bytes) for t in self.tiers[1:])
+        return sum(self.units_in(t.capacity) for t in self.tiers[1:])
 
     @property
     def external_rate(self) -> float:
@@ -147,7 +154,7 @@ class KvInstance:
     # --- placement rules shared by the simulator, the LP and check() ----------
     @cached_property
     def _home_bounds(self) -> np.ndarray:
-        caps = [int(t.capacity // self.unit_bytes) for t in self.tiers[1:]]
+        caps = [self.units_in(t.capacity) for t in self.tiers[1:]]
         return np.cumsum(caps)
 
     def creation_index(self, layer: Any, token: Any) -> Any:
