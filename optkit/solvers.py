@@ -220,7 +220,7 @@ def dual_bound(
         pass
     if optimal and objective is not None and backend == "cbc":
         # CBC runs with a relative gap of 1e-9 (pulp_solver): only that much is proven.
-        bound = max(bound, objective * (1 - 1e-9) - 1e-9)
+        bound = max(bound, objective - 1e-9 * abs(objective))
     if integral:
         bound = float(math.ceil(bound - 1e-6))
     return bound

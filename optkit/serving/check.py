@@ -13,9 +13,13 @@ def check(inst: ServingInstance, res: SimResult) -> tuple[float, list[str]]:
     v: list[str] = []
     if np.any(np.isnan(res.finish)) or np.any(np.isnan(res.first_token)):
         v.append("some request never finished")
-    if np.any(res.first_token < inst.arrival - 1e-12):
+    # tolerances relative to the instance's time scale: units users pick (s, ms, h)
+    # change no verdict
+    horizon = max(float(np.max(inst.arrival, initial=0.0)), float(res.makespan or 0.0))
+    eps = 1e-12 * horizon
+    if np.any(res.first_token < inst.arrival - eps):
         v.append("a first token precedes its request's arrival")
-    if np.any(res.finish < res.first_token - 1e-12):
+    if np.any(res.finish < res.first_token - eps):
         v.append("a request finished before its first token")
     tokens = 0
     end = 0.0
@@ -25,7 +29,7 @@ def check(inst: ServingInstance, res: SimResult) -> tuple[float, list[str]]:
             continue
         t_prev = 0.0
         for start, dt, held, kv, out in log.trace:
-            if start < t_prev - 1e-9:
+            if start < t_prev - 1e3 * eps:
                 v.append(f"client {i}: iterations overlap at t={start:g}")
             if held > inst.max_batch:
                 v.append(
@@ -38,6 +42,6 @@ def check(inst: ServingInstance, res: SimResult) -> tuple[float, list[str]]:
         end = max(end, t_prev)
     if tokens != int(inst.output.sum()):
         v.append(f"{tokens} output tokens produced, expected {int(inst.output.sum())}")
-    if len(res.finish) and not np.isclose(end, res.makespan, rtol=1e-12, atol=1e-12):
+    if len(res.finish) and not np.isclose(end, res.makespan, rtol=1e-12, atol=eps):
         v.append(f"last iteration ends at {end:g}, makespan says {res.makespan:g}")
     return end, v

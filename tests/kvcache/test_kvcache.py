@@ -26,7 +26,7 @@ from optkit.kvcache import (
     unlimited_hbm,
 )
 from optkit.kvcache.driver import replay_plan
-from optkit.kvcache.exact import model_size
+from optkit.kvcache.exact import MILP_MAX_VARIABLES, model_size
 from optkit.kvcache.policies import anneal
 from optkit.result import Status
 from optkit.solvers import SolverOptions
@@ -146,8 +146,8 @@ def test_check_reports_illegal_plans():
 
 
 def test_milp_refuses_large_models_with_a_message():
-    inst = small_instance(0, 4, 200, 30, 100, "heavy-hitter", "exclusive", 0.0)
-    assert model_size(inst) > 20_000
+    inst = small_instance(0, 3, 60, 12, 30, "heavy-hitter", "exclusive", 0.0)
+    assert model_size(inst) > MILP_MAX_VARIABLES
     with pytest.raises(
         TooLarge, match=r"the MILP would have [\d,]+ variables, more than the limit"
     ):
