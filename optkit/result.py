@@ -70,12 +70,69 @@ def meets(objective: float, bound: float, sense: str = "min", atol: float = 0.0)
 
 
 @dataclass(frozen=True)
+class Bound:
+    """A bound on the optimum and the rule that produced it.
+
+    ``value`` is a lower bound for minimisation problems, an upper bound for
+    maximisation ones. A bound that was asked for and not obtained is still returned,
+    with ``value`` None, ``status`` saying why (``time_limit``, ``too_large``,
+    ``not_applicable``, ``failed``) and ``reason`` in words: nothing asked for is
+    dropped silently. ``proven`` is False only for reference values that are not
+    bounds (never used as one).
+    """
+
+    value: float | None
+    kind: str
+    proven: bool = True
+    status: str = "ok"
+    reason: str = ""
+
+    @property
+    def obtained(self) -> bool:
+        return self.value is not None and self.proven and self.status == "ok"
+
+    def scaled(self, factor: float) -> Bound:
+        return replace(self, value=None if self.value is None else self.value * factor)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "value": _num(self.value)}
+        if self.status != "ok" or not self.proven:
+            d.update(status=self.status, proven=self.proven, reason=self.reason)
+        return d
+
+
+def best_bound(bounds: Sequence[Bound], sense: str = "min") -> Bound:
+    """The strongest obtained bound (on a tie the later: stronger by construction);
+    a ``Bound(None, "none")`` when none was obtained."""
+    got = [b for b in bounds if b.obtained]
+    if not got:
+        return Bound(None, "none", status="failed", reason="no bound obtained")
+    key = (lambda b: b.value) if sense == "min" else (lambda b: -b.value)
+    return max(reversed(got), key=key)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a problem's independent ``check(inst, plan)`` finds: the objective it
+    recomputed from the instance alone, and every violation (empty: the plan is valid)."""
+
+    objective: float
+    violations: tuple[str, ...] = ()
+    details: Any = None  # problem-specific extras (per-step times, finish times)
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+
+@dataclass(frozen=True)
 class Result:
     """What a solver returns: the best verified plan, the best proven bound, and the gap.
 
     ``bound`` is a lower bound for minimisation problems and an upper bound for
-    maximisation ones. ``plan`` is problem-specific (for ``packing``: a tuple
-    with the machine / bin index of each job / item).
+    maximisation ones. ``plan`` is typed for the problem and serialisable through
+    its registry entry (``optkit.problems``): packing's machine / bin index per job,
+    KV placement's moves, serving's whole schedule.
     """
 
     status: Status
@@ -84,7 +141,7 @@ class Result:
     runtime_s: float
     solver: str
     method: str
-    plan: tuple[int, ...] | None = None
+    plan: Any = None
     verified: bool = False
     sense: str = "min"
     reason: str = ""
@@ -111,8 +168,17 @@ class Result:
             "runtime_s": round(self.runtime_s, 6),
             "verified": self.verified,
             "reason": self.reason,
-            "plan": list(self.plan) if self.plan is not None else None,
+            "plan": plan_json(self.plan),
         }
+
+
+def plan_json(plan: Any) -> Any:
+    """A plan as JSON: its own ``to_json()``, or a list of ints (packing)."""
+    if plan is None:
+        return None
+    if hasattr(plan, "to_json"):
+        return plan.to_json()
+    return [int(x) for x in plan]
 
 
 def _num(x: float | None) -> float | str | None:
@@ -130,8 +196,8 @@ def finalize(
     *,
     objective: float | None,
     bound: float | None,
-    plan: tuple[int, ...] | None,
-    violations: list[str],
+    plan: Any,
+    violations: Sequence[str],
     runtime_s: float,
     solver: str,
     method: str,

@@ -74,8 +74,8 @@ def test_kv_unit_scaling_scales_the_answer_only(seed):
         assert r.status is Status.OPTIMAL and r.solver == b
         assert close(r.objective, ref.objective * tim)
         assert r.bound <= r.objective * (1 + REL)
-        value, errors, _ = kvcache.check(scaled, kvcache.decode_plan(scaled, r.plan))
-        assert not errors and close(value, r.objective)
+        v = kvcache.check(scaled, kvcache.KvPlan.from_json(r.plan.to_json()))
+        assert v.valid and close(v.objective, r.objective)
 
 
 @settings(max_examples=8)

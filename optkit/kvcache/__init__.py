@@ -1,17 +1,17 @@
 """KV-cache placement across memory tiers (formulations/kv_placement.md)."""
 
-from optkit.kvcache.bounds import KvBound, bounds, per_step, unlimited_hbm
+from optkit.kvcache.bounds import BOUND_METHODS, bounds, per_step, unlimited_hbm
 from optkit.kvcache.check import check
 from optkit.kvcache.driver import (
     METHODS,
     POLICY_METHODS,
     bound_report,
-    decode_plan,
     simulate_report,
     solve,
 )
 from optkit.kvcache.exact import MILP_MAX_VARIABLES, lp_bound, milp
 from optkit.kvcache.instance import KvInstance, Tier, make_instance
+from optkit.kvcache.plan import KvPlan
 from optkit.kvcache.policies import (
     POLICIES,
     Balanced,
@@ -27,6 +27,7 @@ from optkit.kvcache.trace import CsrTrace, Pattern, PatternTrace, read_npz, writ
 from optkit.solvers import TooLarge
 
 __all__ = [
+    "BOUND_METHODS",
     "METHODS",
     "MILP_MAX_VARIABLES",
     "POLICIES",
@@ -34,8 +35,8 @@ __all__ = [
     "Balanced",
     "CsrTrace",
     "HeavyHitter",
-    "KvBound",
     "KvInstance",
+    "KvPlan",
     "Lru",
     "Moves",
     "Oracle",
@@ -52,7 +53,6 @@ __all__ = [
     "bound_report",
     "bounds",
     "check",
-    "decode_plan",
     "lp_bound",
     "make",
     "make_instance",

@@ -12,20 +12,13 @@ a lower bound when external tiers add bandwidth, and is never reported as one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from optkit.kvcache.instance import KvInstance
+from optkit.result import Bound
 
 #: ``bound(method="auto")`` solves the LP when the model has at most this many columns.
 LP_AUTO_COLUMNS = 60_000
-
-
-@dataclass(frozen=True)
-class KvBound:
-    value: float
-    kind: str
 
 
 def per_step(inst: KvInstance, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -45,22 +38,25 @@ def unlimited_hbm(inst: KvInstance, counts: np.ndarray | None = None) -> float:
     return float(((inst.weight_bytes + s * R + s) / inst.tiers[0].bandwidth).sum())
 
 
-def bounds(inst: KvInstance, method: str = "auto", time_limit_s: float = 60.0) -> list[KvBound]:
+BOUND_METHODS = ("auto", "cheap", "lp")
+
+
+def bounds(inst: KvInstance, method: str = "auto", time_limit_s: float = 60.0) -> list[Bound]:
     """Every bound ``method`` asks for: ``cheap`` (1, 2), ``lp`` (1, 2, 3) or ``auto``
-    (3 only when the model is small enough, :data:`LP_AUTO_COLUMNS`)."""
+    (3 only when the model is small enough, :data:`LP_AUTO_COLUMNS`). An LP asked for
+    with ``lp`` that does not finish is returned without a value, with the reason."""
     from optkit.kvcache.exact import lp_bound, model_size
 
-    if method not in ("auto", "cheap", "lp"):
+    if method not in BOUND_METHODS:
         raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
     c1, c2 = per_step(inst)
-    out = [KvBound(float(c1.sum()), "ceiling"), KvBound(float(c2.sum()), "capacity")]
+    out = [Bound(float(c1.sum()), "ceiling"), Bound(float(c2.sum()), "capacity")]
     if method == "lp" or (method == "auto" and model_size(inst) <= LP_AUTO_COLUMNS):
         lp = lp_bound(inst, time_limit_s)
         if lp.value is not None:
-            out.append(KvBound(lp.value, "lp"))
+            out.append(Bound(lp.value, "lp"))
+        else:
+            status = "time_limit" if "time" in lp.status else "failed"
+            why = f"the LP ({lp.columns:,} columns) stopped: {lp.status}"
+            out.append(Bound(None, "lp", status=status, reason=why))
     return out
-
-
-def best(bs: list[KvBound]) -> KvBound:
-    """The largest bound; on a tie the later (stronger by construction) kind."""
-    return max(reversed(bs), key=lambda b: b.value)

@@ -15,17 +15,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from optkit.kvcache.instance import KvInstance
+from optkit.result import Verdict
 
 Plan = Sequence[tuple[np.ndarray, np.ndarray, bool]]
 
 
-def check(inst: KvInstance, plan: Plan) -> tuple[float, list[str], np.ndarray]:
-    """(objective Σ T_t, violations, per-step times)."""
+def check(inst: KvInstance, plan: Plan) -> Verdict:
+    """The objective Σ T_t recomputed from the instance, the violations, and the
+    per-step times (``details``)."""
     L, P, T, s = inst.layers, inst.prompt, inst.steps, inst.unit_bytes
     LP = L * P
     violations: list[str] = []
     if len(plan) != T:
-        return float("nan"), [f"plan has {len(plan)} steps, the trace {T}"], np.zeros(0)
+        return Verdict(float("nan"), (f"plan has {len(plan)} steps, the trace {T}",), np.zeros(0))
     resident = np.zeros(LP + T, dtype=bool)
     for layer in range(L):
         resident[layer * P + inst.initial_hbm(layer)] = True
@@ -80,4 +82,4 @@ def check(inst: KvInstance, plan: Plan) -> tuple[float, list[str], np.ndarray]:
             violations.append(
                 f"step {t}: HBM holds {used} units after the moves, capacity {inst.hbm_units}"
             )
-    return float(times.sum()), violations, times
+    return Verdict(float(times.sum()), tuple(violations), times)

@@ -11,21 +11,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
+from optkit.result import Bound
 
 _EPS = 1e-9
-
-
-@dataclass(frozen=True)
-class Bound:
-    """A proven lower bound and the rule that produced it."""
-
-    value: float
-    kind: str
 
 
 def _ceil(x: float, integral: bool) -> float:
@@ -355,7 +347,3 @@ def makespan_bounds(inst: MakespanInstance, time_limit_s: float = 5.0) -> list[B
     if inst.integral:
         out = [Bound(_ceil(b.value, True), b.kind) for b in out]
     return out
-
-
-def best(bounds: list[Bound]) -> Bound:
-    return max(bounds, key=lambda b: b.value)

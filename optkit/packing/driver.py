@@ -21,7 +21,7 @@ from optkit.packing.check import check_binpacking, check_makespan
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.packing.mbs import bins_to_machines, perturbed_mbs
 from optkit.packing.patterns import pattern_packing
-from optkit.result import Result, finalize, meets
+from optkit.result import Bound, Result, best_bound, finalize, meets
 from optkit.solvers import MILP_BACKENDS, SolverOptions, require
 
 Instance = MakespanInstance | BinPackingInstance
@@ -67,21 +67,21 @@ def check(inst: Instance, plan: Sequence[int] | np.ndarray) -> tuple[float, list
 BOUND_METHODS = ("auto", "cheap", "lp")
 
 
-def bound(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> B.Bound:
+def bound(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> Bound:
     """The best proven lower bound of ``method`` (``auto``: cheap bounds; ``lp``: + arc-flow LP)."""
-    return B.best(bounds(inst, method, time_limit_s))
+    return best_bound(bounds(inst, method, time_limit_s))
 
 
-def bounds(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> list[B.Bound]:
+def bounds(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> list[Bound]:
     """Every bound of ``method``: the cheap ones, and with ``lp`` the arc-flow LP bound."""
     if method not in BOUND_METHODS:
         raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
     factor, norm = inst.normal_form()
     if factor != 1.0:  # bounded in the solvers' unit, reported in the user's
         per = factor if isinstance(inst, MakespanInstance) else 1.0
-        return [B.Bound(b.value / per, b.kind) for b in bounds(norm, method, time_limit_s)]
+        return [Bound(b.value / per, b.kind) for b in bounds(norm, method, time_limit_s)]
     out = all_bounds(inst, time_limit_s)
-    start = B.best(out).value
+    start = best_bound(out).value
     if method == "lp" and math.isfinite(start):
         lp = lp_bound(inst, start, time_limit_s)
         if lp is not None:
@@ -89,7 +89,7 @@ def bounds(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> 
     return out
 
 
-def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
+def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[Bound]:
     """Every cheap bound (of an instance in its normal form: ``bounds`` and ``solve``
     normalise first)."""
     if isinstance(inst, MakespanInstance):
@@ -99,7 +99,7 @@ def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[B.Bound]:
 
 def lp_bound(
     inst: Instance, start: float, time_limit_s: float | None, upper: float | None = None
-) -> B.Bound | None:
+) -> Bound | None:
     """The bin-packing LP bound (Gilmore–Gomory: column generation or the arc-flow LP,
     :func:`arcflow.lp_range`) for integral data; None when it does not apply.
 
@@ -112,7 +112,7 @@ def lp_bound(
             got = arcflow.lp_range(inst.sizes, int(inst.capacity), time_limit_s)
         except arcflow.GraphTooLarge:
             return None
-        return None if got is None else B.Bound(float(math.ceil(got[0] - 1e-6)), "LP")
+        return None if got is None else Bound(float(math.ceil(got[0] - 1e-6)), "LP")
     if inst.kind != "identical" or not inst.integral:
         return None
     p, m = inst.durations, inst.m
@@ -124,7 +124,7 @@ def lp_bound(
         C = arcflow.makespan_lp_bound(p, m, int(start), hi, time_limit_s)
     except arcflow.GraphTooLarge:
         return None
-    return B.Bound(float(C), "LP")
+    return Bound(float(C), "LP")
 
 
 # ----------------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ def solve(
         )
     bound_budget = min(5.0, 0.2 * opts.time_limit_s) if opts.time_limit_s else 5.0
     bnds = all_bounds(inst, bound_budget)
-    lb = B.best(bnds)
+    lb = best_bound(bnds)
     say("bounds: " + ", ".join(f"{b.kind}={b.value:g}" for b in bnds))
 
     # Heuristics (and the warm start the user gave).
@@ -253,18 +253,18 @@ def solve(
     for name, _, obj in cands:
         say(f"heuristic {name}: {obj:g}")
     best_name, best_plan, best_obj = min(cands, key=lambda x: x[2])
-    best_bound = lb.value
+    lower = lb.value
     used_solver, used_method = "heuristic", f"{method}:{best_name}" if method == "auto" else method
 
-    if method == "auto" and not meets(best_obj, best_bound):
-        found, proven = _packing_at_bound(inst, best_obj, best_bound, opts, elapsed, say)
-        best_bound = max(best_bound, proven)
+    if method == "auto" and not meets(best_obj, lower):
+        found, proven = _packing_at_bound(inst, best_obj, lower, opts, elapsed, say)
+        lower = max(lower, proven)
         if found is not None:
             best_name, best_plan = found
             best_obj = _objective(inst, best_plan)
             used_method = f"auto:{best_name}"
     need_exact = method in ("milp", "cpsat", "arcflow") or (
-        method == "auto" and not meets(best_obj, best_bound)
+        method == "auto" and not meets(best_obj, lower)
     )
     if need_exact and method == "auto" and _too_large(inst, best_obj):
         say("exact stage skipped: the model would be too large for this machine")
@@ -283,12 +283,12 @@ def solve(
             backend or "highs",
             stage_opts,
             best_plan,
-            best_bound,
+            lower,
             best_obj,
             say,
             at_bound=method != "auto",
         )
-        best_bound = max(best_bound, out.bound)
+        lower = max(lower, out.bound)
         used_solver = out.solver
         used_method = f"auto:{stage}" if method == "auto" else stage
         if out.plan is not None:
@@ -302,7 +302,7 @@ def solve(
     obj, viol = check(inst, best_plan)
     return finalize(
         objective=obj,
-        bound=best_bound,
+        bound=lower,
         plan=tuple(int(v) for v in best_plan),
         violations=viol,
         runtime_s=elapsed(),

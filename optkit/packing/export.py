@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from optkit.packing import arcflow, exact
-from optkit.packing.bounds import best, makespan_bounds
+from optkit.packing.bounds import makespan_bounds
+from optkit.result import best_bound
 from optkit.packing.heuristics import first_fit_decreasing
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.solvers import write_pulp
@@ -39,7 +40,7 @@ def export_model(
         if inst.kind != "identical" or not inst.integral:
             raise ValueError("the arc-flow model needs identical machines and integral durations")
         assert inst.durations is not None
-        cap = capacity if capacity is not None else int(best(makespan_bounds(inst)).value)
+        cap = capacity if capacity is not None else int(best_bound(makespan_bounds(inst)).value)
         g = arcflow.build_graph(inst.durations, cap)
         h = arcflow.build_model(g, max_bins=inst.m)
         note = f"bins of capacity C={cap}: feasible iff the makespan can be <= {cap}"

@@ -1,6 +1,6 @@
 """Prefill/decode iteration scheduling on a fleet of serving instances."""
 
-from optkit.serving.bounds import ServingBound, chains, lower_bound, workloads
+from optkit.serving.bounds import BOUND_METHODS, bounds, chains, lower_bound, workloads
 from optkit.serving.check import check
 from optkit.serving.driver import METHODS, metrics, simulate_report, solve
 from optkit.serving.heuristics import packing_assignment
@@ -17,6 +17,8 @@ from optkit.serving.policies import (
 from optkit.serving.simulate import SimResult, least_work_dispatch, simulate
 
 __all__ = [
+    "BOUND_METHODS",
+    "bounds",
     "METHODS",
     "SCHEDULERS",
     "ClientState",
@@ -26,7 +28,6 @@ __all__ = [
     "IterationPlan",
     "Sarathi",
     "Scheduler",
-    "ServingBound",
     "ServingInstance",
     "SimResult",
     "chains",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from optkit.result import Bound, best_bound
 from optkit.serving.instance import ServingInstance
 
 THETAS = (1.0, 0.75, 0.5, 0.25, 0.0)
@@ -40,29 +39,29 @@ def chains(inst: ServingInstance) -> np.ndarray:
     return inst.arrival + np.maximum(it.tau_w, it.kappa * s) + d * (it.tau_w + it.tau_c)
 
 
-@dataclass(frozen=True)
-class ServingBound:
-    value: float
-    kind: str  # which part is binding: "packing:<rule>" or "chain"
-    packing: float
-    chain: float
+BOUND_METHODS = ("auto", "cheap", "lp")
 
 
-def lower_bound(inst: ServingInstance, lp: bool = False) -> ServingBound:
-    """max(packing bound of (w_j, m), max_j chain_j); ``lp`` adds the arc-flow LP bound."""
+def bounds(inst: ServingInstance, method: str = "auto") -> list[Bound]:
+    """The packing bound of the workloads (w_j(θ, μ), m) over every (θ, μ), and the
+    longest chain; ``lp`` adds the arc-flow LP bound to the packing rules."""
     from optkit.packing import MakespanInstance
     from optkit.packing import bound as packing_bound
 
-    b = None
+    if method not in BOUND_METHODS:
+        raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
+    b: Bound | None = None
     for theta in THETAS:  # every (θ, μ) is valid: keep the strongest
         for mu in MUS:
             w = workloads(inst, theta, mu)
             pk = MakespanInstance.identical(w, inst.clients, name=inst.name)
-            bt = packing_bound(pk, "lp" if lp else "cheap")
-            if b is None or bt.value > b.value:
+            bt = packing_bound(pk, "lp" if method == "lp" else "cheap")
+            if b is None or (bt.value or 0.0) > (b.value or 0.0):
                 b = bt
     assert b is not None
-    ch = float(np.max(chains(inst)))
-    if ch > b.value:
-        return ServingBound(ch, "chain", b.value, ch)
-    return ServingBound(b.value, f"packing:{b.kind}", b.value, ch)
+    return [Bound(b.value, f"packing:{b.kind}"), Bound(float(np.max(chains(inst))), "chain")]
+
+
+def lower_bound(inst: ServingInstance, lp: bool = False) -> Bound:
+    """T^LB = max(packing bound, longest chain)."""
+    return best_bound(bounds(inst, "lp" if lp else "cheap"))

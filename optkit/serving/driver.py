@@ -58,13 +58,14 @@ def _finalize(
     log: tuple[str, ...] = (),
     more_bounds: tuple[tuple[str, float], ...] = (),
 ) -> Result:
-    objective, violations = check(inst, res)
+    schedule = res.schedule
+    verdict = check(inst, schedule)
     return finalize(
-        objective=objective,
+        objective=verdict.objective,
         bound=bound,
         more_bounds=more_bounds,
-        plan=tuple(int(x) for x in res.assignment),
-        violations=violations,
+        plan=schedule,
+        violations=verdict.violations,
         runtime_s=time.perf_counter() - t0,
         solver=solver,
         method=method,
@@ -144,9 +145,12 @@ def simulate_report(
     elif assignment != "online":
         raise ValueError("assignment must be online or plan")
     res = simulate(inst, scheduler, assign, record=True, **kwargs)
-    objective, violations = check(inst, res)
-    if violations:
-        raise RuntimeError("simulated schedule failed its check: " + "; ".join(violations[:3]))
+    verdict = check(inst, res.schedule)
+    if not verdict.valid:
+        raise RuntimeError(
+            "simulated schedule failed its check: " + "; ".join(verdict.violations[:3])
+        )
+    objective = verdict.objective
     lb = lower_bound(inst)
     return res, {
         "instance": inst.name,

@@ -12,6 +12,7 @@ import numpy as np
 from optkit.serving.bounds import workloads
 from optkit.serving.instance import ServingInstance
 from optkit.serving.policies import ClientState, Scheduler
+from optkit.serving.schedule import Iteration, Schedule
 
 
 @dataclass
@@ -23,8 +24,8 @@ class ClientLog:
     segments: list[tuple[float, float, str]] = field(
         default_factory=list
     )  # merged (start, end, kind)
-    # per iteration, only when recorded: start, duration, occupied slots, KV reserved, tokens out
-    trace: list[tuple[float, float, int, int, int]] = field(default_factory=list)
+    # every iteration, only when recorded: the client's part of the schedule
+    schedule: list[Iteration] = field(default_factory=list)
 
 
 @dataclass
@@ -39,6 +40,13 @@ class SimResult:
     @property
     def makespan(self) -> float:
         return float(np.max(self.finish)) if len(self.finish) else 0.0
+
+    @property
+    def schedule(self) -> Schedule:
+        """The recorded iterations as a plan (simulate with ``record=True``)."""
+        if any(c.iterations and not c.schedule for c in self.clients):
+            raise ValueError("no iterations recorded: simulate with record=True")
+        return Schedule(tuple(tuple(c.schedule) for c in self.clients))
 
 
 def least_work_dispatch(inst: ServingInstance) -> np.ndarray:
@@ -97,12 +105,10 @@ def simulate_client(
             A += x * p + x * (x + 1) / 2
         dt = time_fn(N, A, st.context if b else 0.0)
         end = now + dt
-        if record:  # slots held and KV reserved during the iteration (before any release)
-            new = [j for j, _ in plan.prefill if j not in st.prefilling]
-            held = st.running + len(st.prefilling) + len(new)
-            kv_peak = st.kv_used + sum(st.reserve(j) for j in new)
+        if record:
+            chunks = tuple((int(j), int(x)) for j, x in plan.prefill)
+            log.schedule.append(Iteration(now, dt, chunks, bool(b)))
         joined = []
-        out_tokens = b
         for j, x in plan.prefill:
             if j not in st.prefilling:
                 st.kv_used += st.reserve(j)
@@ -111,7 +117,6 @@ def simulate_client(
                 st.prefilling[j] = p
                 continue
             first[j] = end
-            out_tokens += 1
             if output[j] == 1:
                 finish[j] = end
                 st.kv_used -= st.reserve(j)
@@ -135,8 +140,6 @@ def simulate_client(
             st.context += prompt[j] + 1
             st.remaining += est_output[j] - 1
             heapq.heappush(heap, (done_decodes + int(output[j]) - 1, j))
-        if record:
-            log.trace.append((now, dt, held, kv_peak, out_tokens))
         kind = "decode" if not plan.prefill else ("prefill" if not b else "mixed")
         if kind != seg_kind or now > seg_end:
             if seg_kind:

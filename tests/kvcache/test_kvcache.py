@@ -109,14 +109,16 @@ def test_bounds_lp_milp_policies_are_ordered(
     assert b["capacity"] <= b["lp"] * (1 + 1e-6) + 1e-9
     out = milp(inst, SolverOptions(20))
     assert out.status == "optimal"
-    opt, violations, _ = check(inst, out.moves)
-    assert violations == []
+    v = check(inst, out.moves)
+    opt = v.objective
+    assert v.valid, v.violations
     assert b["lp"] <= opt * (1 + 1e-6) + 1e-9
     assert out.bound <= opt * (1 + 1e-6) + 1e-9
     for name in POLICY_METHODS:
         rep = replay(inst, make(name), record=True)
-        value, violations, _ = check(inst, replay_plan(inst, rep))
-        assert violations == [], name  # capacity never exceeded, every move legal
+        v = check(inst, replay_plan(inst, rep))
+        value = v.objective
+        assert v.valid, (name, v.violations)  # capacity never exceeded, every move legal
         assert value == pytest.approx(rep.total_time, rel=1e-9, abs=1e-12), name
         assert opt <= value * (1 + 1e-6) + 1e-9, name
 
@@ -130,19 +132,20 @@ def test_replays_on_bigger_traces_respect_capacity(seed, cap, kind):
     lb = max(x.value for x in bounds(inst, "cheap"))
     for name in POLICY_METHODS:
         rep = replay(inst, make(name), record=True)
-        value, violations, _ = check(inst, replay_plan(inst, rep))
-        assert violations == [], name
+        v = check(inst, replay_plan(inst, rep))
+        assert v.valid, (name, v.violations)
+        value = v.objective
         assert lb <= value * (1 + 1e-9)
 
 
 def test_check_reports_illegal_plans():
     inst = one_step()
-    _, v, _ = check(inst, [(np.array([2]), np.array([], dtype=np.int64), False)])
-    assert v == ["step 0 promotes a unit already in HBM"]
-    _, v, _ = check(inst, [(np.array([], dtype=np.int64), np.array([], dtype=np.int64), True)])
-    assert v == ["step 0: HBM holds 3 units after the moves, capacity 2"]
-    _, v, _ = check(inst, [])
-    assert v == ["plan has 0 steps, the trace 1"]
+    v = check(inst, [(np.array([2]), np.array([], dtype=np.int64), False)]).violations
+    assert v == ("step 0 promotes a unit already in HBM",)
+    v = check(inst, [(np.array([], dtype=np.int64), np.array([], dtype=np.int64), True)]).violations
+    assert v == ("step 0: HBM holds 3 units after the moves, capacity 2",)
+    v = check(inst, []).violations
+    assert v == ("plan has 0 steps, the trace 1",)
 
 
 def test_milp_refuses_large_models_with_a_message():
@@ -169,7 +172,7 @@ def test_lru_order():
     (p0, d0, n0), (p1, d1, n1) = rep.moves[0], rep.moves[1]
     assert (p0.tolist(), sorted(d0.tolist()), n0) == ([0], [2, 3], True)
     assert (p1.tolist(), sorted(d1.tolist()), n1) == ([2], [0, 4], True)
-    assert check(inst, replay_plan(inst, rep))[1] == []
+    assert check(inst, replay_plan(inst, rep)).valid
 
 
 def test_anneal_is_never_worse_than_belady():
