@@ -10,7 +10,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from optkit.result import Result
+from optkit.io import Refused
+from optkit.result import Result, Status
 from optkit.solvers import SolverOptions
 
 
@@ -25,21 +26,29 @@ class Job:
 
 
 def solve_job(job: Job) -> Result:
-    """Solve one job with the instance's problem package (picklable for pools and Dask)."""
-    problem = job.instance.problem
-    if problem in ("makespan", "binpacking"):
-        from optkit.packing import solve
+    """Solve one job through the registry (picklable for pools and Dask). A failure of
+    one instance becomes an ERROR result with the reason, so a batch goes on; a refusal
+    (:class:`~optkit.io.Refused`: a method that does not apply, a model too large) is
+    raised: it is the caller's input, and ``Problem.unsupported`` tells it in advance."""
+    import time
 
-        return solve(job.instance, job.method, job.solver, job.options)
-    if problem == "serving":
-        from optkit.serving import solve as serving_solve
+    from optkit import problems
 
-        return serving_solve(job.instance, job.method, job.options, job.solver or "highs")
-    if problem == "kv_placement":
-        from optkit.kvcache import solve as kv_solve
-
-        return kv_solve(job.instance, job.method, job.options, job.solver or "highs")
-    raise ValueError(f"no solver for problem {problem!r}")
+    t0 = time.perf_counter()
+    try:
+        return problems.of(job.instance).solve(job.instance, job.method, job.options, job.solver)
+    except Refused:
+        raise
+    except Exception as e:
+        return Result(
+            Status.ERROR,
+            None,
+            None,
+            time.perf_counter() - t0,
+            job.solver or "none",
+            job.method,
+            reason=f"{e.__class__.__name__}: {e}",
+        )
 
 
 def run(

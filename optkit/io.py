@@ -12,8 +12,6 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable
-from importlib import import_module
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -39,23 +37,15 @@ class InputError(ValueError):
         super().__init__(f"{self.path}: {message}")
 
 
+class Refused(ValueError):
+    """A request optkit declines, not a bug: a method, policy or back-end the problem
+    does not offer, or a model above a size limit. The message names the option or
+    the limit and what to do instead; the CLI exits 2."""
+
+
 def _short(x: Any, limit: int = 60) -> str:
     s = "null" if x is None else repr(x)
     return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
-# problem name -> "module:Class" with a ``from_dict`` classmethod; imported lazily.
-PROBLEMS: dict[str, str] = {
-    "makespan": "optkit.packing.instance:MakespanInstance",
-    "binpacking": "optkit.packing.instance:BinPackingInstance",
-    "serving": "optkit.serving.instance:ServingInstance",
-    "kv_placement": "optkit.kvcache.instance:KvInstance",
-}
-
-
-def instance_class(problem: str) -> Any:
-    module, _, name = PROBLEMS[problem].partition(":")
-    return getattr(import_module(module), name)
 
 
 def parse_instance(data: Any, name: str = "", base: Path | None = None) -> Any:
@@ -63,25 +53,25 @@ def parse_instance(data: Any, name: str = "", base: Path | None = None) -> Any:
     folder that relative file references in the document are resolved against)."""
     if not isinstance(data, dict):
         raise FieldError("<root>", "a JSON object", type(data).__name__)
-    problem = data.get("problem")
-    if problem not in PROBLEMS:
-        raise FieldError("problem", "one of " + ", ".join(sorted(PROBLEMS)), problem)
+    from optkit import problems  # the registry imports this module
+
+    face = problems.get(str(data.get("problem")))
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise FieldError("format_version", f"{FORMAT_VERSION}", version)
     if name and "name" not in data:
         data = {**data, "name": name}
-    cls = instance_class(problem)
-    if problem == "kv_placement":  # the only format that may point at other files
-        return cls.from_dict(data, base)
-    return cls.from_dict(data)
+    return face.from_dict(data, base)
 
 
 def read_instance(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
-    """Read an instance file; ``fmt`` is ``json``, ``bpp`` or ``pcmax`` (None: detect).
+    """Read an instance file: JSON (any registered problem) or a problem's own text
+    format (``bpp``, ``pcmax``: see each problem's ``text_formats``); ``fmt`` None detects.
 
     Raises :class:`InputError` naming the file and the field on any problem.
     """
+    from optkit import problems
+
     p = Path(path)
     try:
         text = p.read_text()
@@ -89,8 +79,8 @@ def read_instance(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
         raise InputError(p, "file not found") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
         raise InputError(p, f"cannot read file ({e.__class__.__name__})") from None
-    fmt = fmt or detect_format(text)
-    stem = p.stem
+    if fmt is None and text.lstrip()[:1] in ("{", "["):
+        fmt = "json"
     try:
         if fmt == "json":
             try:
@@ -98,75 +88,16 @@ def read_instance(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
             except json.JSONDecodeError as e:
                 msg = f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
                 raise InputError(p, msg) from None
-            return parse_instance(data, stem, p.parent)
-        if fmt in READERS:
-            return READERS[fmt](text, stem)
+            return parse_instance(data, p.stem, p.parent)
+        known = ["json"]
+        for name in problems.names():
+            face = problems.get(name)
+            known += face.text_formats
+            if (fmt is None and face.sniff(text)) or fmt in face.text_formats:
+                return face.read_text(fmt or face.text_formats[0], text, p.stem)
     except FieldError as e:
         raise InputError(p, str(e)) from None
-    raise InputError(p, f"unknown format {fmt!r}; expected json, bpp or pcmax")
-
-
-def detect_format(text: str) -> str:
-    """``json`` for a JSON document, ``pcmax`` for ``p p_cmax n m`` files, else ``bpp``."""
-    head = text.lstrip()[:1]
-    if head in "{[":
-        return "json"
-    if text.lstrip().startswith("p p_cmax") or text.lstrip().startswith("p pcmax"):
-        return "pcmax"
-    return "bpp"
-
-
-def _numbers(tokens: list[str], field: str) -> list[int | float]:
-    out: list[int | float] = []
-    for i, t in enumerate(tokens):
-        try:
-            out.append(int(t))
-        except ValueError:
-            try:
-                f = float(t)
-            except ValueError:
-                raise FieldError(f"{field}[{i}]", "a number", t) from None
-            out.append(f)
-    return out
-
-
-def read_bpp(text: str, name: str) -> Any:
-    """BPPLIB "BPP format": n, capacity, then n weights (one per line)."""
-    tokens = text.split()
-    if len(tokens) < 2:
-        raise FieldError("n", "two header numbers (n, capacity)", len(tokens))
-    try:
-        n = int(tokens[0])
-    except ValueError:
-        raise FieldError("n", "an integer item count on line 1", tokens[0]) from None
-    (capacity,) = _numbers(tokens[1:2], "capacity")
-    sizes = _numbers(tokens[2:], "sizes")
-    if len(sizes) != n:
-        raise FieldError("sizes", f"{n} weights (line 1 says n = {n})", len(sizes))
-    cls = instance_class("binpacking")
-    return cls.from_dict({"name": name, "capacity": capacity, "sizes": sizes})
-
-
-def read_pcmax(text: str, name: str) -> Any:
-    """P||Cmax benchmark format: ``p p_cmax n m``, then n processing times ending in 0."""
-    lines = text.split("\n", 1)
-    head = lines[0].split()
-    if len(head) != 4:
-        raise FieldError("header", "'p p_cmax <n> <m>'", lines[0])
-    try:
-        n, m = int(head[2]), int(head[3])
-    except ValueError:
-        raise FieldError("header", "integers n and m", lines[0]) from None
-    times = _numbers(lines[1].split() if len(lines) > 1 else [], "durations")
-    if times and times[-1] == 0 and len(times) == n + 1:
-        times = times[:-1]
-    if len(times) != n:
-        raise FieldError("durations", f"{n} processing times (header says n = {n})", len(times))
-    cls = instance_class("makespan")
-    return cls.from_dict({"name": name, "machines": m, "durations": times})
-
-
-READERS: dict[str, Callable[[str, str], Any]] = {"bpp": read_bpp, "pcmax": read_pcmax}
+    raise InputError(p, f"unknown format {fmt!r}; expected " + ", ".join(known))
 
 
 def is_int(v: Any) -> TypeGuard[int]:

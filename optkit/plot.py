@@ -100,16 +100,19 @@ SERVING_COLOURS = {"prefill": "#d62728", "decode": "#1f77b4", "mixed": "#9467bd"
 
 
 def serving_gantt(
-    res: Any, path: str | os.PathLike[str], title: str = "", bound: float | None = None
+    schedule: Any, path: str | os.PathLike[str], title: str = "", bound: float | None = None
 ) -> None:
-    """Per-client timeline of a simulated serving schedule: prefill / decode / mixed iterations."""
-    n = len(res.clients)
+    """Per-client timeline of a serving schedule: prefill / decode / mixed iterations."""
+    n = len(schedule.clients)
     fig, ax = _figure(10, 1 + 0.45 * n)
-    for i, log in enumerate(res.clients):
-        for kind in SERVING_COLOURS:
-            spans = [(s, e - s) for s, e, k in log.segments if k == kind]
-            if spans:
-                ax.broken_barh(spans, (i - 0.4, 0.8), color=SERVING_COLOURS[kind], label=kind)
+    for i, its in enumerate(schedule.clients):
+        spans: dict[str, list[tuple[float, float]]] = {k: [] for k in SERVING_COLOURS}
+        for it in its:
+            kind = "decode" if not it.prefill else ("mixed" if it.decode else "prefill")
+            spans[kind].append((it.start, it.duration))
+        for kind, bars in spans.items():
+            if bars:
+                ax.broken_barh(bars, (i - 0.4, 0.8), color=SERVING_COLOURS[kind], label=kind)
     if bound is not None:
         ax.axvline(bound, color="black", ls="--", lw=1, label="lower bound T^LB")
     handles, labels = ax.get_legend_handles_labels()

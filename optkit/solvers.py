@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, TypeVar
+
+from optkit.io import Refused
 
 T = TypeVar("T")
 
@@ -24,11 +27,11 @@ MILP_BACKENDS = ("highs", "cbc", "scip")
 ALL_BACKENDS = (*MILP_BACKENDS, "cpsat")
 
 
-class SolverUnavailable(RuntimeError):
+class SolverUnavailable(Refused):
     """Raised when a requested back-end is not installed."""
 
 
-class TooLarge(ValueError):
+class TooLarge(Refused):
     """A model is larger than the exact method accepts."""
 
 
@@ -60,6 +63,50 @@ class SolverOptions:
         if self.time_limit_s is None:
             return None
         return max(0.01, self.time_limit_s - elapsed_s)
+
+    def deadline(self) -> Deadline:
+        """A deadline starting now, ``time_limit_s`` from now."""
+        return Deadline(self.time_limit_s)
+
+
+class Deadline:
+    """One wall-clock budget, passed down whole: a stage asks what is ``left()``, takes
+    a ``slice`` of it, or turns it into the ``options`` of a back-end call."""
+
+    def __init__(self, limit_s: float | None, start: float | None = None) -> None:
+        self.limit_s = limit_s
+        self.start = time.perf_counter() if start is None else start
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> float | None:
+        """Seconds left (>= 0), or None without a limit."""
+        if self.limit_s is None:
+            return None
+        return max(0.0, self.limit_s - self.elapsed())
+
+    def expired(self) -> bool:
+        left = self.left()
+        return left is not None and left <= 0.0
+
+    def fits(self, seconds: float) -> bool:
+        """True when ``seconds`` more work ends before the deadline."""
+        left = self.left()
+        return left is None or seconds <= left
+
+    def slice(self, share: float, cap_s: float | None = None) -> Deadline:
+        """A sub-deadline: ``share`` of what is left (at most ``cap_s``), never beyond this one."""
+        left = self.left()
+        limit = None if left is None else left * share
+        if cap_s is not None:
+            limit = cap_s if limit is None else min(limit, cap_s)
+        return Deadline(limit)
+
+    def options(self, opts: SolverOptions) -> SolverOptions:
+        """``opts`` with the time left (at least 0.01 s) as its limit."""
+        left = self.left()
+        return replace(opts, time_limit_s=None if left is None else max(0.01, left))
 
 
 @cache

@@ -213,14 +213,15 @@ def test_makespan_unit_scaling(inst):
     for method in methods:
         solvers = MILPS if method == "milp" else [None]
         for solver in solvers:
-            ref = packing.solve(inst, method, solver, opts)
+            ref = packing.solve(inst, method, opts, solver)
             assert ref.status is Status.OPTIMAL, (method, solver, ref.log)
             for f in FACTORS:
-                r = packing.solve(scale_makespan(inst, f), method, solver, opts)
+                r = packing.solve(scale_makespan(inst, f), method, opts, solver)
                 assert r.status is ref.status, (method, solver, f, r.log)
                 assert close(r.objective, ref.objective * f)
                 assert close(r.bound, ref.bound * f) or r.bound <= r.objective
-                value, errors = packing.check(scale_makespan(inst, f), r.plan)
+                verdict = packing.check(scale_makespan(inst, f), r.plan)
+                value, errors = verdict.objective, list(verdict.violations)
                 assert not errors and close(value, r.objective)
 
 

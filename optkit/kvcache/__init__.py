@@ -5,11 +5,10 @@ from optkit.kvcache.check import check
 from optkit.kvcache.driver import (
     METHODS,
     POLICY_METHODS,
-    bound_report,
-    simulate_report,
     solve,
 )
 from optkit.kvcache.exact import MILP_MAX_VARIABLES, lp_bound, milp
+from optkit.kvcache.face import KV_PLACEMENT
 from optkit.kvcache.instance import KvInstance, Tier, make_instance
 from optkit.kvcache.plan import KvPlan
 from optkit.kvcache.policies import (
@@ -28,6 +27,7 @@ from optkit.solvers import TooLarge
 
 __all__ = [
     "BOUND_METHODS",
+    "KV_PLACEMENT",
     "METHODS",
     "MILP_MAX_VARIABLES",
     "POLICIES",
@@ -50,7 +50,6 @@ __all__ = [
     "Tier",
     "TooLarge",
     "anneal",
-    "bound_report",
     "bounds",
     "check",
     "lp_bound",
@@ -61,7 +60,6 @@ __all__ = [
     "per_step",
     "read_npz",
     "replay",
-    "simulate_report",
     "solve",
     "unlimited_hbm",
     "write_npz",

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
-
-from optkit.kvcache.bounds import bounds, unlimited_hbm
+from optkit.io import Refused
+from optkit.kvcache.bounds import bounds
 from optkit.kvcache.check import check
-from optkit.kvcache.exact import MILP_MAX_VARIABLES, milp, model_size
+from optkit.kvcache.exact import MILP_MAX_VARIABLES, check_size, milp, model_size
 from optkit.kvcache.instance import KvInstance
 from optkit.kvcache.plan import KvPlan
 from optkit.kvcache.policies import make
-from optkit.kvcache.simulate import Replay, metrics, replay
+from optkit.kvcache.simulate import Replay, replay
 from optkit.kvcache.trace import CsrTrace
-from optkit.result import Bound, Result, best_bound, finalize
-from optkit.solvers import SolverOptions
+from optkit.result import Result, Verdict, best_bound, finalize
+from optkit.solvers import SolverOptions, TooLarge
 
 #: ``solve --method``: auto, milp, or one online policy replayed.
 POLICY_METHODS = ("static", "reactive", "page", "heavy-hitter", "balanced", "belady", "oracle")
 ORACLES = ("belady", "oracle")  # need the future: an explicit (CSR) trace
 METHODS = ("auto", "milp", *POLICY_METHODS)
+#: the order ``auto`` tries the policies in under a time limit: the usually best first
+AUTO_ORDER = ("heavy-hitter", "reactive", "balanced", "belady", "oracle", "page", "static")
 
 
 def replay_plan(inst: KvInstance, rep: Replay) -> KvPlan:
@@ -39,10 +40,17 @@ def replay_plan(inst: KvInstance, rep: Replay) -> KvPlan:
 def unsupported(inst: KvInstance, method: str) -> str:
     """Why ``method`` cannot solve ``inst`` ('' when it can)."""
     if method not in METHODS:
-        return f"--method: expected {', '.join(METHODS)} for kv_placement, got {method!r}"
+        return f"method {method!r} does not apply to kv_placement; expected one of " + ", ".join(
+            METHODS
+        )
+    if method == "milp":
+        try:
+            check_size(inst)
+        except TooLarge as e:
+            return f"method 'milp': {e}"
     if method in ORACLES and not isinstance(inst.trace, CsrTrace):
         return (
-            f"--method {method}: the oracle needs the whole trace in memory; "
+            f"method {method!r}: the oracle needs the whole trace in memory; "
             "this instance generates its trace (use a .npz or inline trace)"
         )
     return ""
@@ -66,56 +74,65 @@ def solve(
     A generated trace of at most :data:`MATERIALIZE_READS` reads is generated once.
     """
     if method not in METHODS:
-        raise ValueError(
-            f"unknown method {method!r} for kv_placement; expected {', '.join(METHODS)}"
-        )
+        raise Refused(f"unknown method {method!r} for kv_placement; expected {', '.join(METHODS)}")
     opts = options or SolverOptions()
-    t0 = time.perf_counter()
+    clock = opts.deadline()
     generated = not isinstance(inst.trace, CsrTrace)
     if generated and inst.trace.counts().sum() <= MATERIALIZE_READS:
-        # every candidate is replayed and checked: generate the trace once, not twice
-        # per candidate
+        # every candidate is replayed: generate the trace once, not once per candidate
         inst = dataclasses.replace(inst, trace=inst.trace.materialize())
-    bound = best_bound(bounds(inst, "auto", opts.time_limit_s or 60.0))
-    candidates: list[tuple[str, KvPlan]] = []
+    bound = best_bound(bounds(inst, "auto", clock.slice(0.3).left() or 60.0))
     log: list[str] = [f"bound {bound.kind} = {bound.value:.6g}"]
-    milp_bound = None
-    if method == "milp" or (method == "auto" and model_size(inst) <= MILP_MAX_VARIABLES):
-        # the time limit covers the whole call: the MILP gets what the bounds left
-        out = milp(
-            inst,
-            dataclasses.replace(opts, time_limit_s=opts.remaining(time.perf_counter() - t0)),
-            backend,
-        )
-        milp_bound = out.bound
-        log.append(f"milp {out.status}, bound {out.bound:.6g}")
-        if out.moves is not None:
-            candidates.append(("milp", KvPlan.of(out.moves)))
+    # Policies first (fast incumbents), ranked by their replay's total; the checker then
+    # verifies the winner. The first is checked at once, which measures what a check
+    # costs: a further policy runs only while its replay and the final check fit.
+    ranked: list[tuple[float, str, KvPlan]] = []
+    verdicts: dict[str, Verdict] = {}
+    check_s = replay_s = 0.0
     if method != "milp":
-        names = [method] if method != "auto" else list(POLICY_METHODS)
+        names = [method] if method != "auto" else list(AUTO_ORDER)
         if method == "auto" and generated:
             names = [n for n in names if n not in ORACLES]
         for name in names:
+            if ranked and not clock.fits(replay_s + check_s):
+                log.append(f"{name}: skipped (time limit)")
+                continue
+            t = time.perf_counter()
             rep = replay(inst, make(name), record=True)
-            candidates.append((name, replay_plan(inst, rep)))
-    scored: list[tuple[float, str, KvPlan, tuple[str, ...]]] = []
-    for cand, moves in candidates:
-        v = check(inst, moves)
-        errs = v.violations
-        log.append(f"{cand}: {v.objective:.6g}" + (f" ({errs[0]})" if errs else ""))
-        scored.append((v.objective if not errs else float("inf"), cand, moves, errs))
+            plan = replay_plan(inst, rep)
+            replay_s = time.perf_counter() - t
+            if not ranked:
+                verdicts[name] = check(inst, plan)
+                check_s = time.perf_counter() - t - replay_s
+            ranked.append((rep.total_time, name, plan))
+    milp_bound = None
+    if method == "milp" or (
+        method == "auto" and model_size(inst) <= MILP_MAX_VARIABLES and not clock.expired()
+    ):
+        out = milp(inst, clock.options(opts), backend)  # what the bounds and policies left
+        milp_bound = out.bound
+        log.append(f"milp {out.status}, bound {out.bound:.6g}")
+        if out.moves is not None:
+            plan = KvPlan.of(out.moves)
+            verdicts["milp"] = check(inst, plan)
+            ranked.append((verdicts["milp"].objective, "milp", plan))
     obj: float | None = None
-    name, plan = method, None
+    name, best = method, None
     violations: tuple[str, ...] = ()
-    if scored:
-        obj, name, plan, violations = min(scored, key=lambda x: x[0])
+    for _, cand, plan in sorted(ranked, key=lambda x: x[0]):
+        v = verdicts.get(cand) or check(inst, plan)
+        log.append(f"{cand}: {v.objective:.6g}" + (f" ({v.violations[0]})" if not v.valid else ""))
+        if v.valid or best is None:
+            obj, name, best, violations = v.objective, cand, plan, v.violations
+        if v.valid:
+            break
     return finalize(
         objective=obj,
         bound=bound.value,
         more_bounds=[] if milp_bound is None else [(f"{backend} dual bound", milp_bound)],
-        plan=plan,
+        plan=best,
         violations=violations,
-        runtime_s=time.perf_counter() - t0,
+        runtime_s=clock.elapsed(),
         solver=backend if name == "milp" else "replay",
         method=f"auto:{name}" if method == "auto" else method,
         log=tuple(log),
@@ -129,34 +146,3 @@ def time_floor(inst: KvInstance) -> float:
     so no change of the objective a plan can make is ever below it."""
     rate = inst.tiers[0].bandwidth + inst.external_rate
     return 1e-6 * inst.unit_bytes / rate
-
-
-def bound_report(
-    inst: KvInstance, method: str = "auto", time_limit_s: float = 60.0
-) -> tuple[Bound, list[Bound], float]:
-    """(best bound, every bound, unlimited-HBM reference)."""
-    bs = bounds(inst, method, time_limit_s)
-    return best_bound(bs), bs, unlimited_hbm(inst)
-
-
-def simulate_report(
-    inst: KvInstance, policy: str, progress: Any = None, snapshot_bins: int = 0
-) -> tuple[Replay, dict[str, Any]]:
-    """The ``optkit simulate`` contract for one policy (bounds 1-2: they are cheap);
-    ``snapshot_bins`` records placement snapshots for a heat map in the same replay."""
-    t0 = time.perf_counter()
-    rep = replay(inst, make(policy), progress=progress, snapshot_bins=snapshot_bins)
-    b = best_bound(bounds(inst, "cheap"))
-    m = metrics(inst, rep)
-    m["unlimited_hbm_s"] = unlimited_hbm(inst)
-    return rep, {
-        "instance": inst.name,
-        "problem": inst.problem,
-        "policy": rep.policy,
-        "objective": rep.total_time,
-        "bound": b.value,
-        "bound_kind": b.kind,
-        "ratio_to_bound": rep.total_time / b.value if b.value > 0 else float("inf"),
-        "metrics": m,
-        "runtime_s": round(time.perf_counter() - t0, 6),
-    }

@@ -13,11 +13,14 @@ from optkit.packing.driver import (
     methods,
     solve,
 )
+from optkit.packing.face import BINPACKING, MAKESPAN
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.packing.online import OnlineAssigner
 
 __all__ = [
+    "BINPACKING",
     "BINPACKING_METHODS",
+    "MAKESPAN",
     "MAKESPAN_METHODS",
     "BinPackingInstance",
     "MakespanInstance",

@@ -15,13 +15,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from optkit.io import Refused
 from optkit.packing import arcflow, exact, heuristics
 from optkit.packing import bounds as B
 from optkit.packing.check import check_binpacking, check_makespan
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.packing.mbs import bins_to_machines, perturbed_mbs
 from optkit.packing.patterns import pattern_packing
-from optkit.result import Bound, Result, best_bound, finalize, meets
+from optkit.result import Bound, Result, Verdict, best_bound, finalize, meets
 from optkit.solvers import MILP_BACKENDS, SolverOptions, require
 
 Instance = MakespanInstance | BinPackingInstance
@@ -57,8 +58,14 @@ def unsupported(inst: Instance, method: str) -> str:
     return ""
 
 
-def check(inst: Instance, plan: Sequence[int] | np.ndarray) -> tuple[float, list[str]]:
-    """Recompute the objective of ``plan`` and list its violations (empty when valid)."""
+def check(inst: Instance, plan: Sequence[int] | np.ndarray) -> Verdict:
+    """Recompute the objective of ``plan`` (machine / bin of each job / item) from the
+    instance and list its violations."""
+    obj, violations = _check(inst, plan)
+    return Verdict(obj, tuple(violations))
+
+
+def _check(inst: Instance, plan: Sequence[int] | np.ndarray) -> tuple[float, list[str]]:
     if isinstance(inst, MakespanInstance):
         return check_makespan(inst, plan)
     return check_binpacking(inst, plan)
@@ -184,33 +191,31 @@ def _heuristic_plans(
 
 
 def _objective(inst: Instance, plan: np.ndarray) -> float:
-    return check(inst, plan)[0]
+    return _check(inst, plan)[0]
 
 
 def solve(
     inst: Instance,
     method: str = "auto",
-    solver: str | None = None,
     options: SolverOptions | None = None,
+    backend: str | None = None,
     warm_start: Sequence[int] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Result:
     """Solve a makespan or bin-packing instance; the plan is verified by ``check``.
 
     ``method``: see :data:`MAKESPAN_METHODS` / :data:`BINPACKING_METHODS`.
-    ``solver``: back-end for ``milp`` (highs, cbc, scip) or the exact stage of
+    ``backend``: back-end for ``milp`` (highs, cbc, scip) or the exact stage of
     ``auto`` (highs, cbc, scip, cpsat). The time limit covers the whole call.
     """
     opts = options or SolverOptions()
+    solver = backend
     why = unsupported(inst, method)
     if why:
-        raise ValueError(why)
+        raise Refused(why)
     factor, norm = inst.normal_form() if inst.n else (1.0, inst)
     if factor != 1.0:
         return _solve_scaled(inst, norm, factor, method, solver, opts, warm_start, log)
-    why = unsupported(inst, method)
-    if why:
-        raise ValueError(why)
     if solver is not None:
         require(solver)
     t0 = time.perf_counter()
@@ -246,9 +251,9 @@ def solve(
     cands = _heuristic_plans(inst, method, ls_budget, lb.value, opts.seed)
     if warm_start is not None:
         ws = np.asarray(warm_start, dtype=np.int64)
-        obj, viol = check(inst, ws)
+        obj, viol = _check(inst, ws)
         if viol:
-            raise ValueError("warm start fails check(): " + "; ".join(viol[:3]))
+            raise Refused("warm start fails check(): " + "; ".join(viol[:3]))
         cands.append(("warm", ws, obj))
     for name, _, obj in cands:
         say(f"heuristic {name}: {obj:g}")
@@ -299,7 +304,7 @@ def solve(
         else:
             say(f"exact {stage}: status {out.status}, bound {out.bound:g} {out.note}".rstrip())
 
-    obj, viol = check(inst, best_plan)
+    obj, viol = _check(inst, best_plan)
     return finalize(
         objective=obj,
         bound=lower,
@@ -406,12 +411,12 @@ def _solve_scaled(
     normal form moved above the verified objective is dropped by ``finalize``.
     """
     t0 = time.perf_counter()
-    res = solve(norm, method, solver, opts, warm_start, log)
+    res = solve(norm, method, opts, solver, warm_start, log)
     per = factor if isinstance(inst, MakespanInstance) else 1.0
     bound = None if res.bound is None else res.bound / per
     if res.plan is None:
         return res.replace(bound=bound)
-    obj, viol = check(inst, res.plan)
+    obj, viol = _check(inst, res.plan)
     return finalize(
         objective=obj,
         bound=bound,

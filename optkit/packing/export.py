@@ -6,9 +6,9 @@ from pathlib import Path
 
 from optkit.packing import arcflow, exact
 from optkit.packing.bounds import makespan_bounds
-from optkit.result import best_bound
 from optkit.packing.heuristics import first_fit_decreasing
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
+from optkit.result import best_bound
 from optkit.solvers import write_pulp
 
 

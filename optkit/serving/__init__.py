@@ -2,7 +2,8 @@
 
 from optkit.serving.bounds import BOUND_METHODS, bounds, chains, lower_bound, workloads
 from optkit.serving.check import check
-from optkit.serving.driver import METHODS, metrics, simulate_report, solve
+from optkit.serving.driver import METHODS, metrics, solve
+from optkit.serving.face import SERVING
 from optkit.serving.heuristics import packing_assignment
 from optkit.serving.instance import IterationModel, ServingInstance
 from optkit.serving.policies import (
@@ -14,22 +15,26 @@ from optkit.serving.policies import (
     Sarathi,
     Scheduler,
 )
+from optkit.serving.schedule import Iteration, Schedule
 from optkit.serving.simulate import SimResult, least_work_dispatch, simulate
 
 __all__ = [
     "BOUND_METHODS",
-    "bounds",
     "METHODS",
     "SCHEDULERS",
+    "SERVING",
     "ClientState",
     "Fcfs",
     "Hybrid",
+    "Iteration",
     "IterationModel",
     "IterationPlan",
     "Sarathi",
+    "Schedule",
     "Scheduler",
     "ServingInstance",
     "SimResult",
+    "bounds",
     "chains",
     "check",
     "least_work_dispatch",
@@ -37,7 +42,6 @@ __all__ = [
     "metrics",
     "packing_assignment",
     "simulate",
-    "simulate_report",
     "solve",
     "workloads",
 ]

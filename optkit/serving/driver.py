@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
+from optkit.io import Refused
 from optkit.result import Result, finalize, meets
 from optkit.serving.bounds import lower_bound
 from optkit.serving.check import check
@@ -89,10 +89,10 @@ def solve(
     then the MIP when the gap is open and the model is small enough.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r} for serving; expected {', '.join(METHODS)}")
+        raise Refused(f"unknown method {method!r} for serving; expected {', '.join(METHODS)}")
     if backend not in MILP_BACKENDS:
-        raise ValueError(
-            f"--solver: expected one of {', '.join(MILP_BACKENDS)} for the serving MIP, "
+        raise Refused(
+            f"solver: expected one of {', '.join(MILP_BACKENDS)} for the serving MIP, "
             f"got {backend!r}"
         )
     opts = options or SolverOptions()
@@ -132,35 +132,3 @@ def solve(
             best, label = res, "mip" if method == "mip" else "auto:mip"
     dual = ((f"{out.solver} dual bound", out.bound),)
     return _finalize(inst, best, lb.value, label, t0, out.solver, note, dual)
-
-
-def simulate_report(
-    inst: ServingInstance, scheduler: str, assignment: str = "online", **kwargs: Any
-) -> tuple[SimResult, dict[str, Any]]:
-    """The ``optkit simulate`` contract for one scheduler."""
-    t0 = time.perf_counter()
-    assign = None
-    if assignment == "plan":
-        assign, _ = packing_assignment(inst)
-    elif assignment != "online":
-        raise ValueError("assignment must be online or plan")
-    res = simulate(inst, scheduler, assign, record=True, **kwargs)
-    verdict = check(inst, res.schedule)
-    if not verdict.valid:
-        raise RuntimeError(
-            "simulated schedule failed its check: " + "; ".join(verdict.violations[:3])
-        )
-    objective = verdict.objective
-    lb = lower_bound(inst)
-    return res, {
-        "instance": inst.name,
-        "problem": "serving",
-        "policy": scheduler,
-        "assignment": assignment,
-        "objective": objective,
-        "bound": lb.value,
-        "bound_kind": lb.kind,
-        "ratio_to_bound": objective / lb.value if lb.value > 0 else float("inf"),
-        "metrics": metrics(inst, res),
-        "runtime_s": round(time.perf_counter() - t0, 6),
-    }

@@ -21,9 +21,6 @@ class ClientLog:
     slot_s: float = 0.0  # Σ over decode iterations of running sequences × duration
     iterations: int = 0
     decode_iterations: int = 0
-    segments: list[tuple[float, float, str]] = field(
-        default_factory=list
-    )  # merged (start, end, kind)
     # every iteration, only when recorded: the client's part of the schedule
     schedule: list[Iteration] = field(default_factory=list)
 
@@ -82,7 +79,6 @@ def simulate_client(
     heap: list[tuple[int, int]] = []
     done_decodes = 0
     now = 0.0
-    seg_kind, seg_start, seg_end = "", 0.0, 0.0
     time_fn = model.time
     while True:
         while nxt < total and arrival[order[nxt]] <= now:
@@ -140,17 +136,9 @@ def simulate_client(
             st.context += prompt[j] + 1
             st.remaining += est_output[j] - 1
             heapq.heappush(heap, (done_decodes + int(output[j]) - 1, j))
-        kind = "decode" if not plan.prefill else ("prefill" if not b else "mixed")
-        if kind != seg_kind or now > seg_end:
-            if seg_kind:
-                log.segments.append((seg_start, seg_end, seg_kind))
-            seg_kind, seg_start = kind, now
-        seg_end = end
         log.busy_s += dt
         log.iterations += 1
         now = end
-    if seg_kind:
-        log.segments.append((seg_start, seg_end, seg_kind))
     return log
 
 

@@ -17,7 +17,8 @@ def _valid(sizes: list[int], W: int, K: int, plan: np.ndarray | None) -> bool:
     if plan is None:
         return False
     inst = BinPackingInstance(W, np.array(sizes, dtype=float))
-    bins, viol = check(inst, plan)
+    verdict = check(inst, plan)
+    bins, viol = verdict.objective, list(verdict.violations)
     return not viol and bins <= K and int(plan.max()) < K
 
 
@@ -51,7 +52,8 @@ def test_dive_at_a_makespan_never_exceeds_it(p, m):
     C = max(max(p), -(-sum(p) // m)) + 3
     plan = arcflow.dive(np.array(p), C, m, time_limit_s=None).plan
     if plan is not None:
-        obj, viol = check(MakespanInstance.identical(p, m), plan)
+        verdict = check(MakespanInstance.identical(p, m), plan)
+        obj, viol = verdict.objective, list(verdict.violations)
         assert not viol and obj <= C
 
 
@@ -73,7 +75,8 @@ def test_dive_and_auto_find_a_perfect_packing_the_list_heuristics_miss():
     assert solve(inst, "lpt").objective > 1000 and solve(inst, "multifit").objective > 1000
     plan = arcflow.dive(np.array(p), 1000, 20, time_limit_s=None).plan
     assert plan is not None
-    obj, viol = check(inst, plan)
+    verdict = check(inst, plan)
+    obj, viol = verdict.objective, list(verdict.violations)
     assert not viol and obj == 1000
     res = solve(inst, "auto", options=SolverOptions(5.0))
     assert res.status.value == "OPTIMAL" and res.objective == 1000

@@ -19,7 +19,8 @@ def test_identical_heuristics_valid_and_within_guarantees(p, m):
         (H.multifit(inst), 13 / 11 + 0.2),  # 13/11 + 2^-k (Yue), loose k
         (H.karmarkar_karp(inst), 2.0),
     ):
-        obj, viol = check(inst, plan)
+        verdict = check(inst, plan)
+        obj, viol = verdict.objective, list(verdict.violations)
         assert not viol
         assert opt - 1e-9 <= obj <= ratio * opt + 1e-9
 
@@ -31,10 +32,12 @@ def test_identical_heuristics_valid_and_within_guarantees(p, m):
 def test_uniform_greedy_and_local_search(p, s):
     inst = MakespanInstance.uniform(p, s)
     plan = H.lpt(inst)
-    obj, viol = check(inst, plan)
+    verdict = check(inst, plan)
+    obj, viol = verdict.objective, list(verdict.violations)
     assert not viol
     better = H.local_search(inst, plan, time_limit_s=0.5)
-    obj2, viol2 = check(inst, better)
+    verdict = check(inst, better)
+    obj2, viol2 = verdict.objective, list(verdict.violations)
     assert not viol2 and obj2 <= obj + 1e-9
     assert obj2 >= brute_makespan(inst) - 1e-9
 
@@ -44,9 +47,10 @@ def test_local_search_never_worsens_and_respects_check(p, m, seed):
     inst = MakespanInstance.identical(p, m)
     rng = np.random.default_rng(seed)
     start = rng.integers(0, m, len(p))
-    before = check(inst, start)[0]
+    before = check(inst, start).objective
     plan = H.local_search(inst, start, time_limit_s=0.2, seed=seed)
-    after, viol = check(inst, plan)
+    verdict = check(inst, plan)
+    after, viol = verdict.objective, list(verdict.violations)
     assert not viol and after <= before
 
 
@@ -54,7 +58,7 @@ def test_pair_rebalancing_finds_perfect_split():
     # Moves and swaps alone get stuck here; the subset-sum re-partition does not.
     inst = MakespanInstance.identical([8, 7, 6, 5, 4], 2)  # optimum 15 = 8 + 7 | 6 + 5 + 4
     plan = H.local_search(inst, np.array([0, 0, 0, 1, 1]), time_limit_s=1.0, target=15)
-    assert check(inst, plan)[0] == 15
+    assert check(inst, plan).objective == 15
 
 
 @given(st.lists(st.integers(1, 10), min_size=1, max_size=7), st.integers(10, 15))
@@ -62,6 +66,7 @@ def test_ffd_bfd_valid_and_within_11_9(s, W):
     inst = BinPackingInstance(W, np.array(s, dtype=float))
     opt = brute_bins(inst)
     for plan in (H.first_fit_decreasing(inst), H.best_fit_decreasing(inst)):
-        bins, viol = check(inst, plan)
+        verdict = check(inst, plan)
+        bins, viol = verdict.objective, list(verdict.violations)
         assert not viol
         assert opt <= bins <= 11 / 9 * opt + 6 / 9  # Dósa 2007: FFD <= 11/9 OPT + 6/9

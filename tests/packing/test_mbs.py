@@ -16,7 +16,8 @@ from .helpers import brute_bins
 def test_mbs_packs_validly_and_never_below_the_optimum(s, W):
     inst = BinPackingInstance(W, np.array(s, dtype=float))
     plan = perturbed_mbs(np.array(s), W, 1, budget_s=0.01)
-    bins, viol = check(inst, plan)
+    verdict = check(inst, plan)
+    bins, viol = verdict.objective, list(verdict.violations)
     assert not viol
     assert bins >= brute_bins(inst)
 
@@ -36,8 +37,8 @@ def test_exact_fill_beats_first_fit_decreasing():
     # W = 20: FFD packs [9, 8] [7, 6, 5] [5]; the optimum is [9, 6, 5] [8, 7, 5]
     sizes = np.array([9, 8, 7, 6, 5, 5])
     inst = BinPackingInstance(20, sizes.astype(float))
-    assert check(inst, H.first_fit_decreasing(inst))[0] == 3
-    assert check(inst, mbs(sizes, 20))[0] == 2
+    assert check(inst, H.first_fit_decreasing(inst)).objective == 3
+    assert check(inst, mbs(sizes, 20)).objective == 2
     res = solve(inst, "mbs")
     assert res.status is Status.OPTIMAL and res.objective == 2
 
@@ -48,4 +49,4 @@ def test_makespan_at_the_bound_and_folding():
     res = solve(inst, "mbs")
     assert res.status is Status.OPTIMAL and res.objective == 20
     folded = bins_to_machines(np.array([9, 8, 7, 6, 5, 5]), np.array([0, 1, 2, 0, 1, 2]), 2)
-    assert set(folded.tolist()) <= {0, 1} and check(inst, folded)[1] == []
+    assert set(folded.tolist()) <= {0, 1} and check(inst, folded).valid

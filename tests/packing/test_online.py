@@ -13,7 +13,8 @@ def test_least_loaded_meets_graham_bound(p, m):
     a = OnlineAssigner(m)
     plan = a.assign_many(p)
     inst = MakespanInstance.identical(p, m)
-    obj, viol = check(inst, plan)
+    verdict = check(inst, plan)
+    obj, viol = verdict.objective, list(verdict.violations)
     assert not viol and obj == pytest.approx(a.makespan)
     # List scheduling: C <= sum/m + (1 - 1/m) max p  (<= (2 - 1/m) OPT).
     assert obj <= sum(p) / m + (1 - 1 / m) * max(p) + 1e-6
@@ -23,7 +24,8 @@ def test_least_loaded_meets_graham_bound(p, m):
 def test_target_rule_guarantee(p, m, target):
     a = OnlineAssigner(m, rule="target", target=target)
     plan = a.assign_many(p)
-    obj, viol = check(MakespanInstance.identical(p, m), plan)
+    verdict = check(MakespanInstance.identical(p, m), plan)
+    obj, viol = verdict.objective, list(verdict.violations)
     assert not viol and obj == pytest.approx(a.makespan)
     assert np.bincount(plan, weights=p, minlength=m) == pytest.approx(a.loads)
     assert obj <= max(target, sum(p) / m + (1 - 1 / m) * max(p)) + 1e-6

@@ -16,7 +16,8 @@ def test_feasible_at_the_optimum_and_infeasible_below(s, W):
     opt = brute_bins(inst)
     out = pattern_packing(np.array(s), W, opt, None)
     assert out.plan is not None
-    bins, viol = check(inst, out.plan)
+    verdict = check(inst, out.plan)
+    bins, viol = verdict.objective, list(verdict.violations)
     assert not viol and bins <= opt
     if opt > 1:
         below = pattern_packing(np.array(s), W, opt - 1, None)

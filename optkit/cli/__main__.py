@@ -1,0 +1,3 @@
+from optkit.cli import main
+
+main()

@@ -1,0 +1,289 @@
+"""``solve``, ``bound``, ``check``, ``simulate`` and ``export``: the same face for every
+problem, reached only through the registry (``optkit.problems``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from optkit import batch
+from optkit import problems as registry
+from optkit.cli.common import FilesArg, FormatOpt, JsonOpt, app, err, fail, fmt_num, out, read_all
+from optkit.io import FieldError, InputError, Refused, write_json
+from optkit.result import Status
+from optkit.solvers import ALL_BACKENDS, SolverOptions, require
+
+
+def _options(time_limit: float, threads: int = 1, seed: int = 0) -> SolverOptions:
+    try:
+        return SolverOptions(time_limit, threads, seed)
+    except ValueError as e:
+        fail(f"--time-limit/--threads: {e}")
+
+
+@app.command()
+def solve(
+    files: FilesArg,
+    method: Annotated[
+        str, typer.Option(help="auto, or a heuristic / exact method of the problem.")
+    ] = "auto",
+    solver: Annotated[str | None, typer.Option(help="Back-end: " + ", ".join(ALL_BACKENDS))] = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per instance.")] = 60.0,
+    threads: Annotated[int, typer.Option(help="Threads per solve.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    workers: Annotated[int, typer.Option(help="Instances solved in parallel (process pool).")] = 1,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:port).")
+    ] = None,
+    json_out: JsonOpt = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write one result JSON (with the plan) per instance here."),
+    ] = None,
+    plot_dir: Annotated[
+        Path | None, typer.Option("--plot", help="Write one PNG per instance here.")
+    ] = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Solve instances; print status, objective, bound and gap for each."""
+    insts = read_all(files, fmt)
+    opts = _options(time_limit, threads, seed)
+    for p, inst in zip(files, insts, strict=True):
+        prob = registry.of(inst)
+        why = prob.unsupported(inst, method)
+        if why:
+            fail(f"{p}: --method: {why}")
+        if solver is not None:
+            try:
+                prob.require_backend(solver)
+                require(solver)
+            except Refused as e:
+                fail(f"{p}: --solver: {e}")
+    jobs = [batch.Job(inst, method, solver, opts) for inst in insts]
+    table = _solve_table()
+    show_progress = not json_out and len(files) > 1 and sys.stderr.isatty()
+    for i, res in batch.run(jobs, workers=workers, scheduler=scheduler, progress=show_progress):
+        path, inst = files[i], insts[i]
+        row = registry.solve_row(str(path), inst, res)
+        if out_dir is not None:
+            write_json(out_dir / f"{Path(path).stem}.result.json", row)
+        if plot_dir is not None:
+            registry.of(inst).plot(inst, res, plot_dir / f"{Path(path).stem}.png")
+        if json_out:
+            print(json.dumps({k: v for k, v in row.items() if k != "plan"}), flush=True)
+        else:
+            table.add_row(
+                row["name"] or str(path),
+                row["status"],
+                fmt_num(res.objective),
+                fmt_num(res.bound),
+                _gap(res.gap, res.status is Status.OPTIMAL),
+                f"{res.runtime_s:.2f}s",
+                res.method,
+            )
+    if not json_out:
+        out.print(table)
+
+
+def _gap(g: float, optimal: bool) -> str:
+    if g == float("inf"):
+        return "inf"
+    if 0 < g < 5e-5 and not optimal:
+        return "<0.01%"
+    return f"{g:.2%}"
+
+
+def _solve_table() -> Table:
+    """Fits 80 columns: long instance and method names are cut with an ellipsis."""
+    t = Table(show_lines=False, pad_edge=False)
+    t.add_column("instance", no_wrap=True, overflow="ellipsis", max_width=22)
+    t.add_column("status", no_wrap=True)
+    for col in ("objective", "bound", "gap", "time"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("method", no_wrap=True, overflow="ellipsis", max_width=16)
+    return t
+
+
+@app.command()
+def bound(
+    files: FilesArg,
+    method: Annotated[
+        str,
+        typer.Option(help="auto, cheap (closed forms) or lp (adds the problem's LP bound)."),
+    ] = "auto",
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per instance.")] = 10.0,
+    json_out: JsonOpt = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """Compute proven bounds (every rule, and the best); a bound asked for and not
+    obtained is listed with the reason."""
+    insts = read_all(files, fmt)
+    opts = _options(time_limit)
+    for p, inst in zip(files, insts, strict=True):
+        if method not in registry.of(inst).bound_methods:
+            expected = ", ".join(registry.of(inst).bound_methods)
+            fail(f"{p}: --method: expected {expected} for {inst.problem}, got {method!r}")
+    table = Table()
+    for col in ("instance", "bound", "kind", "all bounds", "time (s)"):
+        table.add_column(col)
+    for path, inst in zip(files, insts, strict=True):
+        t0 = time.perf_counter()
+        bs = registry.of(inst).bound(inst, method, opts)
+        row = registry.bound_row(str(path), inst, bs, time.perf_counter() - t0)
+        if json_out:
+            print(json.dumps(row), flush=True)
+            continue
+        each = [f"{k}={fmt_num(v)}" for k, v in row["bounds"].items()]
+        each += [f"{k}: {why}" for k, why in row["not_obtained"].items()]
+        table.add_row(
+            inst.name or str(path),
+            fmt_num(row["bound"]),
+            row["bound_kind"],
+            ", ".join(each),
+            f"{row['runtime_s']:.2f}",
+        )
+    if not json_out:
+        out.print(table)
+
+
+@app.command()
+def check(
+    instance: Annotated[Path, typer.Argument(help="Instance file.")],
+    plan: Annotated[
+        Path, typer.Argument(help="Plan: a result file written by solve --out, or a bare plan.")
+    ],
+    json_out: JsonOpt = False,
+    fmt: FormatOpt = None,
+) -> None:
+    """Verify a plan from the instance alone; exit 2 (with the violations) when it is
+    invalid or its result file claims an objective the plan does not achieve."""
+    inst = read_all([instance], fmt)[0]
+    prob = registry.of(inst)
+    data, claimed = _read_plan(plan, inst.problem)
+    try:
+        typed = prob.plan_from_json(data)
+    except FieldError as e:
+        fail(f"{plan}: {e}")
+    verdict = registry.check_claim(prob.check(inst, typed), claimed, prob.sense)
+    if json_out:
+        print(json.dumps(registry.check_row(str(instance), inst, str(plan), verdict)))
+    elif verdict.valid:
+        out.print(f"[green]valid[/green] plan, objective {verdict.objective:.10g}")
+    if not verdict.valid:
+        fail(f"{plan}: field 'plan': " + "; ".join(verdict.violations[:10]))
+
+
+def _read_plan(path: Path, problem: str) -> tuple[Any, Any]:
+    """(the plan's JSON, the objective its result file claims or None)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(path, f"not valid JSON ({e})") from None
+    if isinstance(data, dict) and "plan" in data:  # a result file
+        if data.get("problem", problem) != problem:
+            fail(f"{path}: field 'problem': expected {problem!r}, got {data['problem']!r}")
+        if data["plan"] is None:
+            fail(f"{path}: field 'plan': the result has no plan (status {data.get('status')})")
+        return data["plan"], data.get("objective")
+    return data, None
+
+
+@app.command()
+def simulate(
+    file: Annotated[Path, typer.Argument(help="An instance of an online problem.")],
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            "--scheduler",
+            help="serving: fcfs, sarathi, hybrid (default); kv_placement: static, reactive "
+            "(default), page[-P], heavy-hitter, balanced, belady, oracle.",
+        ),
+    ] = None,
+    assignment: Annotated[
+        str | None, typer.Option(help="serving: online (least-work dispatch) or plan (packing).")
+    ] = None,
+    order: Annotated[
+        str | None, typer.Option(help="hybrid: prompt, output-desc or arrival.")
+    ] = None,
+    token_budget: Annotated[int | None, typer.Option(help="sarathi: tokens per iteration.")] = None,
+    json_out: JsonOpt = False,
+    plot_file: Annotated[
+        Path | None,
+        typer.Option("--plot", help="PNG: per-client Gantt (serving), placement heat map (KV)."),
+    ] = None,
+) -> None:
+    """Run an online scheduler or placement policy over an instance, graded against a bound."""
+    inst = read_all([file], None)[0]
+    prob = registry.of(inst)
+    if not prob.policies:
+        fail(f"{file}: field 'problem': {inst.problem} has no online policies to simulate")
+    extra = {"assignment": assignment, "order": order, "token_budget": token_budget}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    total = prob.sim_length(inst)
+    bar = None
+    if not json_out and sys.stderr.isatty() and total >= 4096:
+        from rich.progress import Progress
+
+        bar = Progress(console=err, transient=True)
+        bar.start()
+        task = bar.add_task("replay", total=total)
+        extra["progress"] = lambda t: bar.update(task, completed=t)
+    try:
+        rep = prob.simulate(inst, policy, plot=plot_file is not None, **extra)
+    except Refused as e:
+        fail(f"{file}: {e}")
+    finally:
+        if bar is not None:
+            bar.stop()
+    if plot_file is not None:
+        prob.plot_simulation(inst, rep, plot_file)
+    row = {"instance": str(file), **rep.to_dict()}
+    if json_out:
+        print(json.dumps(row))
+        return
+    t = Table(title=f"{inst.name or file}: {rep.policy}")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    t.add_row("objective", f"{rep.objective:.6g} {prob.unit}")
+    t.add_row("bound", f"{fmt_num(rep.bound.value)} {prob.unit} ({rep.bound.kind})")
+    t.add_row("ratio to bound", f"{rep.ratio_to_bound:.4f}")
+    for k, v in rep.metrics.items():
+        t.add_row(k, f"{v:.4g}")
+    out.print(t)
+
+
+@app.command()
+def export(
+    instance: Annotated[Path, typer.Argument(help="Instance file.")],
+    method: Annotated[str, typer.Option(help="milp, or arcflow (packing).")] = "milp",
+    format: Annotated[str, typer.Option("--format", help="lp or mps.")] = "lp",
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Output file (default: INSTANCE.METHOD.FORMAT).")
+    ] = None,
+    capacity: Annotated[
+        int | None, typer.Option(help="Makespan arc-flow: bin capacity C (default: best bound).")
+    ] = None,
+) -> None:
+    """Write the exact model of an instance as an LP or MPS file."""
+    inst = read_all([instance], None)[0]
+    prob = registry.of(inst)
+    if method not in prob.export_methods:
+        expected = " or ".join(prob.export_methods) or "nothing (no exact model)"
+        fail(f"{instance}: --method: expected {expected} for {inst.problem}, got {method!r}")
+    if format not in ("lp", "mps"):
+        fail(f"--format: expected lp or mps, got {format!r}")
+    target = output or instance.with_suffix(f".{method}.{format}")
+    try:
+        note = prob.export(inst, method, format, target, capacity=capacity)
+    except Refused as e:
+        fail(f"{instance}: {e}")
+    err.print(f"wrote {target}" + (f" ({note})" if note else ""))

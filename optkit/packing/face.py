@@ -1,0 +1,110 @@
+"""The registry faces of makespan scheduling and bin packing (``optkit.problems``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from optkit.io import FieldError, Refused, is_int
+from optkit.packing import driver
+from optkit.packing.instance import BinPackingInstance, MakespanInstance
+from optkit.problems import Problem
+from optkit.result import Bound, Result, Verdict
+from optkit.solvers import ALL_BACKENDS, SolverOptions
+
+
+class _Packing(Problem):
+    bound_methods = driver.BOUND_METHODS
+    export_methods = ("milp", "arcflow")
+    backends = ALL_BACKENDS
+
+    def unsupported(self, inst: Any, method: str) -> str:
+        return driver.unsupported(inst, method)
+
+    def bound(
+        self, inst: Any, method: str = "auto", options: SolverOptions | None = None
+    ) -> list[Bound]:
+        if method not in self.bound_methods:
+            raise Refused(
+                f"bound method {method!r} does not apply to {self.name}; expected one of "
+                + ", ".join(self.bound_methods)
+            )
+        limit = (options or SolverOptions(10.0)).time_limit_s or 10.0
+        return driver.bounds(inst, method, limit)
+
+    def solve(
+        self,
+        inst: Any,
+        method: str = "auto",
+        options: SolverOptions | None = None,
+        backend: str | None = None,
+    ) -> Result:
+        return driver.solve(inst, method, options, self.require_backend(backend))
+
+    def check(self, inst: Any, plan: Any) -> Verdict:
+        return driver.check(inst, plan)
+
+    def plan_from_json(self, data: Any) -> tuple[int, ...]:
+        if not isinstance(data, list):
+            raise FieldError("plan", "a list of machine/bin indices", type(data).__name__)
+        for i, v in enumerate(data):
+            if not is_int(v):
+                raise FieldError(f"plan[{i}]", "an integer index", v)
+        return tuple(data)
+
+    def export(self, inst: Any, method: str, fmt: str, path: Path, **options: Any) -> str:
+        from optkit.packing.export import export_model
+
+        try:
+            return export_model(inst, method, fmt, path, options.get("capacity"))
+        except ValueError as e:
+            raise Refused(str(e)) from None
+
+    def plot(self, inst: Any, result: Result, path: Path) -> bool:
+        if result.plan is None:
+            return False
+        from optkit import plot
+
+        plot.plan_png(inst, result.plan, path, title=result.status.value, bound=result.bound)
+        return True
+
+
+class Makespan(_Packing):
+    name = "makespan"
+    methods = driver.MAKESPAN_METHODS
+    text_formats = ("pcmax",)
+
+    def instance_class(self) -> Any:
+        return MakespanInstance
+
+    def sniff(self, text: str) -> bool:
+        from optkit.packing.textformats import is_pcmax
+
+        return is_pcmax(text)
+
+    def read_text(self, fmt: str, text: str, name: str) -> Any:
+        from optkit.packing.textformats import read_pcmax
+
+        return read_pcmax(text, name)
+
+
+class BinPacking(_Packing):
+    name = "binpacking"
+    methods = driver.BINPACKING_METHODS
+    text_formats = ("bpp",)
+    unit = "bins"
+
+    def instance_class(self) -> Any:
+        return BinPackingInstance
+
+    def sniff(self, text: str) -> bool:
+        return True  # any other text: BPPLIB's format (its reader says what is wrong)
+
+    def read_text(self, fmt: str, text: str, name: str) -> Any:
+        from optkit.packing.textformats import read_bpp
+
+        return read_bpp(text, name)
+
+
+MAKESPAN = Makespan()
+BINPACKING = BinPacking()

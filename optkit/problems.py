@@ -1,0 +1,251 @@
+"""The registry: every problem registered once, with one face.
+
+The CLI, :mod:`optkit.batch`, :mod:`optkit.io` and :mod:`optkit.plot` reach a
+problem only through :func:`get` / :func:`of`. A problem package provides a
+:class:`Problem` subclass (its ``face.py``) and one line in :data:`REGISTRY`;
+the contract tests (``tests/test_contract.py``) then run over it.
+
+Errors: a method, policy or back-end the problem does not offer, or a model above a
+size limit, raises :class:`Refused` (exit 2 in the CLI: a refusal of input, not a
+bug). Messages name the option and what is accepted, never a CLI flag.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from optkit.io import FieldError, Refused
+from optkit.result import Bound, Result, Verdict, _num, best_bound
+from optkit.solvers import SolverOptions
+
+#: problem name (the ``"problem"`` value in files) -> "module:attribute" of its face.
+REGISTRY: dict[str, str] = {
+    "makespan": "optkit.packing.face:MAKESPAN",
+    "binpacking": "optkit.packing.face:BINPACKING",
+    "kv_placement": "optkit.kvcache.face:KV_PLACEMENT",
+    "serving": "optkit.serving.face:SERVING",
+}
+
+
+@dataclass(frozen=True)
+class SimReport:
+    """``simulate``'s answer: a policy's objective graded against a bound
+    (the ``optkit simulate --json`` contract), and the raw replay for plots."""
+
+    problem: str
+    policy: str
+    objective: float
+    bound: Bound
+    metrics: dict[str, float]
+    runtime_s: float
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def ratio_to_bound(self) -> float:
+        b = self.bound.value
+        return self.objective / b if b else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "problem": self.problem,
+            "policy": self.policy,
+            "objective": _num(self.objective),
+            "bound": _num(self.bound.value),
+            "bound_kind": self.bound.kind,
+            "ratio_to_bound": _num(self.ratio_to_bound),
+            "metrics": {k: _num(v) for k, v in self.metrics.items()},
+            "runtime_s": round(self.runtime_s, 6),
+        }
+
+
+class Problem:
+    """One problem's face. Subclasses set the class attributes and override what
+    applies; a default refuses with a message saying the problem lacks it."""
+
+    name: str = ""
+    sense: str = "min"
+    #: solve methods; the first is the default
+    methods: tuple[str, ...] = ("auto",)
+    bound_methods: tuple[str, ...] = ("auto",)
+    #: online policies ``simulate`` replays (empty: the problem is not online)
+    policies: tuple[str, ...] = ()
+    #: exact models ``export`` writes
+    export_methods: tuple[str, ...] = ()
+    #: back-ends ``solve`` accepts (empty: none to choose)
+    backends: tuple[str, ...] = ()
+    #: unit of the objective, for tables
+    unit: str = ""
+    #: text formats ``read_text`` reads besides JSON (the first is the default)
+    text_formats: tuple[str, ...] = ()
+
+    # --- instances -------------------------------------------------------------
+    def instance_class(self) -> Any:
+        raise NotImplementedError
+
+    def from_dict(self, data: dict[str, Any], base: Path | None = None) -> Any:
+        return self.instance_class().from_dict(data)
+
+    def sniff(self, text: str) -> bool:
+        """True when ``text`` (not JSON) is in this problem's text format."""
+        return False
+
+    def read_text(self, fmt: str, text: str, name: str) -> Any:
+        raise Refused(f"{self.name} has no text format {fmt!r}")
+
+    # --- the face ----------------------------------------------------------------
+    def unsupported(self, inst: Any, method: str) -> str:
+        """Why ``method`` cannot solve ``inst`` ('' when it can)."""
+        if method not in self.methods:
+            return f"method {method!r} does not apply to {self.name}; expected one of " + (
+                ", ".join(self.methods)
+            )
+        return ""
+
+    def bound(
+        self, inst: Any, method: str = "auto", options: SolverOptions | None = None
+    ) -> list[Bound]:
+        raise NotImplementedError
+
+    def solve(
+        self,
+        inst: Any,
+        method: str = "auto",
+        options: SolverOptions | None = None,
+        backend: str | None = None,
+    ) -> Result:
+        raise NotImplementedError
+
+    def check(self, inst: Any, plan: Any) -> Verdict:
+        raise NotImplementedError
+
+    def plan_from_json(self, data: Any) -> Any:
+        """The typed plan of ``Result.to_dict()["plan"]``; :class:`FieldError` if malformed."""
+        raise NotImplementedError
+
+    def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
+        """Replay ``policy`` (None: the problem's default). ``options``: ``plot`` (record
+        what ``plot_simulation`` draws), ``progress`` (called with the steps done, up to
+        :meth:`sim_length`), and the problem's own (serving: assignment, order,
+        token_budget); an option the problem does not take is refused."""
+        raise Refused(f"{self.name} has no online policies to simulate")
+
+    def sim_length(self, inst: Any) -> int:
+        """Steps a simulation reports progress over (0: no progress bar)."""
+        return 0
+
+    def export(self, inst: Any, method: str, fmt: str, path: Path, **options: Any) -> str:
+        """Write the exact model as LP/MPS; returns a note for the user."""
+        raise Refused(f"{self.name} has no exact model to export")
+
+    def plot(self, inst: Any, result: Result, path: Path) -> bool:
+        """Draw a solved plan (False: nothing to draw for this problem)."""
+        return False
+
+    def plot_simulation(self, inst: Any, report: SimReport, path: Path) -> bool:
+        return False
+
+    # --- shared checks -------------------------------------------------------------
+    def require_backend(self, backend: str | None) -> str | None:
+        if backend is not None and backend not in self.backends:
+            if not self.backends:
+                raise Refused(f"{self.name} has no solver back-end to choose (got {backend!r})")
+            raise Refused(
+                f"solver {backend!r} does not apply to {self.name}; expected one of "
+                + ", ".join(self.backends)
+            )
+        return backend
+
+    def require_method(self, inst: Any, method: str) -> None:
+        why = self.unsupported(inst, method)
+        if why:
+            raise Refused(why)
+
+    def require_policy(self, policy: str) -> None:
+        if policy not in self.policies:
+            raise Refused(
+                f"policy {policy!r} does not apply to {self.name}; expected one of "
+                + ", ".join(self.policies)
+            )
+
+
+def names() -> tuple[str, ...]:
+    return tuple(REGISTRY)
+
+
+def get(name: str) -> Problem:
+    """The registered problem ``name``; :class:`FieldError` on an unknown one."""
+    if name not in REGISTRY:
+        raise FieldError("problem", "one of " + ", ".join(sorted(REGISTRY)), name)
+    module, _, attr = REGISTRY[name].partition(":")
+    face: Problem = getattr(import_module(module), attr)
+    return face
+
+
+def of(inst: Any) -> Problem:
+    """The problem of an instance object."""
+    return get(inst.problem)
+
+
+# --- rows the CLI prints (JSON Lines and tables) -----------------------------------
+
+
+def solve_row(path: str, inst: Any, res: Result, plan: bool = True) -> dict[str, Any]:
+    """The ``optkit solve --json`` contract (DESIGN.md) for one instance."""
+    row = {"instance": str(path), "name": inst.name, "problem": inst.problem, **res.to_dict()}
+    if not plan:
+        row.pop("plan")
+    return row
+
+
+def bound_row(path: str, inst: Any, bounds: Sequence[Bound], runtime_s: float) -> dict[str, Any]:
+    """The ``optkit bound --json`` contract: the best bound and every one asked for
+    (a bound not obtained says why under ``not_obtained``)."""
+    prob = of(inst)
+    best = best_bound(bounds, prob.sense)
+    return {
+        "instance": str(path),
+        "name": inst.name,
+        "problem": inst.problem,
+        "bound": _num(best.value),
+        "bound_kind": best.kind,
+        "bounds": {b.kind: _num(b.value) for b in bounds if b.obtained},
+        "not_obtained": {b.kind: f"{b.status}: {b.reason}" for b in bounds if not b.obtained},
+        "runtime_s": round(runtime_s, 6),
+    }
+
+
+def check_row(path: str, inst: Any, plan_path: str, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "instance": str(path),
+        "problem": inst.problem,
+        "plan": str(plan_path),
+        "valid": verdict.valid,
+        "objective": _num(verdict.objective) if verdict.valid else None,
+        "violations": list(verdict.violations),
+    }
+
+
+def check_claim(verdict: Verdict, claimed: Any, sense: str = "min") -> Verdict:
+    """A result file's ``objective`` must be what its plan achieves: a mismatch beyond
+    1e-9 (relative) is a violation, so a tampered duration or assignment is caught even
+    when the tampered plan is still feasible."""
+    if not verdict.valid or claimed is None or isinstance(claimed, str):
+        return verdict
+    obj = verdict.objective
+    if abs(obj - float(claimed)) > 1e-9 * max(abs(obj), abs(float(claimed))):
+        msg = f"the plan's objective is {obj:.10g}, the file claims {float(claimed):.10g}"
+        return Verdict(obj, (*verdict.violations, msg), verdict.details)
+    return verdict
+
+
+def timed_bounds(
+    prob: Problem, inst: Any, method: str, options: SolverOptions
+) -> tuple[list[Bound], float]:
+    t0 = time.perf_counter()
+    bs = prob.bound(inst, method, options)
+    return bs, time.perf_counter() - t0
