@@ -23,7 +23,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(OPTKIT) solve instances/packing/*.json --time-limit 10
+	$(OPTKIT) solve instances/*/*.json --time-limit 10
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 tests

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from optkit import batch
@@ -81,11 +82,11 @@ def solve(
             table.add_row(
                 row["name"] or str(path),
                 row["status"],
-                fmt_num(res.objective),
-                fmt_num(res.bound),
+                _short(res.objective),
+                _short(res.bound),
                 _gap(res.gap, res.status is Status.OPTIMAL),
-                f"{res.runtime_s:.2f}s",
-                res.method,
+                f"{res.runtime_s:.1f}s",
+                res.method.removeprefix("auto:"),  # the stage auto chose; JSON keeps "auto:"
             )
     if not json_out:
         out.print(table)
@@ -99,14 +100,21 @@ def _gap(g: float, optimal: bool) -> str:
     return f"{g:.2%}"
 
 
+def _short(x: float | None) -> str:
+    return "-" if x is None else f"{x:.5g}"
+
+
 def _solve_table() -> Table:
-    """Fits 80 columns: long instance and method names are cut with an ellipsis."""
-    t = Table(show_lines=False, pad_edge=False)
-    t.add_column("instance", no_wrap=True, overflow="ellipsis", max_width=22)
-    t.add_column("status", no_wrap=True)
-    for col in ("objective", "bound", "gap", "time"):
-        t.add_column(col, justify="right", no_wrap=True)
-    t.add_column("method", no_wrap=True, overflow="ellipsis", max_width=16)
+    """Fits an 80-column terminal: a long instance or method name is cut with an
+    ellipsis; numbers have 5 significant digits (the JSON output has them all)."""
+    t = Table(box=box.SIMPLE_HEAD, padding=(0, 0))
+    t.add_column("instance", no_wrap=True, overflow="ellipsis", max_width=20)
+    t.add_column("status", no_wrap=True, min_width=8)
+    for col in ("objective", "bound"):
+        t.add_column(col, justify="right", no_wrap=True, min_width=10)
+    t.add_column("gap", justify="right", no_wrap=True, min_width=6)
+    t.add_column("time", justify="right", no_wrap=True, min_width=5)
+    t.add_column("method", no_wrap=True, overflow="ellipsis", max_width=14)
     return t
 
 

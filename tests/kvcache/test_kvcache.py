@@ -271,7 +271,11 @@ def test_cli_bad_input_exit_2(tmp_path):
     r = run("simulate", path, "--policy", "nope")
     assert r.returncode == 2 and "unknown policy 'nope'" in r.stderr
     r = run("solve", path, "--method", "lpt")
-    assert r.returncode == 2 and "--method: expected auto, milp" in r.stderr
+    assert (
+        r.returncode == 2
+        and "--method: method 'lpt' does not apply to kv_placement; expected one of auto, milp"
+        in r.stderr
+    )
     gen = tmp_path / "gen.json"
     gen.write_text(
         json.dumps(make_instance(PatternTrace(Pattern(), 1, 50, 2), 20, 8, 2, 1).to_dict())

@@ -136,7 +136,8 @@ def test_cli_solve_mip_and_export(tmp_path):
     r = run("solve", f, "--method", "mip", "--solver", "cpsat")
     assert r.returncode == 2
     assert r.stderr.strip() == (
-        f"error: {f}: --solver: expected highs, cbc, scip for serving, got 'cpsat'"
+        f"error: {f}: --solver: solver 'cpsat' does not apply to serving; expected one of "
+        "highs, cbc, scip"
     )
     r = run("export", f, "--format", "lp", "--out", tmp_path / "tiny.lp")
     assert r.returncode == 0, r.stderr

@@ -174,7 +174,8 @@ def test_cli_generate_simulate_solve(tmp_path):
     assert r.returncode == 0 and res["verified"] and res["bound"] <= res["objective"]
     bad = run("simulate", f, "--scheduler", "lifo")
     assert (
-        bad.returncode == 2 and "--policy: expected fcfs, sarathi, hybrid for serving" in bad.stderr
+        bad.returncode == 2
+        and "policy 'lifo' does not apply to serving; expected one of fcfs" in bad.stderr
     )
     big = run(
         "generate",
