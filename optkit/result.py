@@ -75,29 +75,28 @@ class Bound:
 
     ``value`` is a lower bound for minimisation problems, an upper bound for
     maximisation ones. A bound that was asked for and not obtained is still returned,
-    with ``value`` None, ``status`` saying why (``time_limit``, ``too_large``,
-    ``not_applicable``, ``failed``) and ``reason`` in words: nothing asked for is
-    dropped silently. ``proven`` is False only for reference values that are not
-    bounds (never used as one).
+    with ``value`` NaN (every comparison with it is false: it can bound nothing),
+    ``status`` saying why (``time_limit``, ``too_large``, ``not_applicable``,
+    ``failed``) and ``reason`` in words: nothing asked for is dropped silently.
     """
 
-    value: float | None
+    value: float
     kind: str
-    proven: bool = True
     status: str = "ok"
     reason: str = ""
 
+    @classmethod
+    def missing(cls, kind: str, status: str, reason: str) -> Bound:
+        return cls(math.nan, kind, status, reason)
+
     @property
     def obtained(self) -> bool:
-        return self.value is not None and self.proven and self.status == "ok"
-
-    def scaled(self, factor: float) -> Bound:
-        return replace(self, value=None if self.value is None else self.value * factor)
+        return self.status == "ok" and not math.isnan(self.value)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "value": _num(self.value)}
-        if self.status != "ok" or not self.proven:
-            d.update(status=self.status, proven=self.proven, reason=self.reason)
+        if not self.obtained:
+            d.update(status=self.status, reason=self.reason)
         return d
 
 
@@ -106,7 +105,7 @@ def best_bound(bounds: Sequence[Bound], sense: str = "min") -> Bound:
     a ``Bound(None, "none")`` when none was obtained."""
     got = [b for b in bounds if b.obtained]
     if not got:
-        return Bound(None, "none", status="failed", reason="no bound obtained")
+        return Bound.missing("none", "failed", "no bound obtained")
     key = (lambda b: b.value) if sense == "min" else (lambda b: -b.value)
     return max(reversed(got), key=key)
 

@@ -234,8 +234,8 @@ def simulate(
     prob = registry.of(inst)
     if not prob.policies:
         fail(f"{file}: field 'problem': {inst.problem} has no online policies to simulate")
-    extra = {"assignment": assignment, "order": order, "token_budget": token_budget}
-    extra = {k: v for k, v in extra.items() if v is not None}
+    given = {"assignment": assignment, "order": order, "token_budget": token_budget}
+    extra: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     total = prob.sim_length(inst)
     bar = None
     if not json_out and sys.stderr.isatty() and total >= 4096:

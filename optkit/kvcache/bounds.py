@@ -58,5 +58,5 @@ def bounds(inst: KvInstance, method: str = "auto", time_limit_s: float = 60.0) -
         else:
             status = "time_limit" if "time" in lp.status else "failed"
             why = f"the LP ({lp.columns:,} columns) stopped: {lp.status}"
-            out.append(Bound(None, "lp", status=status, reason=why))
+            out.append(Bound.missing("lp", status, why))
     return out

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from optkit.kvcache.instance import KvInstance
+from optkit.kvcache.plan import KvPlan
 from optkit.result import Verdict
 
-Plan = Sequence[tuple[np.ndarray, np.ndarray, bool]]
+Plan = KvPlan | Sequence[tuple[np.ndarray, np.ndarray, bool]]
 
 
 def check(inst: KvInstance, plan: Plan) -> Verdict:

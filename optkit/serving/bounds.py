@@ -56,7 +56,7 @@ def bounds(inst: ServingInstance, method: str = "auto") -> list[Bound]:
             w = workloads(inst, theta, mu)
             pk = MakespanInstance.identical(w, inst.clients, name=inst.name)
             bt = packing_bound(pk, "lp" if method == "lp" else "cheap")
-            if b is None or (bt.value or 0.0) > (b.value or 0.0):
+            if b is None or bt.value > b.value:
                 b = bt
     assert b is not None
     return [Bound(b.value, f"packing:{b.kind}"), Bound(float(np.max(chains(inst))), "chain")]

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optkit.packing import BinPackingInstance, MakespanInstance, arcflow, bound, check, exact, solve
+from optkit.packing.driver import bounds as packing_bounds
 from optkit.result import Status
 from optkit.solvers import SolverOptions
 
@@ -86,8 +87,14 @@ def test_time_limited_solve_returns_best_plan_bound_and_gap():
     inst = MakespanInstance.identical(rng.integers(20, 100, 60), 7)
     res = solve(inst, "milp", SolverOptions(time_limit_s=0.5), "highs")
     assert res.plan is not None and res.verified
-    assert res.bound <= res.objective
     assert res.status in (Status.OPTIMAL, Status.FEASIBLE)
+    # the best plan: re-checked, never worse than the heuristic it started from
+    assert check(inst, res.plan).objective == res.objective
+    assert res.objective <= solve(inst, "lpt").objective
+    # the bound: at least every cheap bound, and the gap is the one of DESIGN.md
+    cheap = max(b.value for b in packing_bounds(inst, "cheap"))
+    assert cheap <= res.bound <= res.objective
+    assert res.gap == pytest.approx((res.objective - res.bound) / res.objective)
 
 
 def test_export_models(tmp_path):
