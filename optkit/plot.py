@@ -36,20 +36,6 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def plan_png(
-    inst: Any,
-    plan: Sequence[int],
-    path: str | os.PathLike[str],
-    title: str = "",
-    bound: float | None = None,
-) -> None:
-    """Gantt chart (makespan, with the lower bound) or bin fill chart (bin packing) of a plan."""
-    if inst.problem == "makespan":
-        gantt(inst, plan, path, title, bound)
-    else:
-        bin_fill(inst, plan, path, title)
-
-
 def gantt(
     inst: Any,
     plan: Sequence[int],

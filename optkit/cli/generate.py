@@ -171,7 +171,7 @@ def generate_kv(
     """A KV-placement instance: tiers from the catalog, KV size from the model, a trace pattern."""
     from optkit.io import FieldError
     from optkit.kvcache.generate import describe, kv_instance
-    from optkit.kvcache.trace import Pattern
+    from optkit.kvcache.patterns import Pattern
 
     cat, m, hw = entries(catalog, model, hardware)
     st = setup(cat, hw, dtype=dtype)

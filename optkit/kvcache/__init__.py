@@ -10,6 +10,7 @@ from optkit.kvcache.driver import (
 from optkit.kvcache.exact import MILP_MAX_VARIABLES, lp_bound, milp
 from optkit.kvcache.face import KV_PLACEMENT
 from optkit.kvcache.instance import KvInstance, Tier, make_instance
+from optkit.kvcache.patterns import Pattern, PatternTrace
 from optkit.kvcache.plan import KvPlan
 from optkit.kvcache.policies import (
     POLICIES,
@@ -22,7 +23,7 @@ from optkit.kvcache.policies import (
     make,
 )
 from optkit.kvcache.simulate import Moves, Policy, PolicyError, Replay, StepView, metrics, replay
-from optkit.kvcache.trace import CsrTrace, Pattern, PatternTrace, read_npz, write_npz
+from optkit.kvcache.trace import CsrTrace, read_npz, write_npz
 from optkit.solvers import TooLarge
 
 __all__ = [

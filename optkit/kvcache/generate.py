@@ -7,7 +7,7 @@ from typing import Any
 from optkit.costmodel.catalog import Hardware, Model
 from optkit.costmodel.roofline import Setup, kv_bytes_per_token_layer, weight_bytes
 from optkit.kvcache.instance import KvInstance, Tier
-from optkit.kvcache.trace import Pattern, PatternTrace
+from optkit.kvcache.patterns import Pattern, PatternTrace
 
 
 def kv_instance(

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from optkit.io import FORMAT_VERSION, FieldError, is_int, is_real
-from optkit.kvcache.trace import PatternTrace, Trace, trace_from_dict
+from optkit.kvcache.patterns import PatternTrace
+from optkit.kvcache.trace import Trace, trace_from_dict
 
 MODES = ("exclusive", "inclusive")
 

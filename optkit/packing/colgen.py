@@ -19,7 +19,7 @@ import numpy as np
 
 from optkit.solvers import new_highs
 
-#: Used for the LP bound (``arcflow.lp_range``) up to this many distinct sizes, and
+#: Used for the LP bound (``lp_range``) up to this many distinct sizes, and
 #: from this many sizes x capacity on (below it the arc-flow graph is small and its
 #: LP faster: Falkenauer U, 61-80 sizes, W = 150: 0.03 s against 0.11-0.18 s).
 COLGEN_MAX_TYPES = 100

@@ -19,7 +19,9 @@ from optkit.io import Refused
 from optkit.packing import arcflow, exact, heuristics
 from optkit.packing import bounds as B
 from optkit.packing.check import check_binpacking, check_makespan
+from optkit.packing.dive import DiveOutcome, dive
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
+from optkit.packing.lpbound import lp_range, makespan_lp_bound
 from optkit.packing.mbs import bins_to_machines, perturbed_mbs
 from optkit.packing.patterns import pattern_packing
 from optkit.result import Bound, Result, Verdict, best_bound, finalize, meets
@@ -108,7 +110,7 @@ def lp_bound(
     inst: Instance, start: float, time_limit_s: float | None, upper: float | None = None
 ) -> Bound | None:
     """The bin-packing LP bound (Gilmore–Gomory: column generation or the arc-flow LP,
-    :func:`arcflow.lp_range`) for integral data; None when it does not apply.
+    :func:`lp_range`) for integral data; None when it does not apply.
 
     P||Cmax: search on C from ``start`` up to ``upper`` (the value of a known plan;
     list scheduling's guarantee without one)."""
@@ -116,7 +118,7 @@ def lp_bound(
         if not inst.integral:
             return None
         try:
-            got = arcflow.lp_range(inst.sizes, int(inst.capacity), time_limit_s)
+            got = lp_range(inst.sizes, int(inst.capacity), time_limit_s)
         except arcflow.GraphTooLarge:
             return None
         return None if got is None else Bound(float(math.ceil(got[0] - 1e-6)), "LP")
@@ -128,7 +130,7 @@ def lp_bound(
     if upper is not None:
         hi = min(hi, int(math.ceil(upper - 1e-9)))
     try:
-        C = arcflow.makespan_lp_bound(p, m, int(start), hi, time_limit_s)
+        C = makespan_lp_bound(p, m, int(start), hi, time_limit_s)
     except arcflow.GraphTooLarge:
         return None
     return Bound(float(C), "LP")
@@ -369,10 +371,10 @@ def _packing_at_bound(
             break
         capacity, bins = shape(target)
         try:
-            dived = arcflow.dive(sizes, capacity, bins, time_limit_s=budget(0.7))
+            dived = dive(sizes, capacity, bins, time_limit_s=budget(0.7))
             said = "found" if dived.plan is not None else "none"
         except arcflow.GraphTooLarge as e:
-            dived, said = arcflow.DiveOutcome(None), f"not run ({e})"
+            dived, said = DiveOutcome(None), f"not run ({e})"
         if dived.refuted and dived.lp_value is not None:  # the LP exceeds the target
             if isinstance(inst, BinPackingInstance):  # its value is the bound
                 target = math.ceil(dived.lp_value - 1e-6)

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from optkit.packing import arcflow, lns
+from optkit.packing.dive import dive
 from optkit.packing.heuristics import machine_loads
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
+from optkit.packing.lpbound import makespan_lp_bound
 from optkit.solvers import SolverOptions, cpsat_parameters, require, solve_pulp
 
 
@@ -314,7 +316,7 @@ def arcflow_binpacking(
     A portfolio within the time limit, each stage stopping the search once the
     incumbent meets the bound:
 
-    1. the LP dive (:func:`arcflow.dive`): its first LP, the arc-flow LP, raises the
+    1. the LP dive (:func:`dive.dive`): its first LP, the arc-flow LP, raises the
        bound, and it aims at a packing into that many bins, up to 50% of the time
        (``at_bound=False`` skips it: ``auto`` has done it);
     2. LNS with arc-flow repair (:mod:`optkit.packing.lns`), 15%;
@@ -350,7 +352,7 @@ def arcflow_binpacking(
             break
         if stage == "dive":  # its first LP is the arc-flow LP bound
             K = int(math.ceil(lb - 1e-9))
-            dived = arcflow.dive(inst.sizes, inst.capacity, K, graph=g, time_limit_s=rem)
+            dived = dive(inst.sizes, inst.capacity, K, graph=g, time_limit_s=rem)
             if dived.lp_value is not None:
                 lb = max(lb, float(math.ceil(dived.lp_value - 1e-6)))
             if dived.plan is not None and len(np.unique(dived.plan)) < ub:
@@ -409,7 +411,7 @@ def arcflow_makespan(
 
     1. The arc-flow LP raises the bound by search on [lower, upper): LP > m
        proves C, and every smaller C, infeasible.
-    2. The LP dive (:func:`arcflow.dive`) at C = bound, up to 30% of the time.
+    2. The LP dive (:func:`dive.dive`) at C = bound, up to 30% of the time.
        (``at_bound=False`` skips 1 and 2: ``auto`` has done them already.)
     3. Then, in time slices: the arc-flow MILP at C = incumbent - 1 ("top": a
        packing lowers the incumbent, "infeasible" proves it optimal), up to 50%;
@@ -447,10 +449,10 @@ def arcflow_makespan(
     best = warm
     try:
         if at_bound:
-            lo = arcflow.makespan_lp_bound(p, m, lo, hi, left(), graph)
+            lo = makespan_lp_bound(p, m, lo, hi, left(), graph)
             say(f"arc-flow LP search: every C < {lo} is infeasible")
             if lo < hi:
-                dived = arcflow.dive(p, lo, m, graph=graph(lo), time_limit_s=slice_(0.3))
+                dived = dive(p, lo, m, graph=graph(lo), time_limit_s=slice_(0.3))
                 if dived.plan is not None:
                     say(f"C={lo}: LP dive packs into {int(dived.plan.max()) + 1} machines")
                     best, hi = dived.plan, lo

@@ -60,14 +60,6 @@ class _Packing(Problem):
         except ValueError as e:
             raise Refused(str(e)) from None
 
-    def plot(self, inst: Any, result: Result, path: Path) -> bool:
-        if result.plan is None:
-            return False
-        from optkit import plot
-
-        plot.plan_png(inst, result.plan, path, title=result.status.value, bound=result.bound)
-        return True
-
 
 class Makespan(_Packing):
     name = "makespan"
@@ -87,6 +79,15 @@ class Makespan(_Packing):
 
         return read_pcmax(text, name)
 
+    def plot(self, inst: Any, result: Result, path: Path) -> bool:
+        """Gantt chart: one row per machine, the bound as a dashed line."""
+        if result.plan is None:
+            return False
+        from optkit import plot
+
+        plot.gantt(inst, result.plan, path, title=result.status.value, bound=result.bound)
+        return True
+
 
 class BinPacking(_Packing):
     name = "binpacking"
@@ -104,6 +105,15 @@ class BinPacking(_Packing):
         from optkit.packing.textformats import read_bpp
 
         return read_bpp(text, name)
+
+    def plot(self, inst: Any, result: Result, path: Path) -> bool:
+        """Bin fill chart: one bar per bin."""
+        if result.plan is None:
+            return False
+        from optkit import plot
+
+        plot.bin_fill(inst, result.plan, path, title=result.status.value)
+        return True
 
 
 MAKESPAN = Makespan()

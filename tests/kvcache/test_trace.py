@@ -6,10 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from optkit.io import FieldError, InputError
+from optkit.kvcache.patterns import Pattern, PatternTrace
 from optkit.kvcache.trace import (
     CsrTrace,
-    Pattern,
-    PatternTrace,
     read_npz,
     trace_from_dict,
     validate_csr,

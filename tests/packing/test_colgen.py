@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optkit.packing import BinPackingInstance, arcflow, colgen
+from optkit.packing.lpbound import makespan_lp_bound
 
 from .helpers import brute_bins
 
@@ -68,11 +69,11 @@ def test_makespan_search_with_few_sizes_uses_the_same_lp():
     rng = np.random.default_rng(7)
     p = rng.choice(np.arange(9000, 9100, 10), size=41)
     lo = int(-(-p.sum() // 5))
-    by_cg = arcflow.makespan_lp_bound(p, 5, lo, lo + 2000)
+    by_cg = makespan_lp_bound(p, 5, lo, lo + 2000)
     colgen_types = colgen.COLGEN_MAX_TYPES
     try:
         colgen.COLGEN_MAX_TYPES = 0  # force the arc-flow LP
-        by_af = arcflow.makespan_lp_bound(p, 5, lo, lo + 2000)
+        by_af = makespan_lp_bound(p, 5, lo, lo + 2000)
     finally:
         colgen.COLGEN_MAX_TYPES = colgen_types
     assert by_cg >= by_af > lo

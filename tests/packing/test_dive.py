@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optkit.packing import BinPackingInstance, MakespanInstance, arcflow, check, solve
+from optkit.packing import BinPackingInstance, MakespanInstance, check, solve
 from optkit.packing.bounds import raise_by_search
+from optkit.packing.dive import dive
 from optkit.solvers import SolverOptions
 
 from .helpers import brute_bins
@@ -26,10 +27,10 @@ def test_perfect_triplets_by_hand():
     # Falkenauer-T style: every bin must hold exactly three items summing to 100
     # (a: 50 + 30 + 20, b: 45 + 35 + 20, c: 40 + 35 + 25, d: 40 + 32 + 28)
     sizes = [50, 30, 20, 45, 35, 20, 40, 35, 25, 40, 32, 28]
-    out = arcflow.dive(np.array(sizes), 100, 4, time_limit_s=None)
+    out = dive(np.array(sizes), 100, 4, time_limit_s=None)
     assert _valid(sizes, 100, 4, out.plan) and not out.refuted
     # three bins cannot hold 400 units: the LP is infeasible, which refutes 3 bins
-    out = arcflow.dive(np.array(sizes), 100, 3, time_limit_s=None)
+    out = dive(np.array(sizes), 100, 3, time_limit_s=None)
     assert out.plan is None and out.refuted
     assert out.lp_value == pytest.approx(4.0)  # the LP of all items, the new bound
 
@@ -39,10 +40,10 @@ def test_perfect_triplets_by_hand():
 def test_any_plan_is_valid_and_below_the_optimum_there_is_none(s, W):
     opt = brute_bins(BinPackingInstance(W, np.array(s, dtype=float)))
     for K in (opt, opt + 1):
-        out = arcflow.dive(np.array(s), W, K, time_limit_s=None)
+        out = dive(np.array(s), W, K, time_limit_s=None)
         assert not out.refuted and (out.plan is None or _valid(s, W, K, out.plan))
     if opt > 1:
-        assert arcflow.dive(np.array(s), W, opt - 1, time_limit_s=None).plan is None
+        assert dive(np.array(s), W, opt - 1, time_limit_s=None).plan is None
 
 
 @settings(max_examples=30, deadline=None)
@@ -50,7 +51,7 @@ def test_any_plan_is_valid_and_below_the_optimum_there_is_none(s, W):
 def test_dive_at_a_makespan_never_exceeds_it(p, m):
     # P||Cmax: m bins of capacity C; whatever the dive returns is a plan of makespan <= C
     C = max(max(p), -(-sum(p) // m)) + 3
-    plan = arcflow.dive(np.array(p), C, m, time_limit_s=None).plan
+    plan = dive(np.array(p), C, m, time_limit_s=None).plan
     if plan is not None:
         verdict = check(MakespanInstance.identical(p, m), plan)
         obj, viol = verdict.objective, list(verdict.violations)
@@ -73,7 +74,7 @@ def test_dive_and_auto_find_a_perfect_packing_the_list_heuristics_miss():
     p = _perfect(20, 1000, 0)
     inst = MakespanInstance.identical(p, 20)
     assert solve(inst, "lpt").objective > 1000 and solve(inst, "multifit").objective > 1000
-    plan = arcflow.dive(np.array(p), 1000, 20, time_limit_s=None).plan
+    plan = dive(np.array(p), 1000, 20, time_limit_s=None).plan
     assert plan is not None
     verdict = check(inst, plan)
     obj, viol = verdict.objective, list(verdict.violations)

@@ -1,0 +1,76 @@
+"""LP bounds from the bin-packing LP relaxation (Gilmore–Gomory): for bin packing, and
+for P||Cmax by a search on the capacity C (formulations/makespan.md)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from optkit.packing.arcflow import ArcFlowGraph, solve
+
+
+def lp_range(
+    sizes: np.ndarray,
+    capacity: int,
+    time_limit_s: float | None = None,
+    pool: list[np.ndarray] | None = None,
+    graph: ArcFlowGraph | None = None,
+) -> tuple[float, float] | None:
+    """(proven lower, upper) on the value of a bin-packing LP relaxation (so the lower
+    one bounds the number of bins); None when it was not solved.
+
+    Column generation (:mod:`optkit.packing.colgen`) for few distinct sizes and a
+    large capacity (at most ``COLGEN_MAX_TYPES`` sizes, at least ``COLGEN_MIN_CELLS``
+    sizes x capacity, its pricing table permitting); else the arc-flow LP (then
+    lower == upper), which is faster on small graphs. ``pool``: column generation's
+    patterns, shared across calls on the same sizes.
+    """
+    from optkit.packing import colgen
+
+    types = len(np.unique(sizes))
+    if types <= colgen.COLGEN_MAX_TYPES and types * capacity >= colgen.COLGEN_MIN_CELLS:
+        try:
+            gg = colgen.lp_bound(sizes, capacity, time_limit_s=time_limit_s, pool=pool)
+        except colgen.TooLarge:
+            pass
+        else:
+            return gg.lower, gg.upper
+    sol = solve(sizes, capacity, graph=graph, relax=True, time_limit_s=time_limit_s)
+    if sol.status != "optimal" or sol.lp_value is None:
+        return None
+    return sol.lp_value, sol.lp_value
+
+
+def makespan_lp_bound(
+    p: np.ndarray,
+    m: int,
+    lo: int,
+    hi: int,
+    time_limit_s: float | None = None,
+    graph_of: Callable[[int], ArcFlowGraph] | None = None,
+) -> int:
+    """Raise a P||Cmax bound ``lo`` by search on C in [lo, hi] with the bin-packing LP.
+
+    LP(C) > m proves that the jobs do not fit in m bins of capacity C (nor, by
+    monotonicity, in any smaller one); see ``bounds.raise_by_search``. The LP is
+    solved by :func:`lp_range`. ``graph_of`` lets the caller cache the graphs it
+    will reuse.
+    """
+    from optkit.packing.bounds import raise_by_search
+
+    t0 = time.perf_counter()
+    pool: list[np.ndarray] = []  # column generation's patterns at one C start the next
+
+    def excess(C: int) -> float:
+        """LP(C) - m - 1e-6: > 0 exactly when it proves C infeasible (bound > m);
+        0 when the LP was not solved."""
+        left = None if time_limit_s is None else max(0.1, time_limit_s - (time.perf_counter() - t0))
+        got = lp_range(p, C, left, pool, None if graph_of is None else graph_of(C))
+        if got is None:
+            return 0.0
+        lower, upper = got  # the proven side when it refutes, else the value's estimate
+        return lower - m - 1e-6 if lower > m + 1e-6 else min(0.0, upper - m - 1e-6)
+
+    return raise_by_search(lo, hi, excess, time_limit_s)
