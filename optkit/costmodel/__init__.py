@@ -1,14 +1,7 @@
 """Analytical (roofline) cost model of LLM inference, with sourced catalogs."""
 
-from optkit.costmodel.catalog import (
-    Catalog,
-    Hardware,
-    Link,
-    Model,
-    Tier,
-    builtin_catalog,
-    load_catalog,
-)
+from optkit.costmodel.catalog import Catalog, Hardware, Link, Model, Tier
+from optkit.costmodel.loader import builtin_catalog, load_catalog
 from optkit.costmodel.precision import Precision
 from optkit.costmodel.roofline import (
     Attention,

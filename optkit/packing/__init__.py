@@ -11,11 +11,11 @@ from optkit.packing.driver import (
     bound,
     check,
     methods,
-    solve,
 )
 from optkit.packing.face import BINPACKING, MAKESPAN
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.packing.online import OnlineAssigner
+from optkit.packing.portfolio import solve
 
 __all__ = [
     "BINPACKING",

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from optkit.io import FieldError, Refused, is_int
-from optkit.packing import driver
+from optkit.packing import driver, portfolio
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.problems import Problem
 from optkit.result import Bound, Result, Verdict
@@ -39,7 +39,7 @@ class _Packing(Problem):
         options: SolverOptions | None = None,
         backend: str | None = None,
     ) -> Result:
-        return driver.solve(inst, method, options, self.require_backend(backend))
+        return portfolio.solve(inst, method, options, self.require_backend(backend))
 
     def check(self, inst: Any, plan: Any) -> Verdict:
         return driver.check(inst, plan)

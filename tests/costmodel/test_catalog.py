@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from optkit.costmodel import builtin_catalog, load_catalog
-from optkit.costmodel.catalog import parse_catalog
+from optkit.costmodel.loader import parse_catalog
 from optkit.io import FieldError, InputError
 
 DESIGN_MODELS = [
