@@ -95,6 +95,16 @@ class Deadline:
         left = self.left()
         return left is None or seconds <= left
 
+    def part(self, share: float) -> float | None:
+        """``share`` of the time left, in seconds (None without a limit)."""
+        left = self.left()
+        return None if left is None else share * left
+
+    def portion(self, share: float) -> float | None:
+        """``share`` of the whole budget, but no more than is left (a stage's slice)."""
+        left = self.left()
+        return None if left is None or self.limit_s is None else min(left, share * self.limit_s)
+
     def slice(self, share: float, cap_s: float | None = None) -> Deadline:
         """A sub-deadline: ``share`` of what is left (at most ``cap_s``), never beyond this one."""
         left = self.left()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ from optkit.packing.dive import dive
 from optkit.packing.heuristics import machine_loads
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.packing.lpbound import makespan_lp_bound
-from optkit.solvers import SolverOptions, cpsat_parameters, require, solve_pulp
+from optkit.solvers import Deadline, SolverOptions, cpsat_parameters, require, solve_pulp
 
 
 @dataclass(frozen=True)
@@ -331,12 +331,7 @@ def arcflow_binpacking(
     except arcflow.GraphTooLarge as e:
         return ExactOutcome(None, lower, "too_large", "highs", str(e))
     note = f"graph {g.n_nodes} nodes, {g.n_arcs} arcs"
-    total = opts.time_limit_s
-
-    def slice_(share: float) -> float | None:
-        left = opts.remaining(time.perf_counter() - t0)
-        return None if left is None or total is None else min(left, share * total)
-
+    clock = Deadline(opts.time_limit_s, t0)
     best, ub, lb = warm, upper, float(lower)
 
     def say(stage: str) -> None:
@@ -347,7 +342,7 @@ def arcflow_binpacking(
     stages = [("dive", 0.5)] if at_bound else []
     stages += [("lns", 0.15), ("assignment", 0.05), ("milp", 1.0)]
     for stage, share in stages:
-        rem = slice_(share)
+        rem = clock.portion(share)
         if rem is not None and rem < 0.05:
             break
         if stage == "dive":  # its first LP is the arc-flow LP bound
@@ -369,7 +364,7 @@ def arcflow_binpacking(
             if len(np.unique(better)) < ub:
                 best, ub = better, len(np.unique(better))
         elif stage == "assignment" and inst.n * ub <= 20_000:
-            out = milp_binpacking(inst, "highs", _sliced(opts, rem), ub, best, lb)
+            out = milp_binpacking(inst, "highs", replace(opts, time_limit_s=rem), ub, best, lb)
             lb = max(lb, out.bound)
             if out.plan is not None and len(np.unique(out.plan)) < ub:
                 best, ub = out.plan, len(np.unique(out.plan))
@@ -392,10 +387,6 @@ def arcflow_binpacking(
         if lb >= ub:
             return ExactOutcome(best, lb, "optimal", "highs", note)
     return ExactOutcome(best, lb, "time_limit", "highs", note)
-
-
-def _sliced(opts: SolverOptions, limit: float | None) -> SolverOptions:
-    return SolverOptions(limit, opts.threads, opts.seed, opts.verbose)
 
 
 def arcflow_makespan(
@@ -424,14 +415,7 @@ def arcflow_makespan(
     assert inst.kind == "identical" and inst.durations is not None and inst.integral
     p, m = inst.durations, inst.m
     t0 = time.perf_counter()
-    total = opts.time_limit_s
-
-    def left() -> float | None:
-        return opts.remaining(time.perf_counter() - t0)
-
-    def slice_(share: float) -> float | None:
-        rem = left()
-        return None if rem is None or total is None else min(rem, share * total)
+    clock = opts.deadline()
 
     graphs: dict[int, arcflow.ArcFlowGraph] = {}
 
@@ -449,15 +433,15 @@ def arcflow_makespan(
     best = warm
     try:
         if at_bound:
-            lo = makespan_lp_bound(p, m, lo, hi, left(), graph)
+            lo = makespan_lp_bound(p, m, lo, hi, clock.left(), graph)
             say(f"arc-flow LP search: every C < {lo} is infeasible")
             if lo < hi:
-                dived = dive(p, lo, m, graph=graph(lo), time_limit_s=slice_(0.3))
+                dived = dive(p, lo, m, graph=graph(lo), time_limit_s=clock.portion(0.3))
                 if dived.plan is not None:
                     say(f"C={lo}: LP dive packs into {int(dived.plan.max()) + 1} machines")
                     best, hi = dived.plan, lo
         for stage, share in (("top", 0.5), ("lns", 0.15), ("bottom", 1.0)):
-            stop = time.perf_counter() + (slice_(share) or 3600.0)
+            stop = time.perf_counter() + (clock.portion(share) or 3600.0)
             while lo < hi and time.perf_counter() < stop - 0.05:
                 rem = stop - time.perf_counter()
                 if stage == "lns":

@@ -23,7 +23,7 @@ from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.packing.mbs import bins_to_machines, perturbed_mbs
 from optkit.packing.patterns import pattern_packing
 from optkit.result import Result, best_bound, finalize, meets
-from optkit.solvers import MILP_BACKENDS, SolverOptions, require
+from optkit.solvers import MILP_BACKENDS, Deadline, SolverOptions, require
 
 EXACT_METHODS = ("milp", "cpsat", "arcflow")
 
@@ -106,16 +106,14 @@ def solve(
         return _solve_scaled(inst, norm, factor, method, solver, opts, warm_start, log)
     if solver is not None:
         require(solver)
-    t0 = time.perf_counter()
+    clock = opts.deadline()  # one budget for the whole call; each stage takes a slice
+    elapsed = clock.elapsed
     lines: list[str] = []
 
     def say(msg: str) -> None:
         lines.append(msg)
         if log is not None:
             log(msg)
-
-    def elapsed() -> float:
-        return time.perf_counter() - t0
 
     reason = inst.infeasibility()
     if reason:
@@ -129,13 +127,13 @@ def solve(
             method=method,
             infeasible_reason=reason,
         )
-    bound_budget = min(5.0, 0.2 * opts.time_limit_s) if opts.time_limit_s else 5.0
-    bnds = all_bounds(inst, bound_budget)
+    whole = clock.limit_s  # shares of the whole budget, at the start
+    bnds = all_bounds(inst, min(5.0, 0.2 * whole) if whole else 5.0)
     lb = best_bound(bnds)
     say("bounds: " + ", ".join(f"{b.kind}={b.value:g}" for b in bnds))
 
     # Heuristics (and the warm start the user gave).
-    ls_budget = min(2.0, 0.1 * opts.time_limit_s) if opts.time_limit_s else 2.0
+    ls_budget = min(2.0, 0.1 * whole) if whole else 2.0
     cands = _heuristic_plans(inst, method, ls_budget, lb.value, opts.seed)
     if warm_start is not None:
         ws = np.asarray(warm_start, dtype=np.int64)
@@ -150,7 +148,7 @@ def solve(
     used_solver, used_method = "heuristic", f"{method}:{best_name}" if method == "auto" else method
 
     if method == "auto" and not meets(best_obj, lower):
-        found, proven = _packing_at_bound(inst, best_obj, lower, opts, elapsed, say)
+        found, proven = _packing_at_bound(inst, best_obj, lower, clock.slice(0.7), say)
         lower = max(lower, proven)
         if found is not None:
             best_name, best_plan = found
@@ -167,8 +165,8 @@ def solve(
         backend = solver if stage == "milp" else ("cpsat" if stage == "cpsat" else "highs")
         if stage == "milp" and backend is None:
             backend = "highs"
-        left = opts.remaining(elapsed())
-        stage_opts = SolverOptions(left, opts.threads, opts.seed, opts.verbose)
+        stage_opts = clock.options(opts)
+        left = stage_opts.time_limit_s
         say(f"exact stage: {stage} ({backend}), {left if left is not None else 'no'} s left")
         out = _run_exact(
             inst,
@@ -209,12 +207,11 @@ def _packing_at_bound(
     inst: Instance,
     best_obj: float,
     bound: float,
-    opts: SolverOptions,
-    elapsed: Callable[[], float],
+    clock: Deadline,
     say: Callable[[str], None],
 ) -> tuple[tuple[str, np.ndarray] | None, float]:
-    """((name, plan) meeting the raised bound or None, proven bound), with at most 70% of the
-    time left (integral bin packing and identical P||Cmax).
+    """((name, plan) meeting the raised bound or None, proven bound) within ``clock``
+    (the caller gives 70% of the time left; integral bin packing and identical P||Cmax).
 
     The LP raises the bound (P||Cmax: the search on C; bin packing: the dive's first
     LP); then, at the bound, the LP dive looks for a packing (up to 70% of what is
@@ -238,11 +235,7 @@ def _packing_at_bound(
         def shape(C: int) -> tuple[int, int]:
             return C, m
 
-    left = opts.remaining(elapsed())
-    stop = None if left is None else elapsed() + 0.7 * left
-
-    def budget(share: float = 1.0) -> float | None:
-        return None if stop is None else share * (stop - elapsed())
+    budget = clock.part
 
     # start from the LP bound (up to 80% of the stage; one LP when the bound stands):
     # the dive and the pattern model are the tools at the bound, not for walking up to it
@@ -252,7 +245,7 @@ def _packing_at_bound(
         bound = lp.value
     target = math.ceil(bound - 1e-9)
     while target < best_obj - 1e-9:
-        rem = budget()
+        rem = budget(1.0)
         if rem is not None and rem <= 0.05:
             break
         capacity, bins = shape(target)
@@ -272,7 +265,7 @@ def _packing_at_bound(
         say(f"arc-flow LP dive at {target:g}: {said}")
         if dived.plan is not None:
             return ("dive", dived.plan), float(target)
-        out = pattern_packing(sizes, capacity, bins, budget())
+        out = pattern_packing(sizes, capacity, bins, budget(1.0))
         say(f"low-waste patterns at {target:g}: {out.status} ({out.patterns:,} patterns)")
         if out.plan is not None:
             return ("patterns", out.plan), float(target)

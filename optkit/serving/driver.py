@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -96,7 +95,8 @@ def solve(
             f"got {backend!r}"
         )
     opts = options or SolverOptions()
-    t0 = time.perf_counter()
+    clock = opts.deadline()
+    t0 = clock.start
     lb = lower_bound(inst)
     if method == "mip":
         check_size(inst)  # refuse before any work
@@ -119,7 +119,7 @@ def solve(
         return _finalize(inst, best, lb.value, label, t0)
     out = solve_mip(
         inst,
-        replace(opts, time_limit_s=opts.remaining(time.perf_counter() - t0)),
+        clock.options(opts),
         backend,
         lower=lb.value,
         upper=best.makespan,
