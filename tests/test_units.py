@@ -180,7 +180,7 @@ def test_serving_backends_agree_and_scale(inst):
 
 # --- makespan and bin packing --------------------------------------------------------------
 
-FACTORS = [1e-6, 1e-3, 1.0, 1e6]
+FACTORS = [1e-6, 1.0, 1e6]
 
 
 def scale_makespan(inst: MakespanInstance, f: float) -> MakespanInstance:
@@ -205,7 +205,7 @@ def makespan_instances(draw):
     return MakespanInstance.identical(p, m)
 
 
-@settings(max_examples=15)
+@settings(max_examples=8)
 @given(inst=makespan_instances())
 def test_makespan_unit_scaling(inst):
     opts = SolverOptions(time_limit_s=10)

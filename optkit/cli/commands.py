@@ -137,9 +137,13 @@ def bound(
         if method not in registry.of(inst).bound_methods:
             expected = ", ".join(registry.of(inst).bound_methods)
             fail(f"{p}: --method: expected {expected} for {inst.problem}, got {method!r}")
-    table = Table()
-    for col in ("instance", "bound", "kind", "all bounds", "time (s)"):
-        table.add_column(col)
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0))
+    table.add_column("instance", no_wrap=True, overflow="ellipsis", max_width=24)
+    table.add_column("bound", justify="right", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("every bound", overflow="fold")
+    table.add_column("time", justify="right", no_wrap=True)
+    missing: list[str] = []
     for path, inst in zip(files, insts, strict=True):
         t0 = time.perf_counter()
         bs = registry.of(inst).bound(inst, method, opts)
@@ -147,17 +151,22 @@ def bound(
         if json_out:
             print(json.dumps(row), flush=True)
             continue
-        each = [f"{k}={fmt_num(v)}" for k, v in row["bounds"].items()]
-        each += [f"{k}: {why}" for k, why in row["not_obtained"].items()]
+        each = ", ".join(f"{k}={_short(v)}" for k, v in row["bounds"].items())
         table.add_row(
             inst.name or str(path),
-            fmt_num(row["bound"]),
+            _short(row["bound"]),
             row["bound_kind"],
-            ", ".join(each),
-            f"{row['runtime_s']:.2f}",
+            each,
+            f"{row['runtime_s']:.2f}s",
         )
+        missing += [
+            f"{inst.name or path}: {k} not obtained ({why})"
+            for k, why in row["not_obtained"].items()
+        ]
     if not json_out:
         out.print(table)
+        for line in missing:
+            err.print(line, highlight=False)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -79,13 +80,11 @@ def bounds(inst: Instance, method: str = "auto", time_limit_s: float = 10.0) -> 
     factor, norm = inst.normal_form()
     if factor != 1.0:  # bounded in the solvers' unit, reported in the user's
         per = factor if isinstance(inst, MakespanInstance) else 1.0
-        return [Bound(b.value / per, b.kind) for b in bounds(norm, method, time_limit_s)]
+        return [replace(b, value=b.value / per) for b in bounds(norm, method, time_limit_s)]
     out = all_bounds(inst, time_limit_s)
     start = best_bound(out).value
-    if method == "lp" and math.isfinite(start):
-        lp = lp_bound(inst, start, time_limit_s)
-        if lp is not None:
-            out.append(lp)
+    if method == "lp" and math.isfinite(start):  # asked for: obtained, or says why not
+        out.append(lp_bound(inst, start, time_limit_s))
     return out
 
 
@@ -99,22 +98,26 @@ def all_bounds(inst: Instance, time_limit_s: float = 10.0) -> list[Bound]:
 
 def lp_bound(
     inst: Instance, start: float, time_limit_s: float | None, upper: float | None = None
-) -> Bound | None:
+) -> Bound:
     """The bin-packing LP bound (Gilmore–Gomory: column generation or the arc-flow LP,
-    :func:`lp_range`) for integral data; None when it does not apply.
+    :func:`lp_range`) for integral data; when it does not apply or is not obtained, a
+    :meth:`Bound.missing` that says why.
 
     P||Cmax: search on C from ``start`` up to ``upper`` (the value of a known plan;
     list scheduling's guarantee without one)."""
     if isinstance(inst, BinPackingInstance):
         if not inst.integral:
-            return None
+            return Bound.missing("LP", "not_applicable", "the LP bound needs integral sizes")
         try:
             got = lp_range(inst.sizes, int(inst.capacity), time_limit_s)
-        except arcflow.GraphTooLarge:
-            return None
-        return None if got is None else Bound(float(math.ceil(got[0] - 1e-6)), "LP")
+        except arcflow.GraphTooLarge as e:
+            return Bound.missing("LP", "too_large", str(e))
+        if got is None:
+            return Bound.missing("LP", "time_limit", "the LP was not solved in the time limit")
+        return Bound(float(math.ceil(got[0] - 1e-6)), "LP")
     if inst.kind != "identical" or not inst.integral:
-        return None
+        why = "the LP bound needs identical machines and integral durations"
+        return Bound.missing("LP", "not_applicable", why)
     p, m = inst.durations, inst.m
     assert p is not None
     hi = int(math.ceil(float(p.sum()) / m + float(p.max())))  # list scheduling
@@ -122,6 +125,6 @@ def lp_bound(
         hi = min(hi, int(math.ceil(upper - 1e-9)))
     try:
         C = makespan_lp_bound(p, m, int(start), hi, time_limit_s)
-    except arcflow.GraphTooLarge:
-        return None
+    except arcflow.GraphTooLarge as e:
+        return Bound.missing("LP", "too_large", str(e))
     return Bound(float(C), "LP")

@@ -240,7 +240,7 @@ def _packing_at_bound(
     # start from the LP bound (up to 80% of the stage; one LP when the bound stands):
     # the dive and the pattern model are the tools at the bound, not for walking up to it
     lp = lp_bound(inst, bound, budget(0.8), best_obj) if search else None
-    if lp is not None and lp.value > bound:
+    if lp is not None and lp.obtained and lp.value > bound:
         say(f"LP bound: {lp.value:g}")
         bound = lp.value
     target = math.ceil(bound - 1e-9)
@@ -259,7 +259,7 @@ def _packing_at_bound(
                 target = math.ceil(dived.lp_value - 1e-6)
             else:  # the search on C above stopped short of the LP bound: go on with it
                 lp = lp_bound(inst, target + 1, budget(0.5), best_obj)
-                target = max(target + 1, math.ceil(lp.value - 1e-9) if lp is not None else 0)
+                target = max(target + 1, math.ceil(lp.value - 1e-9) if lp.obtained else 0)
             say(f"LP bound: {target:g}")
             continue
         say(f"arc-flow LP dive at {target:g}: {said}")
