@@ -24,11 +24,11 @@ def kv_tiers_from_spec(
             f = float(frac)
         except ValueError:
             raise ValueError(
-                f"--kv-tier '{spec}': expected FRACTION:TIER, e.g. 0.3:ddr5-4800-8ch"
+                f"kv tier '{spec}': expected FRACTION:TIER, e.g. 0.3:ddr5-4800-8ch"
             ) from None
         tier = catalog.get_tier(key) if key else hardware.host_memory
         if tier is None:
-            raise ValueError(f"--kv-tier '{spec}': {hardware.key} has no host memory; name a tier")
+            raise ValueError(f"kv tier '{spec}': {hardware.key} has no host memory; name a tier")
         out.append(KvTier(f, min(tier.bandwidth_gbs, hardware.host_link.bandwidth_gbs)))
     return tuple(out)
 
@@ -45,7 +45,7 @@ def summary(
     if batch < 1 or input_tokens < 1 or output_tokens < 1:
         raise ValueError("batch, input and output must be >= 1")
     if not model.decoder and output_tokens > 1:
-        raise ValueError(f"{model.key} is an encoder: it has no decode (use --output 1)")
+        raise ValueError(f"{model.key} is an encoder: it has no decode (use one output token)")
     pre = forward(model, hardware, batch, input_tokens, 0, setup)
     final_ctx = input_tokens + output_tokens - 1
     dec = forward(model, hardware, batch, 1, max(final_ctx - 1, 0), setup)

@@ -40,7 +40,7 @@ def kv_instance(
     hbm = (hbm_gb if hbm_gb is not None else hardware.memory_gb) * 1e9
     if hbm <= wb:
         raise ValueError(
-            f"--hbm-gb: {hbm / 1e9:g} GB of HBM does not hold the {wb / 1e9:.3g} GB of weights"
+            f"hbm_gb: {hbm / 1e9:g} GB of HBM does not hold the {wb / 1e9:.3g} GB of weights"
         )
     s = float(kv_bytes_per_token_layer(model, setup.precision)) * kv_scale
     host = hardware.host_memory

@@ -40,7 +40,7 @@ def serving_instance(
     if kv < 1:
         raise ValueError(
             f"{model.key} does not fit on {setup.tp} x {hardware.key} "
-            f"(weights exceed {memory_fraction:.0%} of memory); raise --tp"
+            f"(weights exceed {memory_fraction:.0%} of memory); raise the tensor-parallel degree"
         )
     return ServingInstance(
         clients=clients,
