@@ -38,26 +38,13 @@ class KvPlacement(Problem):
     def unsupported(self, inst: Any, method: str) -> str:
         return driver.unsupported(inst, method)
 
-    def bound(
-        self, inst: Any, method: str = "auto", options: SolverOptions | None = None
-    ) -> list[Bound]:
-        if method not in BOUND_METHODS:
-            raise Refused(
-                f"bound method {method!r} does not apply to kv_placement; expected one of "
-                + ", ".join(BOUND_METHODS)
-            )
-        limit = (options or SolverOptions(60.0)).time_limit_s or 60.0
-        return bounds(inst, method, limit)
+    def bounds_of(self, inst: Any, method: str, time_limit_s: float) -> list[Bound]:
+        return bounds(inst, method, time_limit_s)
 
-    def solve(
-        self,
-        inst: Any,
-        method: str = "auto",
-        options: SolverOptions | None = None,
-        backend: str | None = None,
+    def solve_with(
+        self, inst: Any, method: str, options: SolverOptions | None, backend: str | None
     ) -> Result:
-        self.require_method(inst, method)
-        return driver.solve(inst, method, options, self.require_backend(backend) or "highs")
+        return driver.solve(inst, method, options, backend or "highs")
 
     def check(self, inst: Any, plan: Any) -> Verdict:
         return check(inst, plan)

@@ -21,25 +21,13 @@ class _Packing(Problem):
     def unsupported(self, inst: Any, method: str) -> str:
         return driver.unsupported(inst, method)
 
-    def bound(
-        self, inst: Any, method: str = "auto", options: SolverOptions | None = None
-    ) -> list[Bound]:
-        if method not in self.bound_methods:
-            raise Refused(
-                f"bound method {method!r} does not apply to {self.name}; expected one of "
-                + ", ".join(self.bound_methods)
-            )
-        limit = (options or SolverOptions(10.0)).time_limit_s or 10.0
-        return driver.bounds(inst, method, limit)
+    def bounds_of(self, inst: Any, method: str, time_limit_s: float) -> list[Bound]:
+        return driver.bounds(inst, method, time_limit_s)
 
-    def solve(
-        self,
-        inst: Any,
-        method: str = "auto",
-        options: SolverOptions | None = None,
-        backend: str | None = None,
+    def solve_with(
+        self, inst: Any, method: str, options: SolverOptions | None, backend: str | None
     ) -> Result:
-        return portfolio.solve(inst, method, options, self.require_backend(backend))
+        return portfolio.solve(inst, method, options, backend)
 
     def check(self, inst: Any, plan: Any) -> Verdict:
         return driver.check(inst, plan)

@@ -44,25 +44,13 @@ class Serving(Problem):
                 return f"method 'mip': {e}"
         return why
 
-    def bound(
-        self, inst: Any, method: str = "auto", options: SolverOptions | None = None
-    ) -> list[Bound]:
-        if method not in BOUND_METHODS:
-            raise Refused(
-                f"bound method {method!r} does not apply to serving; expected one of "
-                + ", ".join(BOUND_METHODS)
-            )
+    def bounds_of(self, inst: Any, method: str, time_limit_s: float) -> list[Bound]:
         return bounds(inst, method)
 
-    def solve(
-        self,
-        inst: Any,
-        method: str = "auto",
-        options: SolverOptions | None = None,
-        backend: str | None = None,
+    def solve_with(
+        self, inst: Any, method: str, options: SolverOptions | None, backend: str | None
     ) -> Result:
-        self.require_method(inst, method)
-        return driver.solve(inst, method, options, self.require_backend(backend) or "highs")
+        return driver.solve(inst, method, options, backend or "highs")
 
     def check(self, inst: Any, plan: Any) -> Verdict:
         return check(inst, plan)
