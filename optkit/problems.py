@@ -109,7 +109,15 @@ class Problem:
     def bound(
         self, inst: Any, method: str = "auto", options: SolverOptions | None = None
     ) -> list[Bound]:
-        raise NotImplementedError
+        """Every bound ``method`` asks for (one not obtained says why), within the
+        options' time limit (default 60 s)."""
+        if method not in self.bound_methods:
+            raise Refused(
+                f"bound method {method!r} does not apply to {self.name}; expected one of "
+                + ", ".join(self.bound_methods)
+            )
+        limit = (options or SolverOptions(60.0)).time_limit_s or 60.0
+        return self.bounds_of(inst, method, limit)
 
     def solve(
         self,
@@ -117,6 +125,18 @@ class Problem:
         method: str = "auto",
         options: SolverOptions | None = None,
         backend: str | None = None,
+    ) -> Result:
+        """The best verified plan of ``method`` with the best proven bound; a method or
+        back-end the problem does not offer is refused."""
+        self.require_method(inst, method)
+        return self.solve_with(inst, method, options, self.require_backend(backend))
+
+    # --- what a face implements ----------------------------------------------------
+    def bounds_of(self, inst: Any, method: str, time_limit_s: float) -> list[Bound]:
+        raise NotImplementedError
+
+    def solve_with(
+        self, inst: Any, method: str, options: SolverOptions | None, backend: str | None
     ) -> Result:
         raise NotImplementedError
 
