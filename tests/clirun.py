@@ -25,3 +25,17 @@ SIMULATE_KEYS = {
     "metrics",
     "runtime_s",
 }
+
+#: Keys every ``optkit solve --json`` row carries (DESIGN.md contract).
+SOLVE_KEYS = {
+    "instance",
+    "problem",
+    "method",
+    "solver",
+    "status",
+    "objective",
+    "bound",
+    "gap",
+    "runtime_s",
+    "verified",
+}

@@ -18,21 +18,9 @@ from optkit import problems
 from optkit.io import read_instance
 from optkit.result import Status
 from optkit.solvers import SolverOptions
-from tests.clirun import SIMULATE_KEYS, run
+from tests.clirun import SIMULATE_KEYS, SOLVE_KEYS, run
 from tests.conftest import ROOT
 
-SOLVE_KEYS = {
-    "instance",
-    "problem",
-    "method",
-    "solver",
-    "status",
-    "objective",
-    "bound",
-    "gap",
-    "runtime_s",
-    "verified",
-}
 BOUND_KEYS = {"instance", "problem", "bound", "bound_kind", "runtime_s"}
 
 
