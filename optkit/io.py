@@ -8,9 +8,11 @@ renamed into place, so a failure never leaves a half-written file.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -48,20 +50,88 @@ def _short(x: Any, limit: int = 60) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
+#: Keys every instance file may carry besides its problem's own.
+COMMON_KEYS = ("problem", "format_version", "name", "generated_by")
+
+
 def parse_instance(data: Any, name: str = "", base: Path | None = None) -> Any:
     """Build an instance object from an already-parsed JSON document (``base``: the
-    folder that relative file references in the document are resolved against)."""
-    if not isinstance(data, dict):
-        raise FieldError("<root>", "a JSON object", type(data).__name__)
+    folder that relative file references in the document are resolved against).
+
+    Refuses an unknown top-level key, naming the closest valid one."""
     from optkit import problems  # the registry imports this module
 
-    face = problems.get(str(data.get("problem")))
+    if not isinstance(data, dict):
+        raise FieldError("<root>", "a JSON object", type(data).__name__)
+    problem = data.get("problem")
+    if not isinstance(problem, str):
+        raise FieldError("problem", "one of " + ", ".join(sorted(problems.names())), problem)
+    face = problems.get(problem)
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
-        raise FieldError("format_version", f"{FORMAT_VERSION}", version)
+    if not is_int(version) or version != FORMAT_VERSION:
+        raise FieldError("format_version", f"the integer {FORMAT_VERSION}", version)
+    allowed = (*COMMON_KEYS, *face.keys)
+    for key in data:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise FieldError(key, f"a {problem} field{hint}: one of " + ", ".join(allowed), "")
     if name and "name" not in data:
         data = {**data, "name": name}
     return face.from_dict(data, base)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_json(path: str | os.PathLike[str], text: str) -> Any:
+    """Parse JSON strictly: duplicated keys, NaN/Infinity and absurd nesting are
+    refused with :class:`InputError` naming the file."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _DuplicateKey as e:
+        raise InputError(path, f"key '{e.args[0]}' appears twice in one object") from None
+    except json.JSONDecodeError as e:
+        msg = f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        raise InputError(path, msg) from None
+    except ValueError as e:  # NaN / Infinity
+        raise InputError(path, f"not valid JSON ({e})") from None
+    except RecursionError:
+        raise InputError(path, "not valid JSON (nested too deeply)") from None
+
+
+def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
+    """The text of a regular file, or :class:`InputError` naming it (missing, a folder,
+    a FIFO or device, unreadable, a symlink loop, not UTF-8). A UTF-8 byte-order mark
+    is dropped."""
+    p = Path(path)
+    try:
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise InputError(p, f"cannot read {what}: {kind}")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(p, f"{what} not found") from None
+    except UnicodeDecodeError:
+        raise InputError(p, f"cannot read {what}: not UTF-8 text") from None
+    except OSError as e:
+        raise InputError(p, f"cannot read {what} ({e.strerror or e.__class__.__name__})") from None
+    return text.removeprefix("\ufeff")
 
 
 def read_instance(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
@@ -73,22 +143,12 @@ def read_instance(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
     from optkit import problems
 
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise InputError(p, "file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise InputError(p, f"cannot read file ({e.__class__.__name__})") from None
+    text = read_text(p)
     if fmt is None and text.lstrip()[:1] in ("{", "["):
         fmt = "json"
     try:
         if fmt == "json":
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as e:
-                msg = f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
-                raise InputError(p, msg) from None
-            return parse_instance(data, p.stem, p.parent)
+            return parse_instance(load_json(p, text), p.stem, p.parent)
         known = ["json"]
         for name in problems.names():
             face = problems.get(name)
@@ -97,17 +157,34 @@ def read_instance(path: str | os.PathLike[str], fmt: str | None = None) -> Any:
                 return face.read_text(fmt or face.text_formats[0], text, p.stem)
     except FieldError as e:
         raise InputError(p, str(e)) from None
+    except (OverflowError, MemoryError) as e:  # numbers or sizes no machine holds
+        raise InputError(
+            p, f"a number or size too large to hold ({e.__class__.__name__})"
+        ) from None
     raise InputError(p, f"unknown format {fmt!r}; expected " + ", ".join(known))
 
 
 def is_int(v: Any) -> TypeGuard[int]:
-    """A JSON integer (``true``/``false`` are not numbers)."""
-    return isinstance(v, int) and not isinstance(v, bool)
+    """A JSON integer of magnitude at most :data:`MAX_MAGNITUDE` (``true``/``false`` are
+    not numbers)."""
+    return isinstance(v, int) and not isinstance(v, bool) and abs(v) <= MAX_MAGNITUDE
+
+
+#: The largest magnitude a number in an instance may have: sums of many of them stay
+#: finite and exact enough in float64, and every back-end can represent them.
+MAX_MAGNITUDE = 1e18
 
 
 def is_real(v: Any) -> TypeGuard[float]:
-    """A finite JSON number (``true``/``false`` are not numbers)."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A finite JSON number of magnitude at most :data:`MAX_MAGNITUDE` (``true``/``false``
+    are not numbers; an integer too large for a float is not one either)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        x = float(v)
+    except OverflowError:
+        return False
+    return math.isfinite(x) and abs(x) <= MAX_MAGNITUDE
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
@@ -139,23 +216,3 @@ def atomic_write(path: str | os.PathLike[str], text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def read_plan(path: str | os.PathLike[str]) -> list[int]:
-    """A plan file: a JSON list of machine/bin indices, or an object with ``"plan"``."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise InputError(p, "file not found") from None
-    except json.JSONDecodeError as e:
-        raise InputError(
-            p, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
-        ) from None
-    plan = data.get("plan") if isinstance(data, dict) else data
-    if not isinstance(plan, list):
-        raise InputError(p, "field 'plan': expected a list of machine/bin indices")
-    for i, v in enumerate(plan):
-        if not is_int(v):
-            raise InputError(p, f"field 'plan[{i}]': expected an integer index, got {_short(v)}")
-    return plan

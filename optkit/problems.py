@@ -80,6 +80,8 @@ class Problem:
     backends: tuple[str, ...] = ()
     #: unit of the objective, for tables
     unit: str = ""
+    #: the top-level keys of the problem's JSON instances (besides io.COMMON_KEYS)
+    keys: tuple[str, ...] = ()
     #: text formats ``read_text`` reads besides JSON (the first is the default)
     text_formats: tuple[str, ...] = ()
 

@@ -14,7 +14,7 @@ import importlib.util
 import math
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, TypeVar
@@ -206,44 +206,60 @@ def call_with_deadline(fn: Callable[[], T], deadline_s: float | None) -> T | Non
 
     Some back-ends do not check their time limit in every phase (HiGHS' root
     cut loop can run for tens of seconds past it); a child process can be
-    stopped for sure. Without a deadline, or where fork is unavailable, ``fn``
-    runs in this process.
+    stopped for sure. The child is made with ``os.fork`` and answers through a
+    pipe, not with ``multiprocessing``, so it also works where a process may not
+    have ``multiprocessing`` children: Dask workers, daemonic pool workers.
+    Without a deadline, or where fork is unavailable, ``fn`` runs in this process.
     """
-    import multiprocessing as mp
+    import os
+    import pickle
+    import select
     import sys
 
-    if deadline_s is None or "fork" not in mp.get_all_start_methods():
+    if deadline_s is None or not hasattr(os, "fork"):
         return fn()
-    ctx = mp.get_context("fork")
     if "highspy" in sys.modules:
         # HiGHS keeps a global thread pool; a child forked while it exists deadlocks.
         global _SCHEDULER_THREADS
         sys.modules["highspy"].Highs.resetGlobalScheduler(True)
         _SCHEDULER_THREADS = None
-    recv, send = ctx.Pipe(duplex=False)
-
-    def child() -> None:
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer, then leave without running the parent's cleanup
+        code = 0
         try:
-            send.send(("ok", fn()))
-        except BaseException as e:  # report, never hang the parent
-            send.send(("error", f"{e.__class__.__name__}: {e}"))
+            os.close(rfd)
+            try:
+                payload = pickle.dumps(("ok", fn()))
+            except BaseException as e:  # report, never hang the parent
+                payload = pickle.dumps(("error", f"{e.__class__.__name__}: {e}"))
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(wfd, view) :]
+        except BaseException:
+            code = 1
         finally:
-            send.close()
-
-    proc = ctx.Process(target=child, daemon=True)
-    proc.start()
-    send.close()
+            os._exit(code)
+    os.close(wfd)
+    stop = time.monotonic() + max(0.0, deadline_s)
+    chunks: list[bytes] = []
     try:
-        if not recv.poll(max(0.0, deadline_s)):
-            return None
-        kind, value = recv.recv()
-    except EOFError:
-        raise RuntimeError("solver process died without an answer") from None
+        while True:
+            left = stop - time.monotonic()
+            if left <= 0 or not select.select([rfd], [], [], left)[0]:
+                return None  # overran: the child is killed below
+            chunk = os.read(rfd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
     finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join()
-        recv.close()
+        os.close(rfd)
+        with suppress(ProcessLookupError):
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    if not chunks:
+        raise RuntimeError("solver process died without an answer")
+    kind, value = pickle.loads(b"".join(chunks))
     if kind == "error":
         raise RuntimeError(f"solver process failed: {value}")
     return value

@@ -16,7 +16,7 @@ from rich.table import Table
 from optkit import batch
 from optkit import problems as registry
 from optkit.cli.common import FilesArg, FormatOpt, JsonOpt, app, err, fail, fmt_num, out, read_all
-from optkit.io import FieldError, InputError, Refused, write_json
+from optkit.io import FieldError, Refused, load_json, read_text, write_json
 from optkit.result import Status
 from optkit.solvers import ALL_BACKENDS, SolverOptions, require
 
@@ -198,12 +198,7 @@ def check(
 
 def _read_plan(path: Path, problem: str) -> tuple[Any, Any]:
     """(the plan's JSON, the objective its result file claims or None)."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(path, f"not valid JSON ({e})") from None
+    data = load_json(path, read_text(path, "plan file"))
     if isinstance(data, dict) and "plan" in data:  # a result file
         if data.get("problem", problem) != problem:
             fail(f"{path}: field 'problem': expected {problem!r}, got {data['problem']!r}")

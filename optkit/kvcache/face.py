@@ -21,6 +21,7 @@ HEATMAP_BINS = 64
 
 
 class KvPlacement(Problem):
+    keys = ("tiers", "unit_bytes", "layers", "prompt", "decode", "weight_bytes", "mode", "trace")
     name = "kv_placement"
     methods = driver.METHODS
     bound_methods = BOUND_METHODS

@@ -50,6 +50,7 @@ class _Packing(Problem):
 
 
 class Makespan(_Packing):
+    keys = ("machines", "durations", "speeds", "times", "job_ids")
     name = "makespan"
     methods = driver.MAKESPAN_METHODS
     text_formats = ("pcmax",)
@@ -78,6 +79,7 @@ class Makespan(_Packing):
 
 
 class BinPacking(_Packing):
+    keys = ("capacity", "sizes", "item_ids")
     name = "binpacking"
     methods = driver.BINPACKING_METHODS
     text_formats = ("bpp",)

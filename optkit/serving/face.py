@@ -21,6 +21,16 @@ ASSIGNMENTS = ("online", "plan")
 
 
 class Serving(Problem):
+    keys = (
+        "clients",
+        "max_batch",
+        "kv_tokens",
+        "iteration",
+        "arrival",
+        "prompt",
+        "output",
+        "request_ids",
+    )
     name = "serving"
     methods = driver.METHODS
     bound_methods = BOUND_METHODS
