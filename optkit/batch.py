@@ -65,13 +65,7 @@ def run(
     bar = _progress(len(jobs)) if progress else None
     try:
         if scheduler is not None:
-            from dask.distributed import Client
-
-            with Client(scheduler) as client:
-                futures = client.map(solve_job, list(jobs), pure=False)
-                for i, fut in enumerate(futures):
-                    yield i, fut.result()
-                    _advance(bar)
+            yield from _on_dask(jobs, scheduler, bar)
         elif workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for i, res in enumerate(pool.map(solve_job, jobs)):
@@ -84,6 +78,41 @@ def run(
     finally:
         if bar is not None:
             bar.stop()
+
+
+#: Seconds to wait for a Dask scheduler to answer before refusing the address.
+CONNECT_S = 10.0
+
+
+def _on_dask(jobs: Sequence[Job], scheduler: str, bar: Any) -> Iterator[tuple[int, Result]]:
+    """Jobs on a Dask cluster: a lost worker's job is retried once, then recorded as an
+    ERROR row; results come back in input order."""
+    from dask.distributed import Client
+
+    try:
+        client = Client(scheduler, timeout=CONNECT_S)
+    except (OSError, TimeoutError) as e:
+        raise Refused(f"cannot reach the Dask scheduler at {scheduler} ({e})") from None
+    with client:
+        futures = client.map(solve_job, list(jobs), pure=False, retries=1)
+        for i, fut in enumerate(futures):
+            try:
+                res = fut.result()
+            except Refused:
+                raise
+            except Exception as e:  # a lost worker, twice: record it, go on
+                job = jobs[i]
+                res = Result(
+                    Status.ERROR,
+                    None,
+                    None,
+                    0.0,
+                    job.solver or "none",
+                    job.method,
+                    reason=f"{e.__class__.__name__}: {e}",
+                )
+            yield i, res
+            _advance(bar)
 
 
 def _progress(total: int) -> Any:

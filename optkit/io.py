@@ -14,6 +14,8 @@ import math
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -206,13 +208,31 @@ def write_csv(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Path:
 
 
 def atomic_write(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed over ``path`` when the block
+    ends, removed if it fails, so nothing is ever half-written. Only a regular file (or a
+    new one) is replaced: a folder, a device such as /dev/null or a FIFO is refused, as
+    is a folder that cannot be written; :class:`InputError` names the path."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        if p.exists() and not stat.S_ISREG(p.stat().st_mode):
+            raise InputError(p, "cannot write here: not a regular file (refusing to replace it)")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=suffix)
+        os.close(fd)
+    except OSError as e:
+        raise InputError(p, f"cannot write ({e.strerror or e.__class__.__name__})") from None
+    tmp = Path(name)
+    try:
+        yield tmp
         os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as e:
+        raise InputError(p, f"cannot write ({e.strerror or e.__class__.__name__})") from None
+    finally:
+        tmp.unlink(missing_ok=True)

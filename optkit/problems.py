@@ -131,7 +131,7 @@ class Problem:
         """The best verified plan of ``method`` with the best proven bound; a method or
         back-end the problem does not offer is refused."""
         self.require_method(inst, method)
-        return self.solve_with(inst, method, options, self.require_backend(backend))
+        return self.solve_with(inst, method, options, self.require_backend(backend, method))
 
     # --- what a face implements ----------------------------------------------------
     def bounds_of(self, inst: Any, method: str, time_limit_s: float) -> list[Bound]:
@@ -172,7 +172,14 @@ class Problem:
         return False
 
     # --- shared checks -------------------------------------------------------------
-    def require_backend(self, backend: str | None) -> str | None:
+    def backend_for(self, method: str, backend: str | None) -> str:
+        """Why ``backend`` cannot run ``method`` ('' when it can)."""
+        return ""
+
+    def require_backend(self, backend: str | None, method: str = "auto") -> str | None:
+        why = self.backend_for(method, backend) if backend is not None else ""
+        if why:
+            raise Refused(why)
         if backend is not None and backend not in self.backends:
             if not self.backends:
                 raise Refused(f"{self.name} has no solver back-end to choose (got {backend!r})")

@@ -53,10 +53,14 @@ class SolverOptions:
     verbose: bool = False
 
     def __post_init__(self) -> None:
-        if self.time_limit_s is not None and not self.time_limit_s > 0:
-            raise ValueError("time_limit_s must be positive (or None for no limit).")
+        if self.time_limit_s is not None and not 0 < self.time_limit_s < math.inf:
+            raise ValueError(
+                f"time limit: expected a finite number of seconds > 0, got {self.time_limit_s}"
+            )
         if self.threads < 1:
-            raise ValueError("threads must be at least 1.")
+            raise ValueError(f"threads: expected at least 1, got {self.threads}")
+        if not 0 <= self.seed < 2**31:
+            raise ValueError(f"seed: expected an integer in [0, 2^31), got {self.seed}")
 
     def remaining(self, elapsed_s: float) -> float | None:
         """Time left after ``elapsed_s`` seconds (at least 0.01 s), or None without a limit."""

@@ -81,7 +81,7 @@ def test_invalid_plan_exit_2(tmp_path):
         ),
         (
             ["solve", "instances/packing/N1C1W4_I.json", "--time-limit", "0"],
-            "time_limit_s must be positive",
+            "time limit: expected a finite number of seconds > 0",
         ),
         (["solve", "--bogus"], "No such option"),
         (

@@ -55,6 +55,13 @@ def solve(
     """Solve instances; print status, objective, bound and gap for each."""
     insts = read_all(files, fmt)
     opts = _options(time_limit, threads, seed)
+    if workers < 1:
+        fail(f"--workers: expected an integer >= 1, got {workers}")
+    if scheduler is not None and not _address(scheduler):
+        fail(
+            "--scheduler: expected a Dask scheduler address such as tcp://host:8786, "
+            f"got {scheduler!r}"
+        )
     for p, inst in zip(files, insts, strict=True):
         prob = registry.of(inst)
         why = prob.unsupported(inst, method)
@@ -62,7 +69,7 @@ def solve(
             fail(f"{p}: --method: {why}")
         if solver is not None:
             try:
-                prob.require_backend(solver)
+                prob.require_backend(solver, method)
                 require(solver)
             except Refused as e:
                 fail(f"{p}: --solver: {e}")
@@ -90,6 +97,15 @@ def solve(
             )
     if not json_out:
         out.print(table)
+
+
+def _address(addr: str) -> bool:
+    """A Dask scheduler address: [tcp|tls|ucx|inproc]://host:port (or host:port)."""
+    import re
+
+    return (
+        re.fullmatch(r"((tcp|tls|ucx|inproc)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}", addr) is not None
+    )
 
 
 def _gap(g: float, optimal: bool) -> str:

@@ -52,6 +52,9 @@ class Lru:
         self.name = name or ("reactive" if page == 1 else f"page-{page}")
 
     def reset(self, inst: KvInstance) -> None:
+        # a page longer than the trace is one page of the whole trace (and never
+        # allocates more than the trace: page-99999999999 is safe)
+        self.page = min(self.page, max(1, inst.tokens))
         nblk = -(-inst.tokens // self.page)
         self.last = np.full((inst.layers, nblk), -1, dtype=np.int64)
         self.queue: list[deque[tuple[int, np.ndarray]]] = [deque() for _ in range(inst.layers)]

@@ -10,7 +10,7 @@ from optkit.packing import driver, portfolio
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.problems import Problem
 from optkit.result import Bound, Result, Verdict
-from optkit.solvers import ALL_BACKENDS, SolverOptions
+from optkit.solvers import ALL_BACKENDS, MILP_BACKENDS, SolverOptions
 
 
 class _Packing(Problem):
@@ -20,6 +20,15 @@ class _Packing(Problem):
 
     def unsupported(self, inst: Any, method: str) -> str:
         return driver.unsupported(inst, method)
+
+    def backend_for(self, method: str, backend: str | None) -> str:
+        fits = {"milp": MILP_BACKENDS, "cpsat": ("cpsat",), "arcflow": ("highs",)}
+        if backend is not None and method in fits and backend not in fits[method]:
+            return (
+                f"solver {backend!r} does not run method {method!r}; expected one of "
+                + ", ".join(fits[method])
+            )
+        return ""
 
     def bounds_of(self, inst: Any, method: str, time_limit_s: float) -> list[Bound]:
         return driver.bounds(inst, method, time_limit_s)
