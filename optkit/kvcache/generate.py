@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from optkit.costmodel.catalog import Hardware, Model
@@ -36,6 +37,9 @@ def kv_instance(
         raise ValueError(f"hardware {hardware.key!r} has no host memory tier in the catalog")
     if prompt < 1 or decode < 1:
         raise ValueError("prompt and decode must be >= 1")
+    for what, v in (("hbm_gb", hbm_gb), ("host_gbs", host_gbs), ("kv_scale", kv_scale)):
+        if v is not None and not 0 < v < math.inf:
+            raise ValueError(f"{what}: expected a finite number > 0, got {v}")
     wb = float(weight_bytes(model, setup))
     hbm = (hbm_gb if hbm_gb is not None else hardware.memory_gb) * 1e9
     if hbm <= wb:

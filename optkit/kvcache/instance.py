@@ -72,10 +72,14 @@ def _positive(
     return v
 
 
-def _count(d: dict[str, Any], key: str, minimum: int) -> int:
+#: Most prompt or decode tokens of one instance (a replay steps through every token).
+MAX_TOKENS = 10_000_000
+
+
+def _count(d: dict[str, Any], key: str, minimum: int, most: int) -> int:
     v = d.get(key)
-    if not is_int(v) or v < minimum:
-        raise FieldError(key, f"an integer >= {minimum}", v)
+    if not is_int(v) or not minimum <= v <= most:
+        raise FieldError(key, f"an integer in [{minimum:,}, {most:,}]", v)
     return v
 
 
@@ -246,9 +250,9 @@ class KvInstance:
                     float(_positive(t, "link_out", path)) if k else math.inf,
                 )
             )
-        layers = _count(d, "layers", 1)
-        prompt = _count(d, "prompt", 1)
-        decode = _count(d, "decode", 1)
+        layers = _count(d, "layers", 1, 10_000)
+        prompt = _count(d, "prompt", 1, MAX_TOKENS)
+        decode = _count(d, "decode", 1, MAX_TOKENS)
         spec = d.get("trace")
         trace = trace_from_dict(spec, layers, prompt, decode, base)
         return cls(

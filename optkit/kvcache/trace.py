@@ -15,6 +15,7 @@ This module holds the protocol, the explicit storage and its I/O.
 from __future__ import annotations
 
 import os
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -151,8 +152,8 @@ def read_npz(path: str | os.PathLike[str]) -> CsrTrace:
             data = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise InputError(p, "file not found") from None
-    except (OSError, ValueError) as e:
-        raise InputError(p, f"not a readable .npz archive ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(p, f"not a readable .npz archive ({e.__class__.__name__}: {e})") from None
     missing = [k for k in ("indptr", "indices", "layers", "prompt") if k not in data]
     if missing:
         raise InputError(p, f"field '{missing[0]}': expected an array in the archive (missing)")
@@ -186,6 +187,8 @@ def trace_from_dict(
     if not isinstance(d, dict):
         raise FieldError("trace", "an object with 'pattern', 'file' or 'reads'", d)
     if "file" in d:
+        if not isinstance(d["file"], str) or not d["file"]:
+            raise FieldError("trace.file", "the path of a .npz trace (a string)", d["file"])
         f = Path(d["file"])
         if base is not None and not f.is_absolute():
             f = base / f

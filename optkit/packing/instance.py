@@ -16,6 +16,9 @@ import numpy as np
 
 from optkit.io import FORMAT_VERSION, FieldError, is_int, is_real
 
+#: Most machines an instance may have (every method allocates per machine).
+MAX_MACHINES = 1_000_000
+
 
 def _frozen(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.float64)
@@ -285,8 +288,8 @@ class MakespanInstance:
             m = len(speeds)
         else:
             raw = d.get("machines")
-            if not is_int(raw) or raw < 1:
-                raise FieldError("machines", "a positive integer", raw)
+            if not is_int(raw) or not 1 <= raw <= MAX_MACHINES:
+                raise FieldError("machines", f"an integer in [1, {MAX_MACHINES:,}]", raw)
             m = raw
         return cls(
             machines=m,

@@ -71,13 +71,18 @@ class IterationModel:
         return cls(**vals)
 
 
+#: Most tokens one request may have in its prompt or output (a simulation and the MIP
+#: step through them; far above any context length in use).
+MAX_TOKENS = 10_000_000
+
+
 def _int_array(d: dict, key: str, n: int | None, minimum: int) -> np.ndarray:
     v = d.get(key)
     if not isinstance(v, list) or (n is not None and len(v) != n) or not v:
         raise FieldError(key, f"a list of {n if n is not None else 'one or more'} integers", v)
     for i, x in enumerate(v):
-        if not is_int(x) or x < minimum:
-            raise FieldError(f"{key}[{i}]", f"an integer >= {minimum}", x)
+        if not is_int(x) or not minimum <= x <= MAX_TOKENS:
+            raise FieldError(f"{key}[{i}]", f"an integer in [{minimum}, {MAX_TOKENS:,}]", x)
     return np.asarray(v, dtype=np.int64)
 
 
@@ -139,10 +144,10 @@ class ServingInstance:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ServingInstance:
-        for k in ("clients", "max_batch", "kv_tokens"):
+        for k, most in (("clients", 100_000), ("max_batch", 10**6), ("kv_tokens", 10**12)):
             v = d.get(k)
-            if not is_int(v) or v < 1:
-                raise FieldError(k, "an integer >= 1", v)
+            if not is_int(v) or not 1 <= v <= most:
+                raise FieldError(k, f"an integer in [1, {most:,}]", v)
         prompt = _int_array(d, "prompt", None, 0)
         n = len(prompt)
         output = _int_array(d, "output", n, 1)
