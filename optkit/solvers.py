@@ -426,10 +426,12 @@ def _quiet_stdout() -> Iterator[None]:
 
 
 def write_pulp(prob: Any, fmt: str, path: Any, note: str = "") -> str:
-    """Write a PuLP problem as LP or MPS; returns ``note`` (or the model's size)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "lp":
-        prob.writeLP(str(path))
-    else:
-        prob.writeMPS(str(path))
+    """Write a PuLP problem as LP or MPS, atomically; returns ``note`` (or the model's size)."""
+    from optkit.io import atomic_path
+
+    with atomic_path(path, f".{fmt}") as tmp:
+        if fmt == "lp":
+            prob.writeLP(str(tmp))
+        else:
+            prob.writeMPS(str(tmp))
     return note or f"{len(prob.variables()):,} variables, {len(prob.constraints):,} constraints"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from optkit.io import atomic_path
 from optkit.packing import arcflow, exact
 from optkit.packing.bounds import makespan_bounds
 from optkit.packing.heuristics import first_fit_decreasing
@@ -20,7 +21,6 @@ def export_model(
     capacity: int | None = None,
 ) -> str:
     """Write the ``milp`` (PuLP) or ``arcflow`` (HiGHS) model; returns a note for the user."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     note = ""
     if method == "milp":
         if isinstance(inst, MakespanInstance):
@@ -44,5 +44,6 @@ def export_model(
         g = arcflow.build_graph(inst.durations, cap)
         h = arcflow.build_model(g, max_bins=inst.m)
         note = f"bins of capacity C={cap}: feasible iff the makespan can be <= {cap}"
-    h.writeModel(str(path.with_suffix(f".{fmt}")) if path.suffix != f".{fmt}" else str(path))
+    with atomic_path(path, f".{fmt}") as tmp:  # HiGHS reads the format from the suffix
+        h.writeModel(str(tmp))
     return (note + "; " if note else "") + f"graph {g.n_nodes} nodes, {g.n_arcs} arcs"
