@@ -78,6 +78,12 @@ def parse_instance(data: Any, name: str = "", base: Path | None = None) -> Any:
             near = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean '{near[0]}'?)" if near else ""
             raise FieldError(key, f"a {problem} field{hint}: one of " + ", ".join(allowed), "")
+    if not isinstance(data.get("generated_by", {}), dict):
+        raise FieldError(
+            "generated_by", "an object (how the instance was made)", data["generated_by"]
+        )
+    if not isinstance(data.get("name", ""), str):
+        raise FieldError("name", "a string", data["name"])
     if name and "name" not in data:
         data = {**data, "name": name}
     return face.from_dict(data, base)

@@ -42,7 +42,7 @@ def test_reads_pcmax_format(tmp_path):
         ),
         (
             '{"problem": "makespan", "format_version": 1, "machines": 0, "durations": [1]}',
-            "field 'machines': expected a positive integer, got 0",
+            "field 'machines': expected an integer in [1, 1,000,000], got 0",
         ),
         (
             '{"problem": "makespan", "format_version": 1, "machines": 2, "durations": [1, -3]}',

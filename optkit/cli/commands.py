@@ -116,8 +116,9 @@ def _gap(g: float, optimal: bool) -> str:
     return f"{g:.2%}"
 
 
-def _short(x: float | None) -> str:
-    return "-" if x is None else f"{x:.5g}"
+def _short(x: float | str | None) -> str:
+    """5 significant digits; None as "-", the JSON strings "inf"/"nan" as they are."""
+    return "-" if x is None else x if isinstance(x, str) else f"{x:.5g}"
 
 
 def _solve_table() -> Table:

@@ -47,7 +47,7 @@ def unit_scale(values: np.ndarray, max_digits: int = 15) -> tuple[float, bool]:
         r = np.round(scaled)
         if float(r.sum()) >= 2**53:
             break
-        if np.all(np.abs(scaled - r) <= 1e-9 * np.maximum(1.0, scaled)):
+        if np.all(np.abs(scaled - r) <= 1e-9 * scaled):  # relative: 1e-11 is not 0
             g = int(np.gcd.reduce(r.astype(np.int64)))
             return 10.0**k / max(g, 1), True
     return 2.0 ** (10 - math.ceil(math.log2(float(finite.max())))), False
