@@ -70,7 +70,7 @@ BAD_DOCS = [
     ),
     (
         "prompt 2^62",
-        {**doc("serving"), "prompt": [2**62] + doc("serving")["prompt"][1:]},
+        {**doc("serving"), "prompt": [2 ** 62, *doc("serving")["prompt"][1:]]},
         "prompt[0]",
     ),
     ("clients 10^12", {**doc("serving"), "clients": 10**12}, "clients"),
@@ -92,7 +92,8 @@ def test_bad_documents_exit_2_naming_the_field(case, document, field, tmp_path, 
 RAW_TEXTS = [
     (
         "duplicated key",
-        '{"problem": "makespan", "format_version": 1, "machines": 2, "machines": 3, "durations": [1]}',
+        '{"problem": "makespan", "format_version": 1, "machines": 2, "machines": 3, '
+        '"durations": [1]}',
         "appears twice",
     ),
     ("deep nesting", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
@@ -263,7 +264,7 @@ def mutated(draw):
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=mutated(), cmd=st.sampled_from(["bound", "bound", "bound", "solve", "simulate"]))
 def test_mutated_instances_exit_0_or_2(case, cmd, tmp_path_factory, capsys):
-    kind, document = case
+    _kind, document = case
     f = write(tmp_path_factory.mktemp("fuzz"), "i.json", document)
     extra = ["--method", "cheap"] if cmd == "bound" else []
     code, err = cli(capsys, cmd, f, *extra, *(["--time-limit", "1"] if cmd != "simulate" else []))

@@ -15,9 +15,27 @@ from rich.table import Table
 
 from optkit import batch
 from optkit import problems as registry
-from optkit.cli.common import FilesArg, FormatOpt, JsonOpt, app, err, fail, fmt_num, out, read_all
-from optkit.io import FieldError, Refused, load_json, read_text, write_json
-from optkit.result import Status
+from optkit.cli.common import (
+    BadInput,
+    FilesArg,
+    FormatOpt,
+    JsonOpt,
+    app,
+    err,
+    fail,
+    fmt_num,
+    out,
+    read_all,
+)
+from optkit.io import (
+    FieldError,
+    InputError,
+    Refused,
+    load_json,
+    read_instance,
+    read_text,
+    write_json,
+)
 from optkit.solvers import ALL_BACKENDS, SolverOptions, require
 
 
@@ -51,9 +69,17 @@ def solve(
         Path | None, typer.Option("--plot", help="Write one PNG per instance here.")
     ] = None,
     fmt: FormatOpt = None,
+    keep_going: Annotated[
+        bool,
+        typer.Option(
+            "--keep-going", help="Solve the good files when some are bad (exit 2 at the end)."
+        ),
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="With --out: skip instances already solved there.")
+    ] = False,
 ) -> None:
     """Solve instances; print status, objective, bound and gap for each."""
-    insts = read_all(files, fmt)
     opts = _options(time_limit, threads, seed)
     if workers < 1:
         fail(f"--workers: expected an integer >= 1, got {workers}")
@@ -62,41 +88,102 @@ def solve(
             "--scheduler: expected a Dask scheduler address such as tcp://host:8786, "
             f"got {scheduler!r}"
         )
-    for p, inst in zip(files, insts, strict=True):
-        prob = registry.of(inst)
-        why = prob.unsupported(inst, method)
-        if why:
-            fail(f"{p}: --method: {why}")
-        if solver is not None:
-            try:
-                prob.require_backend(solver, method)
-                require(solver)
-            except Refused as e:
-                fail(f"{p}: --solver: {e}")
-    jobs = [batch.Job(inst, method, solver, opts) for inst in insts]
+    if resume and out_dir is None:
+        fail("--resume: needs --out DIR (the results to resume from)")
+    insts: list[Any] = []
+    bad: dict[int, str] = {}  # file index -> why it is not solved
+    for i, p in enumerate(files):
+        try:
+            inst = read_instance(p, fmt)
+            _solvable(p, inst, method, solver)
+        except (InputError, BadInput) as e:
+            inst, bad[i] = None, str(e)
+        insts.append(inst)
+    if bad and not keep_going:
+        fail("\n".join(bad.values()))
+    done = _resumable(files, out_dir) if resume else {}
+    todo = [i for i in range(len(files)) if i not in bad and i not in done]
+    jobs = [batch.Job(insts[i], method, solver, opts) for i in todo]
+    results = batch.run(
+        jobs,
+        workers=workers,
+        scheduler=scheduler,
+        progress=not json_out and len(jobs) > 1 and sys.stderr.isatty(),
+    )
     table = _solve_table()
-    show_progress = not json_out and len(files) > 1 and sys.stderr.isatty()
-    for i, res in batch.run(jobs, workers=workers, scheduler=scheduler, progress=show_progress):
-        path, inst = files[i], insts[i]
-        row = registry.solve_row(str(path), inst, res)
-        if out_dir is not None:
-            write_json(out_dir / f"{Path(path).stem}.result.json", row)
-        if plot_dir is not None:
-            registry.of(inst).plot(inst, res, plot_dir / f"{Path(path).stem}.png")
+    for i, path in enumerate(files):
+        if i in bad:
+            row = {"instance": str(path), "problem": None, "status": "ERROR", "reason": bad[i]}
+        elif i in done:
+            row = done[i]
+        else:
+            _, res = next(results)
+            row = registry.solve_row(str(path), insts[i], res)
+            if out_dir is not None:
+                write_json(out_dir / f"{Path(path).stem}.result.json", row)
+            if plot_dir is not None:
+                registry.of(insts[i]).plot(insts[i], res, plot_dir / f"{Path(path).stem}.png")
         if json_out:
             print(json.dumps({k: v for k, v in row.items() if k != "plan"}), flush=True)
         else:
-            table.add_row(
-                row["name"] or str(path),
-                row["status"],
-                _short(res.objective),
-                _short(res.bound),
-                _gap(res.gap, res.status is Status.OPTIMAL),
-                f"{res.runtime_s:.1f}s",
-                res.method.removeprefix("auto:"),  # the stage auto chose; JSON keeps "auto:"
-            )
+            table.add_row(*_table_row(str(path), row))
     if not json_out:
         out.print(table)
+    if bad:
+        lines = [*bad.values(), f"{len(bad)} of {len(files)} instances not solved (see above)"]
+        fail("\n".join(lines))
+
+
+def _solvable(path: Path, inst: Any, method: str, solver: str | None) -> None:
+    """Refuse (BadInput) a method or back-end the instance's problem does not offer."""
+    prob = registry.of(inst)
+    why = prob.unsupported(inst, method)
+    if why:
+        fail(f"{path}: --method: {why}")
+    if solver is not None:
+        try:
+            prob.require_backend(solver, method)
+            require(solver)
+        except Refused as e:
+            fail(f"{path}: --solver: {e}")
+
+
+def _resumable(files: list[Path], out_dir: Path | None) -> dict[int, dict[str, Any]]:
+    """The results already in ``out_dir`` for these files (same instance path, a status
+    that is an answer): they are reported, not solved again."""
+    done: dict[int, dict[str, Any]] = {}
+    for i, p in enumerate(files):
+        f = (out_dir or Path(".")) / f"{Path(p).stem}.result.json"
+        try:
+            row = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if (
+            isinstance(row, dict)
+            and row.get("instance") == str(p)
+            and row.get("status")
+            in (
+                "OPTIMAL",
+                "FEASIBLE",
+                "INFEASIBLE",
+            )
+        ):
+            done[i] = row
+    return done
+
+
+def _table_row(path: str, row: dict[str, Any]) -> tuple[str, ...]:
+    optimal = row.get("status") == "OPTIMAL"
+    gap = row.get("gap")
+    return (
+        row.get("name") or path,
+        str(row.get("status")),
+        _short(row.get("objective")),
+        _short(row.get("bound")),
+        "-" if gap is None else _gap(float(gap), optimal),
+        "-" if row.get("runtime_s") is None else f"{row['runtime_s']:.1f}s",
+        str(row.get("method", "-")).removeprefix("auto:"),  # the stage auto chose
+    )
 
 
 def _address(addr: str) -> bool:
