@@ -95,7 +95,7 @@ def milp_makespan(
     lower: float = 0.0,
     symmetry: bool = True,
 ) -> ExactOutcome:
-
+    t0 = time.perf_counter()
     prob, x, C, order = build_makespan_milp(inst, lower, symmetry)
     if warm is not None:
         w = (
@@ -107,7 +107,12 @@ def milp_makespan(
             v.setInitialValue(1 if w[j] == i else 0)
         C.setInitialValue(float(machine_loads(inst, w).max()))
     ans = solve_pulp(
-        prob, backend, opts, lower=lower, integral=inst.integral, warm_start=warm is not None
+        prob,
+        backend,
+        after_build(opts, t0),
+        lower=lower,
+        integral=inst.integral,
+        warm_start=warm is not None,
     )
     plan = _plan_of(x, inst.n) if ans.objective is not None else None
     return ExactOutcome(plan, ans.bound, ans.status, backend)
@@ -155,7 +160,7 @@ def milp_binpacking(
     lower: float = 0.0,
 ) -> ExactOutcome:
     """Assignment MILP for bin packing over ``upper`` candidate bins (y_b used, x_bj)."""
-
+    t0 = time.perf_counter()
     prob, x, y, order = build_binpacking_milp(inst, upper, lower)
     if warm is not None:
         w = _canonical_identical(warm, order, upper)
@@ -164,9 +169,24 @@ def milp_binpacking(
         used = set(w.tolist())
         for b in range(upper):
             y[b].setInitialValue(1 if b in used else 0)
-    ans = solve_pulp(prob, backend, opts, lower=lower, integral=True, warm_start=warm is not None)
+    ans = solve_pulp(
+        prob,
+        backend,
+        after_build(opts, t0),
+        lower=lower,
+        integral=True,
+        warm_start=warm is not None,
+    )
     plan = _plan_of(x, inst.n) if ans.objective is not None else None
     return ExactOutcome(plan, ans.bound, ans.status, backend)
+
+
+def after_build(opts: SolverOptions, t0: float) -> SolverOptions:
+    """``opts`` with the time building the model took (since ``t0``) taken off its
+    limit: the limit covers the whole method, not only the back-end's search."""
+    if opts.time_limit_s is None:
+        return opts
+    return replace(opts, time_limit_s=max(0.05, opts.time_limit_s - (time.perf_counter() - t0)))
 
 
 def _plan_of(x: dict[tuple[int, int], Any], n: int) -> np.ndarray | None:
@@ -193,6 +213,7 @@ def cpsat_makespan(
     """CP-SAT: boolean x_ij, integer loads, min C. Integral identical or unrelated data only."""
     from ortools.sat.python import cp_model
 
+    t0 = time.perf_counter()
     require("cpsat")
     if not inst.integral:
         raise ValueError("CP-SAT needs integral processing times (uniform machines are not)")
@@ -226,7 +247,7 @@ def cpsat_makespan(
         for (i, j), v in x.items():
             model.add_hint(v, 1 if w[j] == i else 0)
     # Infeasible within C <= horizon: every makespan up to the horizon is refuted.
-    return _run_cpsat(model, x, n, opts, lower, infeasible_bound=float(horizon + 1))
+    return _run_cpsat(model, x, n, after_build(opts, t0), lower, float(horizon + 1))
 
 
 def cpsat_binpacking(
@@ -239,6 +260,7 @@ def cpsat_binpacking(
     """CP-SAT bin packing over ``upper`` candidate bins; integral sizes only."""
     from ortools.sat.python import cp_model
 
+    t0 = time.perf_counter()
     require("cpsat")
     if not inst.integral:
         raise ValueError("CP-SAT needs integral sizes and capacity")
@@ -268,7 +290,7 @@ def cpsat_binpacking(
         for (b, j), v in x.items():
             model.add_hint(v, 1 if wc[j] == b else 0)
     # Infeasible within ``upper`` bins: at least upper + 1 are needed.
-    return _run_cpsat(model, x, n, opts, lower, infeasible_bound=float(upper + 1))
+    return _run_cpsat(model, x, n, after_build(opts, t0), lower, float(upper + 1))
 
 
 def _run_cpsat(
@@ -283,7 +305,7 @@ def _run_cpsat(
     from ortools.sat.python import cp_model
 
     solver = cp_model.CpSolver()
-    cpsat_parameters(solver, opts)
+    cpsat_parameters(solver, opts)  # the callers give what building the model left
     st = solver.solve(model)
     if st == cp_model.INFEASIBLE:
         return ExactOutcome(None, infeasible_bound, "infeasible", "cpsat")

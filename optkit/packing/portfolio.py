@@ -23,7 +23,14 @@ from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.packing.mbs import bins_to_machines, perturbed_mbs
 from optkit.packing.patterns import pattern_packing
 from optkit.result import Result, best_bound, finalize, meets
-from optkit.solvers import MILP_BACKENDS, Deadline, SolverOptions, require
+from optkit.solvers import (
+    CHILD_REPLY_S,
+    MILP_BACKENDS,
+    Deadline,
+    SolverOptions,
+    call_with_deadline,
+    require,
+)
 
 EXACT_METHODS = ("milp", "cpsat", "arcflow")
 
@@ -168,16 +175,8 @@ def solve(
         stage_opts = clock.options(opts)
         left = stage_opts.time_limit_s
         say(f"exact stage: {stage} ({backend}), {left if left is not None else 'no'} s left")
-        out = _run_exact(
-            inst,
-            stage,
-            backend or "highs",
-            stage_opts,
-            best_plan,
-            lower,
-            best_obj,
-            say,
-            at_bound=method != "auto",
+        out = _bounded_exact(
+            inst, stage, backend or "highs", stage_opts, best_plan, lower, best_obj, say, method
         )
         lower = max(lower, out.bound)
         used_solver = out.solver
@@ -340,6 +339,34 @@ def _auto_exact(inst: Instance, solver: str | None, ub: float) -> str:
     if inst.integral:
         return "cpsat"
     return "milp"
+
+
+def _bounded_exact(
+    inst: Instance,
+    stage: str,
+    backend: str,
+    opts: SolverOptions,
+    warm: np.ndarray,
+    lb: float,
+    ub: float,
+    say: Callable[[str], None],
+    method: str,
+) -> exact.ExactOutcome:
+    """:func:`_run_exact` held to its limit: the MILP and CP-SAT stages build their whole
+    model before the back-end's clock starts, so with a limit they run in a forked child
+    that is stopped at the limit (building included); the stage then proves nothing."""
+    at_bound = method != "auto"
+    limit = opts.time_limit_s
+    if stage not in ("milp", "cpsat") or limit is None:
+        return _run_exact(inst, stage, backend, opts, warm, lb, ub, say, at_bound)
+    got = call_with_deadline(
+        lambda: _run_exact(inst, stage, backend, opts, warm, lb, ub, say, at_bound),
+        limit + CHILD_REPLY_S,
+    )
+    if got is None:
+        say(f"exact {stage}: stopped at the time limit (building the model took it)")
+        return exact.ExactOutcome(None, lb, "time_limit", backend)
+    return got
 
 
 def _run_exact(
