@@ -73,6 +73,25 @@ class SolverOptions:
         return Deadline(self.time_limit_s)
 
 
+_IMPORTED = time.monotonic()
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux: from /proc; elsewhere: since optkit
+    was imported). Time limits are promises from process start to the answer, so the
+    command line takes this off the first limit."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED
+
+
 class Deadline:
     """One wall-clock budget, passed down whole: a stage asks what is ``left()``, takes
     a ``slice`` of it, or turns it into the ``options`` of a back-end call."""

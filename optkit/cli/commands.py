@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,7 +37,7 @@ from optkit.io import (
     read_text,
     write_json,
 )
-from optkit.solvers import ALL_BACKENDS, SolverOptions, require
+from optkit.solvers import ALL_BACKENDS, SolverOptions, process_age, require
 
 
 def _options(time_limit: float, threads: int = 1, seed: int = 0) -> SolverOptions:
@@ -104,6 +105,9 @@ def solve(
     done = _resumable(files, out_dir) if resume else {}
     todo = [i for i in range(len(files)) if i not in bad and i not in done]
     jobs = [batch.Job(insts[i], method, solver, opts) for i in todo]
+    if jobs and opts.time_limit_s is not None:  # the limit runs from process start
+        first = max(0.5 * opts.time_limit_s, opts.time_limit_s - process_age())
+        jobs[0] = batch.Job(jobs[0].instance, method, solver, replace(opts, time_limit_s=first))
     results = batch.run(
         jobs,
         workers=workers,

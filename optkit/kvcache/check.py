@@ -36,6 +36,10 @@ def check(inst: KvInstance, plan: Plan) -> Verdict:
     excl = inst.mode == "exclusive"
     K = len(inst.tiers)
     times = np.zeros(T)
+    # scratch arrays over unit ids, reset after each step: membership and duplicate
+    # tests in O(len) instead of a sort per step
+    read = np.zeros(LP + T, dtype=bool)
+    slot = np.full(LP + T, -1, dtype=np.int64)
     for t, R in enumerate(inst.trace.steps()):
         layer = t % L
         if len(violations) > 20:
@@ -49,15 +53,21 @@ def check(inst: KvInstance, plan: Plan) -> Verdict:
         for name, arr in (("promotes", pro), ("demotes", dem)):
             if len(arr) and (arr.min() < 0 or arr.max() >= exists):
                 violations.append(f"step {t} {name} a unit that does not exist yet")
-            if len(np.unique(arr)) != len(arr):
-                violations.append(f"step {t} {name} a unit twice")
         pro = pro[(pro >= 0) & (pro < exists)]
         dem = dem[(dem >= 0) & (dem < exists)]
+        for name, arr in (("promotes", pro), ("demotes", dem)):
+            order = np.arange(len(arr))
+            slot[arr] = order  # with a duplicate, the last write wins for both copies
+            if np.any(slot[arr] != order):
+                violations.append(f"step {t} {name} a unit twice")
+            slot[arr] = -1
         if resident[pro].any():
             violations.append(f"step {t} promotes a unit already in HBM")
         if not resident[dem].all():
             violations.append(f"step {t} demotes a unit not in HBM")
-        in_r = np.isin(pro, ids)
+        read[ids] = True
+        in_r = read[pro]
+        read[ids] = False
         hbm = inst.weight_bytes + s * (hit.sum() + len(pro) + (len(dem) if excl else 0) + int(new))
         t_max = hbm / inst.tiers[0].bandwidth
         for k in range(1, K):
