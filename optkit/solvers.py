@@ -92,6 +92,11 @@ def process_age() -> float:
         return time.monotonic() - _IMPORTED
 
 
+class OutOfTime(Exception):
+    """Raised by :meth:`Deadline.check` inside long loops (a replay, a check) to stop
+    them at the limit; the caller keeps what it had verified before."""
+
+
 class Deadline:
     """One wall-clock budget, passed down whole: a stage asks what is ``left()``, takes
     a ``slice`` of it, or turns it into the ``options`` of a back-end call."""
@@ -112,6 +117,11 @@ class Deadline:
     def expired(self) -> bool:
         left = self.left()
         return left is not None and left <= 0.0
+
+    def check(self, *_: object) -> None:
+        """Raise :class:`OutOfTime` when the deadline has passed (a progress callback)."""
+        if self.expired():
+            raise OutOfTime
 
     def fits(self, seconds: float) -> bool:
         """True when ``seconds`` more work ends before the deadline."""

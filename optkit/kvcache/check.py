@@ -10,7 +10,7 @@ formulations/kv_placement.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -21,9 +21,10 @@ from optkit.result import Verdict
 Plan = KvPlan | Sequence[tuple[np.ndarray, np.ndarray, bool]]
 
 
-def check(inst: KvInstance, plan: Plan) -> Verdict:
+def check(inst: KvInstance, plan: Plan, progress: Callable[[int], None] | None = None) -> Verdict:
     """The objective Σ T_t recomputed from the instance, the violations, and the
-    per-step times (``details``)."""
+    per-step times (``details``). ``progress(t)`` is called every 1024 steps (it may
+    raise to stop the check)."""
     L, P, T, s = inst.layers, inst.prompt, inst.steps, inst.unit_bytes
     LP = L * P
     violations: list[str] = []
@@ -41,6 +42,8 @@ def check(inst: KvInstance, plan: Plan) -> Verdict:
     read = np.zeros(LP + T, dtype=bool)
     slot = np.full(LP + T, -1, dtype=np.int64)
     for t, R in enumerate(inst.trace.steps()):
+        if progress is not None and t % 1024 == 0:
+            progress(t)
         layer = t % L
         if len(violations) > 20:
             break

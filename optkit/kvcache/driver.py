@@ -15,7 +15,7 @@ from optkit.kvcache.policies import make
 from optkit.kvcache.simulate import Replay, replay
 from optkit.kvcache.trace import CsrTrace
 from optkit.result import Result, Verdict, best_bound, finalize
-from optkit.solvers import SolverOptions, TooLarge
+from optkit.solvers import OutOfTime, SolverOptions, TooLarge
 
 #: ``solve --method``: auto, milp, or one online policy replayed.
 POLICY_METHODS = ("static", "reactive", "page", "heavy-hitter", "balanced", "belady", "oracle")
@@ -78,7 +78,7 @@ def solve(
     opts = options or SolverOptions()
     clock = opts.deadline()
     generated = not isinstance(inst.trace, CsrTrace)
-    if generated and inst.trace.counts().sum() <= MATERIALIZE_READS:
+    if method == "auto" and generated and inst.trace.counts().sum() <= MATERIALIZE_READS:
         # every candidate is replayed: generate the trace once, not once per candidate
         inst = dataclasses.replace(inst, trace=inst.trace.materialize())
     bound = best_bound(bounds(inst, "auto", clock.slice(0.3).left() or 60.0))
@@ -98,12 +98,16 @@ def solve(
                 log.append(f"{name}: skipped (time limit)")
                 continue
             t = time.perf_counter()
-            rep = replay(inst, make(name), record=True)
-            plan = replay_plan(inst, rep)
-            replay_s = time.perf_counter() - t
-            if not ranked:
-                verdicts[name] = check(inst, plan)
-                check_s = time.perf_counter() - t - replay_s
+            try:  # a replay or check still running at the limit is stopped
+                rep = replay(inst, make(name), record=True, progress=clock.check)
+                plan = replay_plan(inst, rep)
+                replay_s = time.perf_counter() - t
+                if not ranked:
+                    verdicts[name] = check(inst, plan, progress=clock.check)
+                    check_s = time.perf_counter() - t - replay_s
+            except OutOfTime:
+                log.append(f"{name}: stopped at the time limit")
+                break
             ranked.append((rep.total_time, name, plan))
     milp_bound = None
     if method == "milp" or (
@@ -120,7 +124,11 @@ def solve(
     name, best = method, None
     violations: tuple[str, ...] = ()
     for _, cand, plan in sorted(ranked, key=lambda x: x[0]):
-        v = verdicts.get(cand) or check(inst, plan)
+        try:
+            v = verdicts.get(cand) or check(inst, plan, progress=clock.check)
+        except OutOfTime:  # no time to verify it: the next verified candidate stands
+            log.append(f"{cand}: not verified (time limit)")
+            continue
         log.append(f"{cand}: {v.objective:.6g}" + (f" ({v.violations[0]})" if not v.valid else ""))
         if v.valid or best is None:
             obj, name, best, violations = v.objective, cand, plan, v.violations

@@ -352,12 +352,13 @@ def _bounded_exact(
     say: Callable[[str], None],
     method: str,
 ) -> exact.ExactOutcome:
-    """:func:`_run_exact` held to its limit: the MILP and CP-SAT stages build their whole
-    model before the back-end's clock starts, so with a limit they run in a forked child
-    that is stopped at the limit (building included); the stage then proves nothing."""
+    """:func:`_run_exact` held to its limit: every stage builds a model (a MILP, a CP-SAT
+    model, an arc-flow graph) before a back-end's clock starts, so with a limit it runs
+    in a forked child that is stopped at the limit (building included); the stage then
+    proves nothing. The child's progress lines are not kept."""
     at_bound = method != "auto"
     limit = opts.time_limit_s
-    if stage not in ("milp", "cpsat") or limit is None:
+    if limit is None:
         return _run_exact(inst, stage, backend, opts, warm, lb, ub, say, at_bound)
     got = call_with_deadline(
         lambda: _run_exact(inst, stage, backend, opts, warm, lb, ub, say, at_bound),
