@@ -106,7 +106,7 @@ def solve(
     todo = [i for i in range(len(files)) if i not in bad and i not in done]
     jobs = [batch.Job(insts[i], method, solver, opts) for i in todo]
     if jobs and opts.time_limit_s is not None:  # the limit runs from process start
-        first = max(0.5 * opts.time_limit_s, opts.time_limit_s - process_age())
+        first = max(0.2 * opts.time_limit_s, opts.time_limit_s - process_age())
         jobs[0] = batch.Job(jobs[0].instance, method, solver, replace(opts, time_limit_s=first))
     results = batch.run(
         jobs,

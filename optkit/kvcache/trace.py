@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +50,14 @@ class Trace(ABC):
     def counts(self) -> np.ndarray:
         """|R_t| for every step."""
 
-    def materialize(self) -> CsrTrace:
-        rows = list(self.steps())
+    def materialize(self, progress: Callable[[int], None] | None = None) -> CsrTrace:
+        """The trace as explicit CSR arrays; ``progress(t)`` every 1024 steps (may raise
+        to stop)."""
+        rows = []
+        for t, r in enumerate(self.steps()):
+            if progress is not None and t % 1024 == 0:
+                progress(t)
+            rows.append(r)
         indptr = np.zeros(len(rows) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(r) for r in rows])
         indices = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int32)
@@ -87,7 +93,7 @@ class CsrTrace(Trace):
     def counts(self) -> np.ndarray:
         return np.diff(self.indptr)
 
-    def materialize(self) -> CsrTrace:
+    def materialize(self, progress: Callable[[int], None] | None = None) -> CsrTrace:
         return self
 
     def next_use(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -360,9 +361,9 @@ def _bounded_exact(
     limit = opts.time_limit_s
     if limit is None:
         return _run_exact(inst, stage, backend, opts, warm, lb, ub, say, at_bound)
+    inner = replace(opts, time_limit_s=max(0.05, limit - CHILD_REPLY_S))  # time to answer
     got = call_with_deadline(
-        lambda: _run_exact(inst, stage, backend, opts, warm, lb, ub, say, at_bound),
-        limit + CHILD_REPLY_S,
+        lambda: _run_exact(inst, stage, backend, inner, warm, lb, ub, say, at_bound), limit
     )
     if got is None:
         say(f"exact {stage}: stopped at the time limit (building the model took it)")
