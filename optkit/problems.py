@@ -29,6 +29,7 @@ REGISTRY: dict[str, str] = {
     "binpacking": "optkit.packing.face:BINPACKING",
     "kv_placement": "optkit.kvcache.face:KV_PLACEMENT",
     "serving": "optkit.serving.face:SERVING",
+    "expert_cache": "optkit.experts.face:EXPERT_CACHE",
 }
 
 

@@ -191,3 +191,52 @@ def generate_kv(
         f"{inst.layers} layers x {prompt}+{decode} tokens, {inst.unit_bytes / 1024:g} KiB per "
         f"unit, HBM holds {d['hbm_share_of_kv']:.0%} of the final KV",
     )
+
+
+@generate_app.command("experts")
+def generate_experts(
+    routing: Annotated[
+        Path, typer.Option("--routing", help="Routing JSON Lines (Mixtral format).")
+    ],
+    model: ModelOpt,
+    hardware: HardwareOpt,
+    output_file: OutFileOpt = None,
+    problem_id: Annotated[
+        int | None, typer.Option("--problem-id", help="Problem of the routing file.")
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset of the routing file.")] = None,
+    cache_share: Annotated[
+        float, typer.Option("--cache-share", help="Share of all experts the GPU holds.")
+    ] = 0.25,
+    name: NameOpt = None,
+    dtype: DtypeOpt = "fp16",
+    catalog: CatalogOpt = None,
+) -> None:
+    """An expert-cache instance: a routing trace on a model and a GPU from the catalog."""
+    from optkit.experts.generate import expert_instance
+    from optkit.experts.trace import read_routing
+    from optkit.io import FieldError
+
+    cat, m, hw = entries(catalog, model, hardware)
+    st = setup(cat, hw, dtype=dtype)
+    try:
+        r = read_routing(routing, dataset, problem_id)
+        inst = expert_instance(
+            m,
+            hw,
+            r,
+            cache_share,
+            st,
+            name,
+            {"routing": str(routing), "dataset": dataset, "problem_id": problem_id},
+        )
+    except FieldError as e:
+        fail(f"{routing}: {e}")
+    except ValueError as e:
+        fail(str(e))
+    _emit(
+        inst.to_dict(),
+        output_file,
+        f"{inst.tokens} tokens x {inst.layers} layers, {inst.capacity} of {inst.units} experts "
+        f"on the GPU, {inst.expert_bytes / 1e6:.0f} MB each, load {inst.load_time * 1e3:.2f} ms",
+    )

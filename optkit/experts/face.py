@@ -1,0 +1,120 @@
+"""The registry face of MoE expert caching (``optkit.problems``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from optkit.experts.bounds import BOUND_METHODS, bounds
+from optkit.experts.check import check
+from optkit.experts.instance import ExpertInstance
+from optkit.experts.plan import ExpertPlan
+from optkit.experts.policies import POLICIES, make
+from optkit.experts.simulate import replay
+from optkit.io import Refused
+from optkit.problems import Problem, SimReport
+from optkit.result import Bound, Result, Verdict, best_bound, finalize
+from optkit.solvers import SolverOptions
+
+#: ``auto`` tries the policies in this order while time is left
+AUTO_ORDER = ("belady", "predict", "lru", "lfu", "pin")
+
+
+class ExpertCache(Problem):
+    name = "expert_cache"
+    methods = ("auto", *POLICIES)
+    bound_methods = BOUND_METHODS
+    policies = tuple(POLICIES)
+    unit = "s"
+    keys = (
+        "layers",
+        "experts",
+        "top_k",
+        "expert_bytes",
+        "capacity",
+        "bandwidth",
+        "latency",
+        "compute",
+        "routing",
+        "train_routing",
+    )
+
+    def instance_class(self) -> Any:
+        return ExpertInstance
+
+    def from_dict(self, data: dict[str, Any], base: Path | None = None) -> Any:
+        return ExpertInstance.from_dict(data, base)  # a routing file is relative to it
+
+    def bounds_of(self, inst: Any, method: str, time_limit_s: float) -> list[Bound]:
+        return bounds(inst, method)
+
+    def solve_with(
+        self, inst: Any, method: str, options: SolverOptions | None, backend: str | None
+    ) -> Result:
+        clock = (options or SolverOptions()).deadline()
+        bound = best_bound(bounds(inst))
+        names = list(AUTO_ORDER) if method == "auto" else [method]
+        best: Any = None
+        log = [f"bound {bound.kind} = {bound.value:.6g}"]
+        for name in names:
+            if best is not None and clock.expired():
+                log.append(f"{name}: skipped (time limit)")
+                continue
+            rep = replay(inst, make(name))
+            log.append(f"{name}: {rep.verdict.objective:.6g}")
+            if rep.verdict.valid and (
+                best is None or rep.verdict.objective < best.verdict.objective
+            ):
+                best = rep
+        return finalize(
+            objective=None if best is None else best.verdict.objective,
+            bound=bound.value,
+            plan=None if best is None else best.plan,
+            violations=() if best is None else best.verdict.violations,
+            runtime_s=clock.elapsed(),
+            solver="replay",
+            method=f"auto:{best.policy}" if method == "auto" and best else method,
+            log=tuple(log),
+        )
+
+    def check(self, inst: Any, plan: Any) -> Verdict:
+        return check(inst, plan)
+
+    def plan_from_json(self, data: Any) -> ExpertPlan:
+        return ExpertPlan.from_json(data)
+
+    def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
+        policy = policy or "predict"
+        self.require_policy(policy)
+        other = set(options) - {"plot", "progress"}
+        if other:
+            raise Refused(f"expert_cache simulate takes no {', '.join(sorted(other))}")
+        t0 = time.perf_counter()
+        rep = replay(inst, make(policy))
+        if not rep.verdict.valid:
+            raise RuntimeError(
+                f"policy {policy} broke its plan: " + "; ".join(rep.verdict.violations[:3])
+            )
+        lru = rep if policy == "lru" else replay(inst, make("lru"))
+        opt = replay(inst, make("belady"))
+        d = rep.verdict.details
+        m = {
+            "hit_rate": d["hit_rate"],
+            "reuse_rate": d["reuse_rate"],
+            "reuse_rate_ceiling": opt.verdict.details["reuse_rate"],
+            "loads": float(d["loads"]),
+            "min_loads": float(opt.plan.loads),
+            "prefetches_used": float(d["prefetches_used"]),
+            "stall_s": d["stall_s"],
+            "bytes_moved": d["bytes_moved"],
+            "time_per_token_s": rep.verdict.objective / inst.tokens,
+            "speedup_vs_lru": lru.verdict.objective / rep.verdict.objective,
+        }
+        b = best_bound(bounds(inst))
+        return SimReport(
+            self.name, policy, rep.verdict.objective, b, m, time.perf_counter() - t0, rep
+        )
+
+
+EXPERT_CACHE = ExpertCache()

@@ -1,0 +1,234 @@
+"""Expert-cache policies: one protocol, ``decide(n, needed, state) -> (loads, evictions)``.
+
+A serving engine calls ``reset(inst)`` once and ``decide`` before every MoE layer step
+with the unit ids (``layer·E + expert``) the router chose; ``state.held`` says which
+units are on the GPU. ``decide`` must load every needed unit that is not held and keep
+at most ``capacity`` units (a load reserves its slot at once). Deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from optkit.experts.instance import ExpertInstance
+
+EMPTY = np.zeros(0, dtype=np.int64)
+#: ``predict`` prefetches an expert when the transition table gives it at least this
+#: probability of being among the next layer's choices (per selected slot)
+CONFIDENT = 0.3
+
+
+@dataclass
+class CacheState:
+    """What a policy sees: units on the GPU (or on their way: ``arrive`` > ``now``),
+    their last use and use counts so far, and the time the step is decided."""
+
+    held: np.ndarray
+    last_use: np.ndarray
+    uses: np.ndarray
+    capacity: int
+    arrive: np.ndarray
+    step: int = 0
+    now: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def free(self) -> int:
+        return self.capacity - int(self.held.sum())
+
+
+class Policy(Protocol):
+    name: str
+
+    def reset(self, inst: ExpertInstance) -> None: ...
+
+    def decide(
+        self, n: int, needed: np.ndarray, state: CacheState
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _victims(state: CacheState, count: int, keep: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """``count`` held units not in ``keep`` and not in flight with the lowest ``score``
+    (ties: lowest id)."""
+    if count <= 0:
+        return EMPTY
+    cand = np.flatnonzero(state.held & (state.arrive <= state.now))
+    cand = cand[~np.isin(cand, keep)]
+    order = np.lexsort((cand, score[cand]))
+    return cand[order[:count]]
+
+
+class Lru:
+    """Demand loads; evict the least recently used unit not needed now."""
+
+    name = "lru"
+
+    def reset(self, inst: ExpertInstance) -> None:
+        pass
+
+    def score(self, state: CacheState) -> np.ndarray:
+        return state.last_use.astype(float)
+
+    def decide(
+        self, n: int, needed: np.ndarray, state: CacheState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        miss = needed[~state.held[needed]]
+        out = _victims(state, len(miss) - state.free(), needed, self.score(state))
+        return miss, out
+
+
+class Lfu(Lru):
+    """Demand loads; evict the least frequently used unit (uses so far; ties: LRU)."""
+
+    name = "lfu"
+
+    def score(self, state: CacheState) -> np.ndarray:
+        return state.uses + state.last_use / (state.step + 2.0)
+
+
+class Pin(Lru):
+    """The C − k units used most so far (the training trace when given, else the trace
+    up to now) are kept; the other k slots serve the rest by LRU."""
+
+    name = "pin"
+
+    def __init__(self, train: np.ndarray | None = None) -> None:
+        self.train = train
+
+    def reset(self, inst: ExpertInstance) -> None:
+        self.k = inst.top_k
+        self.prior = np.zeros(inst.units)
+        train = self.train if self.train is not None else inst.train
+        if train is not None:
+            units = np.arange(inst.layers)[None, :, None] * inst.experts + train
+            np.add.at(self.prior, units.ravel(), 1.0)
+
+    def score(self, state: CacheState) -> np.ndarray:
+        freq = self.prior + state.uses
+        pinned = np.argsort(-freq, kind="stable")[: state.capacity - self.k]
+        s = state.last_use.astype(float)
+        s[pinned] += 1e12  # evicted only when nothing else can go
+        return s
+
+
+class Predict(Lru):
+    """ProMoE's idea one layer ahead: layer-to-layer transition counts (from a training
+    trace when given, and from the trace so far) rank layer l+1's experts given
+    R_{i,l}; the top k are prefetched into slots freed from LRU victims not needed now."""
+
+    name = "predict"
+
+    def __init__(self, train: np.ndarray | None = None) -> None:
+        self.train = train
+
+    def reset(self, inst: ExpertInstance) -> None:
+        L, E = inst.layers, inst.experts
+        self.L, self.E, self.k = L, E, inst.top_k
+        self.trans = np.ones((L, E, E)) * 1e-3  # smoothed counts[l, e, e']
+        self.prev: np.ndarray | None = None
+        train = self.train if self.train is not None else inst.train
+        if train is not None:
+            for tok in train:
+                self._learn(tok)
+        self.predicted = 0
+
+    def _learn(self, tok: np.ndarray) -> None:
+        for layer in range(self.L - 1):
+            a, b = tok[layer], tok[layer + 1]
+            self.trans[layer][np.ix_(a, b)] += 1.0
+
+    def decide(
+        self, n: int, needed: np.ndarray, state: CacheState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        layer = n % self.L
+        experts = needed - layer * self.E
+        if layer > 0 and self.prev is not None:  # learn online (causal)
+            self.trans[layer - 1][np.ix_(self.prev, experts)] += 1.0
+        self.prev = experts
+        miss, out = super().decide(n, needed, state)
+        if layer + 1 >= self.L:
+            return miss, out
+        counts = self.trans[layer][experts]  # (k, E): next-layer counts after each expert
+        prob = (counts / counts.sum(axis=1, keepdims=True)).mean(axis=0)
+        top = np.argsort(-prob, kind="stable")[: self.k]
+        top = top[prob[top] >= CONFIDENT]  # a guess that is likely wrong costs a slot
+        nxt = (layer + 1) * self.E + top
+        nxt = nxt[~state.held[nxt]]
+        if not len(nxt):
+            return miss, out
+        held = state.held.copy()
+        held[out] = False
+        room = state.capacity - int(held.sum()) - len(miss)
+        # only cold units make room for a guess: not used during the last token
+        keep = np.concatenate([needed, nxt, np.flatnonzero(state.last_use >= n - self.L)])
+        extra = _victims(
+            CacheState(
+                held, state.last_use, state.uses, state.capacity, state.arrive, now=state.now
+            ),
+            len(nxt) - room,
+            keep,
+            self.score(state),
+        )
+        take = nxt[: room + len(extra)] if room + len(extra) > 0 else EMPTY
+        self.predicted += len(take)
+        return np.concatenate([miss, take]), np.concatenate(
+            [out, extra[: max(0, len(take) - room)]]
+        )
+
+
+class Belady(Lru):
+    """Offline: demand loads, evict the unit whose next use is farthest (MIN): the
+    fewest loads any plan can make with C slots."""
+
+    name = "belady"
+
+    def reset(self, inst: ExpertInstance) -> None:
+        need = inst.needed()
+        self.S = len(need)
+        steps = np.repeat(np.arange(self.S), need.shape[1])
+        units = need.ravel()
+        order = np.lexsort((steps, units))  # occurrences of each unit, in step order
+        self.occ = steps[order]
+        self.start = np.searchsorted(units[order], np.arange(inst.units + 1))
+        self.ptr = self.start[:-1].copy()
+
+    def _next_use(self, n: int, units: np.ndarray) -> np.ndarray:
+        """The first step after ``n`` that uses each unit (S: never)."""
+        out = np.empty(len(units), dtype=np.int64)
+        for i, u in enumerate(units.tolist()):
+            p, end = self.ptr[u], self.start[u + 1]
+            while p < end and self.occ[p] <= n:
+                p += 1
+            self.ptr[u] = p
+            out[i] = self.occ[p] if p < end else self.S
+        return out
+
+    def decide(
+        self, n: int, needed: np.ndarray, state: CacheState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        miss = needed[~state.held[needed]]
+        count = len(miss) - state.free()
+        if count <= 0:
+            return miss, EMPTY
+        cand = np.flatnonzero(state.held & (state.arrive <= state.now))
+        cand = cand[~np.isin(cand, needed)]
+        far = self._next_use(n, cand)
+        order = np.lexsort((cand, -far))  # farthest next use first (ties: lowest id)
+        return miss, cand[order[:count]]
+
+
+POLICIES: dict[str, type] = {
+    "lru": Lru,
+    "lfu": Lfu,
+    "pin": Pin,
+    "predict": Predict,
+    "belady": Belady,
+}
+
+
+def make(name: str, train: np.ndarray | None = None) -> Any:
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")
+    return POLICIES[name](train) if name in ("pin", "predict") else POLICIES[name]()

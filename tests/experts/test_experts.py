@@ -1,0 +1,177 @@
+"""Expert caching: Belady's MIN is the fewest loads, the bounds hold below every plan,
+the checker catches broken plans, bad input exits 2 naming the field."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optkit import experts
+from optkit.experts import ExpertInstance, ExpertPlan, bounds, check, make, replay
+from optkit.io import FieldError
+from optkit.result import Status
+from tests.clirun import run
+from tests.conftest import SHARED
+
+ROUTING = SHARED / "mixtral_moe_routing" / "gsm8k_p0_p1_routing.jsonl"
+
+
+@st.composite
+def instances(draw):
+    L, E, k = draw(st.integers(1, 4)), draw(st.integers(2, 6)), draw(st.integers(1, 2))
+    k = min(k, E)
+    N = draw(st.integers(1, 25))
+    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+    routing = np.stack([[rng.choice(E, k, replace=False) for _ in range(L)] for _ in range(N)])
+    C = draw(st.integers(k, L * E))
+    return ExpertInstance(
+        L,
+        E,
+        k,
+        expert_bytes=draw(st.sampled_from([1.0, 3.5e8])),
+        capacity=C,
+        bandwidth=draw(st.sampled_from([1.0, 2.5e10])),
+        latency=draw(st.sampled_from([0.0, 1e-5])),
+        compute=np.full(L, draw(st.sampled_from([0.0, 0.5, 1e-3]))),
+        routing=routing,
+    )
+
+
+@settings(max_examples=60)
+@given(inst=instances())
+def test_belady_fewest_loads_and_bounds_below_every_plan(inst):
+    reps = {p: replay(inst, make(p)) for p in experts.POLICIES}
+    for name, r in reps.items():
+        assert r.verdict.valid, (name, r.verdict.violations)
+    fewest = reps["belady"].plan.loads
+    assert all(fewest <= r.plan.loads for r in reps.values())
+    ceiling = reps["belady"].verdict.details["reuse_rate"]
+    lb = max(b.value for b in bounds(inst))
+    for r in reps.values():
+        assert lb <= r.verdict.objective * (1 + 1e-9) + 1e-12
+        assert r.verdict.details["reuse_rate"] <= ceiling + 1e-12
+
+
+def brute_min_loads(inst: ExpertInstance) -> int:
+    """Exhaustive demand paging (tiny): the fewest loads over every eviction choice."""
+
+    need = [tuple(int(u) for u in r) for r in inst.needed()]
+
+    @functools.cache
+    def best(n: int, held: frozenset) -> int:
+        if n == len(need):
+            return 0
+        miss = [u for u in need[n] if u not in held]
+        over = len(held) + len(miss) - inst.capacity
+        if over <= 0:
+            return len(miss) + best(n + 1, held | frozenset(miss))
+        from itertools import combinations
+
+        cand = [u for u in held if u not in need[n]]
+        return len(miss) + min(
+            best(n + 1, (held - frozenset(out)) | frozenset(miss))
+            for out in combinations(sorted(cand), over)
+        )
+
+    return best(0, frozenset())
+
+
+@settings(max_examples=25)
+@given(inst=instances())
+def test_belady_matches_exhaustive_search(inst):
+    if inst.steps > 24 or inst.units > 10:
+        return
+    assert experts.min_loads(inst) == brute_min_loads(inst)
+
+
+def tiny() -> ExpertInstance:
+    routing = np.array([[[0, 1]], [[2, 3]], [[0, 1]]])
+    return ExpertInstance(1, 4, 2, 1.0, 2, 1.0, 0.0, np.array([1.0]), routing)
+
+
+def test_hand_case():
+    # two slots, three tokens: every step loads both experts; tau = 1, compute 1:
+    # loads 0..2 for step 0, compute 2..3; step 1 loads 3..5, compute 5..6; step 2: 8..9
+    r = replay(tiny(), make("lru"))
+    assert r.plan.loads == 6 and r.verdict.objective == pytest.approx(9.0)
+    assert max(b.value for b in bounds(tiny())) == pytest.approx(7.0)  # 6 loads + 1
+
+
+def test_check_catches_broken_plans():
+    inst = tiny()
+    good = replay(inst, make("lru")).plan
+    steps = list(good.steps)
+    assert check(inst, good).valid
+    no_load = ExpertPlan.of([(np.zeros(0, np.int64), d) for _, d in steps])
+    assert not check(inst, no_load).valid
+    full = ExpertPlan.of([(a, np.zeros(0, np.int64)) for a, _ in steps])
+    assert any("capacity" in v or "already" in v for v in check(inst, full).violations)
+    evict_used = [(steps[0][0], np.zeros(0, np.int64)), (steps[1][0], np.array([0, 1])), steps[2]]
+    evict_used[1] = (np.array([2, 3]), np.array([0, 1]))
+    evict_used[2] = (np.array([0, 1]), np.array([2, 3]))
+    assert check(inst, ExpertPlan.of(evict_used)).valid
+    bad = list(evict_used)
+    bad[2] = (np.array([0, 1]), np.array([0, 3]))  # evicts a unit it uses
+    assert not check(inst, ExpertPlan.of(bad)).valid
+    again = ExpertPlan.from_json(json.loads(json.dumps(good.to_json())))
+    assert check(inst, again).objective == check(inst, good).objective
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"routing": [[[0, 9]]]}, "routing[0][0]"),
+        ({"top_k": 5}, "top_k"),
+        ({"capacity": 1}, "capacity"),
+        ({"compute": [-1.0]}, "compute"),
+    ],
+)
+def test_bad_input_names_the_field(change, field, tmp_path):
+    d = {**tiny().to_dict(), **change}
+    f = tmp_path / "e.json"
+    f.write_text(json.dumps(d))
+    r = run("solve", f)
+    assert r.returncode == 2 and field in r.stderr and str(f) in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not ROUTING.exists(), reason="shared routing sample not present")
+def test_real_routing_and_cli(tmp_path):
+    out = tmp_path / "e.json"
+    r = run(
+        "generate",
+        "experts",
+        "--routing",
+        ROUTING,
+        "--problem-id",
+        "1",
+        "--model",
+        "mixtral-8x7b",
+        "--hardware",
+        "gh200",
+        "--cache-share",
+        "0.5",
+        "--out",
+        out,
+    )
+    assert r.returncode == 0, r.stderr
+    r = run("solve", out, "--json", "--time-limit", "20")
+    row = json.loads(r.stdout)
+    assert row["status"] in ("OPTIMAL", "FEASIBLE") and row["verified"]
+    inst = experts.ExpertInstance.from_dict(json.loads(out.read_text()))
+    assert inst.tokens == 78 and inst.layers == 32
+    assert row["bound"] <= row["objective"]
+    r = run("simulate", out, "--policy", "lru", "--json")
+    m = json.loads(r.stdout)["metrics"]
+    assert 0 <= m["reuse_rate"] <= m["reuse_rate_ceiling"] <= 1
+
+
+def test_solve_reports_the_best_plan():
+    res = experts.EXPERT_CACHE.solve(tiny())
+    assert res.status in (Status.OPTIMAL, Status.FEASIBLE) and res.verified
+    with pytest.raises(FieldError):
+        ExpertPlan.from_json({"kind": "expert_moves", "steps": [["x"]]})
