@@ -145,3 +145,24 @@ def bound_bars(
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", rotation=30)
     _save(fig, path)
+
+
+def curves(
+    series: dict[str, Sequence[tuple[float, float]]],
+    path: str | os.PathLike[str],
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+) -> None:
+    """One line per named series of (x, y) points."""
+    fig, ax = _figure(7, 4.5)
+    for label, pts in series.items():
+        if pts:
+            xs, ys = zip(*pts, strict=True)
+            ax.plot(xs, ys, marker="o", label=label, lw=2.5 if label == "belady" else 1.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)

@@ -23,6 +23,7 @@ SMALL = {
     "binpacking": ROOT / "instances/packing/N1C1W4_I.json",
     "serving": ROOT / "instances/serving/gsm8k20-llama2-7b-a100x2.json",
     "kv_placement": ROOT / "instances/kvcache/gh200-llama3.1-8b-tiny.json",
+    "expert_cache": ROOT / "instances/experts/humaneval0-mixtral-rtx4090-c25.json",
 }
 
 

@@ -178,6 +178,50 @@ class Predict(Lru):
         )
 
 
+class Reuse(Lru):
+    """Ours, guided by the offline optimum: Belady evicts the unit used farthest in the
+    future; online, estimate that next use as ``last use + mean reuse interval`` of the
+    unit (from the training trace when given, updated with the intervals seen so far)
+    and evict the unit whose estimated next use is farthest."""
+
+    name = "reuse"
+
+    def __init__(self, train: np.ndarray | None = None) -> None:
+        self.train = train
+
+    def reset(self, inst: ExpertInstance) -> None:
+        U = inst.units
+        self.gap_sum = np.zeros(U)
+        self.gap_n = np.zeros(U)
+        self.seen = np.full(U, -1, dtype=np.int64)
+        train = self.train if self.train is not None else inst.train
+        if train is not None:  # intervals between uses in the training steps
+            units = (np.arange(inst.layers)[None, :, None] * inst.experts + train).reshape(
+                -1, inst.top_k
+            )
+            last = np.full(U, -1, dtype=np.int64)
+            for n, r in enumerate(units):
+                had = last[r] >= 0
+                np.add.at(self.gap_sum, r[had], n - last[r][had])
+                np.add.at(self.gap_n, r[had], 1)
+                last[r] = n
+        # an unseen unit: one full pass of the layers (a typical interval), lightly
+        self.prior = inst.layers * inst.experts / inst.top_k
+
+    def decide(
+        self, n: int, needed: np.ndarray, state: CacheState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        had = self.seen[needed] >= 0
+        self.gap_sum[needed[had]] += n - self.seen[needed[had]]
+        self.gap_n[needed[had]] += 1
+        self.seen[needed] = n
+        return super().decide(n, needed, state)
+
+    def score(self, state: CacheState) -> np.ndarray:
+        mean_gap = (self.gap_sum + self.prior) / (self.gap_n + 1.0)
+        return -(state.last_use + mean_gap)  # lowest score: farthest estimated next use
+
+
 class Belady(Lru):
     """Offline: demand loads, evict the unit whose next use is farthest (MIN): the
     fewest loads any plan can make with C slots."""
@@ -224,6 +268,7 @@ POLICIES: dict[str, type] = {
     "lfu": Lfu,
     "pin": Pin,
     "predict": Predict,
+    "reuse": Reuse,
     "belady": Belady,
 }
 
@@ -231,4 +276,4 @@ POLICIES: dict[str, type] = {
 def make(name: str, train: np.ndarray | None = None) -> Any:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")
-    return POLICIES[name](train) if name in ("pin", "predict") else POLICIES[name]()
+    return POLICIES[name](train) if name in ("pin", "predict", "reuse") else POLICIES[name]()
