@@ -89,8 +89,10 @@ def _on_dask(jobs: Sequence[Job], scheduler: str, bar: Any) -> Iterator[tuple[in
     ERROR row; results come back in input order."""
     from dask.distributed import Client
 
+    limits = [j.options.time_limit_s for j in jobs if j.options.time_limit_s is not None]
+    wait = min([CONNECT_S, *limits]) if limits else CONNECT_S  # never longer than a solve
     try:
-        client = Client(scheduler, timeout=CONNECT_S)
+        client = Client(scheduler, timeout=max(1.0, wait))
     except (OSError, TimeoutError) as e:
         raise Refused(f"cannot reach the Dask scheduler at {scheduler} ({e})") from None
     with client:

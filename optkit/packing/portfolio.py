@@ -366,7 +366,7 @@ def _bounded_exact(
         lambda: _run_exact(inst, stage, backend, inner, warm, lb, ub, say, at_bound), limit
     )
     if got is None:
-        say(f"exact {stage}: stopped at the time limit (building the model took it)")
+        say(f"exact {stage}: stopped at the time limit before it answered")
         return exact.ExactOutcome(None, lb, "time_limit", backend)
     return got
 
