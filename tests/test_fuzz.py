@@ -71,7 +71,7 @@ BAD_DOCS = [
     ),
     (
         "prompt 2^62",
-        {**doc("serving"), "prompt": [2 ** 62, *doc("serving")["prompt"][1:]]},
+        {**doc("serving"), "prompt": [2**62, *doc("serving")["prompt"][1:]]},
         "prompt[0]",
     ),
     ("clients 10^12", {**doc("serving"), "clients": 10**12}, "clients"),

@@ -33,8 +33,8 @@ def test_reads_pcmax_format(tmp_path):
         ("{", "not valid JSON (line 1, column 2"),
         (
             '{"problem": "nope", "format_version": 1}',
-            "field 'problem': expected one of binpacking, kv_placement, makespan, serving, "
-            "got 'nope'",
+            "field 'problem': expected one of binpacking, expert_cache, kv_placement, "
+            "makespan, serving, got 'nope'",
         ),
         (
             '{"problem": "makespan", "format_version": 7, "machines": 2, "durations": [1]}',

@@ -79,7 +79,8 @@ def solve(
     opts = options or SolverOptions()
     clock = opts.deadline()
     generated = not isinstance(inst.trace, CsrTrace)
-    if method == "auto" and generated and inst.trace.counts().sum() <= MATERIALIZE_READS:
+    many = method == "auto" or method in ORACLES  # several replays, or one that reads ahead
+    if many and generated and inst.trace.counts().sum() <= MATERIALIZE_READS:
         # every candidate is replayed: generate the trace once, not once per candidate
         # (within a fifth of the limit; else the candidates generate it as they go)
         with suppress(OutOfTime):
