@@ -146,9 +146,14 @@ class Problem:
     def check(self, inst: Any, plan: Any) -> Verdict:
         raise NotImplementedError
 
+    #: the problem's plan class, with ``from_json`` (None: the face parses plans itself)
+    plan_type: Any = None
+
     def plan_from_json(self, data: Any) -> Any:
         """The typed plan of ``Result.to_dict()["plan"]``; :class:`FieldError` if malformed."""
-        raise NotImplementedError
+        if self.plan_type is None:
+            raise NotImplementedError
+        return self.plan_type.from_json(data)
 
     def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
         """Replay ``policy`` (None: the problem's default). ``options``: ``plot`` (record

@@ -27,6 +27,7 @@ class ExpertCache(Problem):
     bound_methods = BOUND_METHODS
     policies = tuple(POLICIES)
     unit = "s"
+    plan_type = ExpertPlan
     keys = (
         "layers",
         "experts",
@@ -81,8 +82,6 @@ class ExpertCache(Problem):
     def check(self, inst: Any, plan: Any) -> Verdict:
         return check(inst, plan)
 
-    def plan_from_json(self, data: Any) -> ExpertPlan:
-        return ExpertPlan.from_json(data)
 
     def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
         policy = policy or "predict"

@@ -29,6 +29,7 @@ class KvPlacement(Problem):
     export_methods = ("milp",)
     backends = MILP_BACKENDS
     unit = "s"
+    plan_type = KvPlan
 
     def instance_class(self) -> Any:
         return KvInstance
@@ -50,8 +51,6 @@ class KvPlacement(Problem):
     def check(self, inst: Any, plan: Any) -> Verdict:
         return check(inst, plan)
 
-    def plan_from_json(self, data: Any) -> KvPlan:
-        return KvPlan.from_json(data)
 
     def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
         from optkit.kvcache.policies import make

@@ -38,6 +38,7 @@ class Serving(Problem):
     export_methods = ("milp",)
     backends = MILP_BACKENDS
     unit = "s"
+    plan_type = Schedule
 
     def instance_class(self) -> Any:
         return ServingInstance
@@ -65,8 +66,6 @@ class Serving(Problem):
     def check(self, inst: Any, plan: Any) -> Verdict:
         return check(inst, plan)
 
-    def plan_from_json(self, data: Any) -> Schedule:
-        return Schedule.from_json(data)
 
     def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
         from optkit.serving.heuristics import packing_assignment
