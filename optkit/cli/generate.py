@@ -164,6 +164,14 @@ def generate_kv(
         bool, typer.Option(help="Charge one layer's weight read to every step.")
     ] = False,
     mode: Annotated[str, typer.Option(help="exclusive or inclusive.")] = "exclusive",
+    host_tier: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--host-tier",
+            help="Catalog tier behind the host link (repeatable, in order: DRAM, then CXL or "
+            "NVMe); default: the device's own host memory.",
+        ),
+    ] = None,
     name: NameOpt = None,
     dtype: DtypeOpt = "fp16",
     catalog: CatalogOpt = None,
@@ -178,7 +186,19 @@ def generate_kv(
     try:
         pat = Pattern(pattern, sparsity, sinks, window, drift, alpha, page, seed)
         inst = kv_instance(
-            m, hw, prompt, decode, pat, st, hbm_gb, kv_scale, host_gbs, weights, mode, name
+            m,
+            hw,
+            prompt,
+            decode,
+            pat,
+            st,
+            hbm_gb,
+            kv_scale,
+            host_gbs,
+            weights,
+            mode,
+            name,
+            tuple(_tier(cat, k) for k in host_tier or ()),
         )
     except FieldError as e:
         fail(f"--{e.field.split('.')[-1]}: expected {e.expected}, got {e.got!r}")
@@ -240,3 +260,10 @@ def generate_experts(
         f"{inst.tokens} tokens x {inst.layers} layers, {inst.capacity} of {inst.units} experts "
         f"on the GPU, {inst.expert_bytes / 1e6:.0f} MB each, load {inst.load_time * 1e3:.2f} ms",
     )
+
+
+def _tier(cat: Any, key: str) -> Any:
+    try:
+        return cat.get_tier(key)
+    except KeyError as e:
+        fail(f"--host-tier: {e.args[0]}")

@@ -82,7 +82,6 @@ class ExpertCache(Problem):
     def check(self, inst: Any, plan: Any) -> Verdict:
         return check(inst, plan)
 
-
     def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
         policy = policy or "predict"
         self.require_policy(policy)

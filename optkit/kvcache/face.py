@@ -51,7 +51,6 @@ class KvPlacement(Problem):
     def check(self, inst: Any, plan: Any) -> Verdict:
         return check(inst, plan)
 
-
     def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
         from optkit.kvcache.policies import make
         from optkit.kvcache.simulate import metrics, replay

@@ -24,17 +24,26 @@ def kv_instance(
     weights_per_step: bool = False,
     mode: str = "exclusive",
     name: str | None = None,
+    host_tiers: tuple[Any, ...] = (),
 ) -> KvInstance:
     """HBM (``hbm_gb`` or the device's memory) minus the weights holds KV; the host
     memory behind the host link is the external tier.
+
+    ``host_tiers`` (catalog tiers, e.g. DDR5 behind a PCIe GPU, then CXL or NVMe) replace
+    the device's own host memory: a platform the catalog's GPU entry does not fix. Each
+    is reached over the GPU's host link, at most at the tier's own bandwidth; a link
+    shared by several tiers is charged per tier (not modelled as shared).
 
     ``kv_scale`` multiplies the GQA-correct KV size (4 for LLaMA-3.1-8B gives every
     query head its own K/V, as the paper's simulator did); ``host_gbs`` overrides the
     host memory bandwidth; ``weights_per_step`` adds one layer's weight read to
     every step.
     """
-    if hardware.host_memory is None:
-        raise ValueError(f"hardware {hardware.key!r} has no host memory tier in the catalog")
+    if hardware.host_memory is None and not host_tiers:
+        raise ValueError(
+            f"hardware {hardware.key!r} has no host memory tier in the catalog: give the "
+            "platform's host tiers (e.g. ddr5-4800-8ch; see `optkit catalog tiers`)"
+        )
     if prompt < 1 or decode < 1:
         raise ValueError("prompt and decode must be >= 1")
     for what, v in (("hbm_gb", hbm_gb), ("host_gbs", host_gbs), ("kv_scale", kv_scale)):
@@ -47,11 +56,20 @@ def kv_instance(
             f"hbm_gb: {hbm / 1e9:g} GB of HBM does not hold the {wb / 1e9:.3g} GB of weights"
         )
     s = float(kv_bytes_per_token_layer(model, setup.precision)) * kv_scale
-    host = hardware.host_memory
     link = hardware.host_link.bandwidth_gbs * 1e9
+    external = tuple(host_tiers) or (hardware.host_memory,)
     tiers = (
-        Tier("hbm", hbm - wb, hardware.bandwidth_gbs * 1e9),
-        Tier(host.key, host.capacity_gb * 1e9, (host_gbs or host.bandwidth_gbs) * 1e9, link, link),
+        Tier("hbm", hbm - wb, hardware.bandwidth_gbs * 1000000000.0),
+        *tuple(
+            Tier(
+                t.key,
+                t.capacity_gb * 1000000000.0,
+                ((host_gbs if i == 0 else None) or t.bandwidth_gbs) * 1000000000.0,
+                min(link, t.bandwidth_gbs * 1000000000.0),
+                min(link, t.bandwidth_gbs * 1000000000.0),
+            )
+            for i, t in enumerate(external)
+        ),
     )
     L = model.layers
     label = name or (

@@ -66,7 +66,6 @@ class Serving(Problem):
     def check(self, inst: Any, plan: Any) -> Verdict:
         return check(inst, plan)
 
-
     def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
         from optkit.serving.heuristics import packing_assignment
         from optkit.serving.simulate import simulate

@@ -295,3 +295,50 @@ def test_inf_free_metrics():
 
     m = metrics(inst, replay(inst, make("reactive")))
     assert all(math.isfinite(v) for v in m.values())
+
+
+def test_generate_kv_on_pcie_platforms(tmp_path):
+    """Any GPU with a host tier the user names (DRAM, then NVMe) over its host link."""
+    for hw in ("h100-sxm", "a100-80gb", "rtx-4090"):
+        out = tmp_path / f"{hw}.json"
+        r = run(
+            "generate",
+            "kv",
+            "--model",
+            "llama-3.1-8b",
+            "--hardware",
+            hw,
+            "--prompt",
+            "200",
+            "--decode",
+            "4",
+            "--hbm-gb",
+            "16.1",
+            "--host-tier",
+            "ddr5-4800-8ch",
+            "--host-tier",
+            "nvme-pcie4",
+            "--out",
+            out,
+        )
+        assert r.returncode == 0, r.stderr
+        d = json.loads(out.read_text())
+        assert [t["name"] for t in d["tiers"]] == ["hbm", "ddr5-4800-8ch", "nvme-pcie4"]
+        link = {"h100-sxm": 64e9, "a100-80gb": 32e9, "rtx-4090": 32e9}[hw]
+        assert d["tiers"][1]["link_in"] == min(link, 307.2e9)
+        assert d["tiers"][2]["link_in"] == min(link, 7.45e9)
+        r = run("solve", out, "--json", "--time-limit", "10")
+        assert r.returncode == 0 and json.loads(r.stdout)["verified"], r.stderr
+    r = run(
+        "generate",
+        "kv",
+        "--model",
+        "llama-3.1-8b",
+        "--hardware",
+        "h100-sxm",
+        "--prompt",
+        "20",
+        "--decode",
+        "2",
+    )
+    assert r.returncode == 2 and "ddr5-4800-8ch" in r.stderr
