@@ -16,6 +16,8 @@ from optkit.problems import Problem, SimReport
 from optkit.result import Bound, Result, Verdict, best_bound
 from optkit.solvers import MILP_BACKENDS, SolverOptions
 
+#: seconds the LP bound may take inside ``simulate`` (small models only)
+SIMULATE_LP_S = 10.0
 #: heat-map rows: token ranges whose share in HBM is drawn
 HEATMAP_BINS = 64
 
@@ -69,7 +71,8 @@ class KvPlacement(Problem):
             rep = replay(inst, pol, progress=options.get("progress"), snapshot_bins=bins)
         except ValueError as e:  # an oracle on a generated trace, a page size that does not fit
             raise Refused(f"policy {policy}: {e}") from None
-        b = best_bound(bounds(inst, "cheap"))
+        # the best bound known: the LP too when the model is small (bounds' auto rule)
+        b = best_bound(bounds(inst, "auto", SIMULATE_LP_S))
         m = metrics(inst, rep)
         m["unlimited_hbm_s"] = unlimited_hbm(inst)
         return SimReport(
