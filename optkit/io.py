@@ -219,6 +219,12 @@ def atomic_write(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; renamed over ``path`` when the block
@@ -232,6 +238,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=suffix)
         os.close(fd)
+        os.chmod(name, 0o666 & ~_umask())  # what open() would give, not mkstemp's 0600
     except OSError as e:
         raise InputError(p, f"cannot write ({e.strerror or e.__class__.__name__})") from None
     tmp = Path(name)

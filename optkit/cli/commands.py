@@ -126,7 +126,9 @@ def solve(
             if out_dir is not None:
                 write_json(out_dir / f"{Path(path).stem}.result.json", row)
             if plot_dir is not None:
-                registry.of(insts[i]).plot(insts[i], res, plot_dir / f"{Path(path).stem}.png")
+                png = plot_dir / f"{Path(path).stem}.png"
+                if not registry.of(insts[i]).plot(insts[i], res, png):
+                    err.print(f"{path}: no plan chart for {insts[i].problem} (nothing drawn)")
         if json_out:
             print(json.dumps({k: v for k, v in row.items() if k != "plan"}), flush=True)
         else:
@@ -364,8 +366,8 @@ def simulate(
     finally:
         if bar is not None:
             bar.stop()
-    if plot_file is not None:
-        prob.plot_simulation(inst, rep, plot_file)
+    if plot_file is not None and not prob.plot_simulation(inst, rep, plot_file):
+        err.print(f"{file}: no simulation chart for {inst.problem} (nothing drawn)")
     row = {"instance": str(file), **rep.to_dict()}
     if json_out:
         print(json.dumps(row))

@@ -114,5 +114,31 @@ class ExpertCache(Problem):
             self.name, policy, rep.verdict.objective, b, m, time.perf_counter() - t0, rep
         )
 
+    def plot_simulation(self, inst: Any, report: SimReport, path: Path) -> bool:
+        """Loads per layer: the policy's beside Belady's minimum."""
+        import numpy as np
+
+        from optkit import plot
+
+        def per_layer(plan: ExpertPlan) -> list[float]:
+            loads = np.zeros(inst.layers)
+            for n, (adds, _) in enumerate(plan.steps):
+                loads[n % inst.layers] += len(adds)
+            return loads.tolist()
+
+        opt = replay(inst, make("belady")).plan
+        layers = list(range(inst.layers))
+        plot.curves(
+            {
+                report.policy: list(zip(layers, per_layer(report.raw.plan), strict=True)),
+                "belady": list(zip(layers, per_layer(opt), strict=True)),
+            },
+            path,
+            title=f"{inst.name}: expert loads per layer ({report.policy} vs the minimum)",
+            xlabel="MoE layer",
+            ylabel="experts loaded",
+        )
+        return True
+
 
 EXPERT_CACHE = ExpertCache()

@@ -342,6 +342,11 @@ def _auto_exact(inst: Instance, solver: str | None, ub: float) -> str:
     return "milp"
 
 
+#: Assignment models with more cells (jobs x machines or bins) than this take seconds
+#: to build in Python: with a time limit they are built and solved in a child.
+BIG_MODEL_CELLS = 50_000
+
+
 def _bounded_exact(
     inst: Instance,
     stage: str,
@@ -353,13 +358,15 @@ def _bounded_exact(
     say: Callable[[str], None],
     method: str,
 ) -> exact.ExactOutcome:
-    """:func:`_run_exact` held to its limit: every stage builds a model (a MILP, a CP-SAT
-    model, an arc-flow graph) before a back-end's clock starts, so with a limit it runs
-    in a forked child that is stopped at the limit (building included); the stage then
-    proves nothing. The child's progress lines are not kept."""
+    """:func:`_run_exact` held to its limit. The back-end gets the limit minus the time
+    the model took to build (``exact.after_build``); a MILP or CP-SAT assignment model
+    so big that building it may outlast the limit is built and solved in a forked child
+    stopped at the limit (the stage then proves nothing). Small models are not forked."""
     at_bound = method != "auto"
     limit = opts.time_limit_s
-    if limit is None:
+    bins = int(round(ub)) if isinstance(inst, BinPackingInstance) else inst.m
+    big = stage in ("milp", "cpsat") and inst.n * bins > BIG_MODEL_CELLS
+    if not big or limit is None:
         return _run_exact(inst, stage, backend, opts, warm, lb, ub, say, at_bound)
     inner = replace(opts, time_limit_s=max(0.05, limit - CHILD_REPLY_S))  # time to answer
     got = call_with_deadline(
