@@ -359,13 +359,14 @@ def _bounded_exact(
     method: str,
 ) -> exact.ExactOutcome:
     """:func:`_run_exact` held to its limit. The back-end gets the limit minus the time
-    the model took to build (``exact.after_build``); a MILP or CP-SAT assignment model
-    so big that building it may outlast the limit is built and solved in a forked child
-    stopped at the limit (the stage then proves nothing). Small models are not forked."""
+    the model took to build (``exact.after_build``); a stage on an instance so big that
+    building its model (assignment MILP, CP-SAT model, arc-flow graph) may outlast the
+    limit runs in a forked child stopped at the limit (the stage then proves nothing;
+    its progress lines are not kept). Small instances are not forked."""
     at_bound = method != "auto"
     limit = opts.time_limit_s
     bins = int(round(ub)) if isinstance(inst, BinPackingInstance) else inst.m
-    big = stage in ("milp", "cpsat") and inst.n * bins > BIG_MODEL_CELLS
+    big = inst.n * bins > BIG_MODEL_CELLS  # its MILP, CP-SAT model or arc-flow graph
     if not big or limit is None:
         return _run_exact(inst, stage, backend, opts, warm, lb, ub, say, at_bound)
     inner = replace(opts, time_limit_s=max(0.05, limit - CHILD_REPLY_S))  # time to answer
