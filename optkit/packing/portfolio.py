@@ -342,9 +342,9 @@ def _auto_exact(inst: Instance, solver: str | None, ub: float) -> str:
     return "milp"
 
 
-#: Assignment models with more cells (jobs x machines or bins) than this take seconds
+#: Assignment models with more cells (jobs x machines or bins) than this take a second or more
 #: to build in Python: with a time limit they are built and solved in a child.
-BIG_MODEL_CELLS = 50_000
+BIG_MODEL_CELLS = 10_000
 
 
 def _bounded_exact(
