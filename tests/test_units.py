@@ -25,12 +25,20 @@ from optkit.kvcache.instance import KvInstance
 from optkit.packing import BinPackingInstance, MakespanInstance
 from optkit.result import Status
 from optkit.serving import IterationModel, ServingInstance
-from optkit.solvers import MILP_BACKENDS, SolverOptions, available
+from optkit.solvers import CBC_CERTIFIED, MILP_BACKENDS, SolverOptions, available
 from tests.clirun import run
 from tests.conftest import ROOT
 
 MILPS = [b for b in MILP_BACKENDS if b in available()]
 REL = 1e-6
+
+
+def certified(r) -> bool:
+    """OPTIMAL; or, from CBC, FEASIBLE within what an "optimal" CBC answer proves
+    (solvers.CBC_CERTIFIED: PuLP gives no dual bound for CBC)."""
+    if r.status is Status.OPTIMAL:
+        return True
+    return r.solver == "cbc" and r.status is Status.FEASIBLE and r.gap <= 1.01 * CBC_CERTIFIED
 
 
 def close(a: float | None, b: float | None) -> bool:
@@ -71,8 +79,8 @@ def test_kv_unit_scaling_scales_the_answer_only(seed):
     for i, (byte, tim) in enumerate(KV_SCALES):  # each scale on the next back-end
         scaled, b = scale_kv(inst, byte, tim), MILPS[i % len(MILPS)]
         r = kvcache.solve(scaled, "milp", backend=b)
-        assert r.status is Status.OPTIMAL and r.solver == b
-        assert close(r.objective, ref.objective * tim)
+        assert certified(r) and r.solver == b
+        assert math.isclose(r.objective, ref.objective * tim, rel_tol=CBC_CERTIFIED)
         assert r.bound <= r.objective * (1 + REL)
         v = kvcache.check(scaled, kvcache.KvPlan.from_json(r.plan.to_json()))
         assert v.valid and close(v.objective, r.objective)
@@ -86,7 +94,8 @@ def test_kv_backends_agree_and_every_bound_is_below_every_plan(seed, mode):
     results += [kvcache.solve(inst, m) for m in ("auto", *kvcache.POLICY_METHODS)]
     optimum = results[0].objective
     for r in results[: len(MILPS)]:
-        assert r.status is Status.OPTIMAL and close(r.objective, optimum)
+        assert certified(r)
+        assert math.isclose(r.objective, optimum, rel_tol=CBC_CERTIFIED)
     bounds = [b.value for b in kvcache.bounds(inst, "lp")] + [r.bound for r in results]
     objectives = [r.objective for r in results]
     assert min(bounds) >= 0.0
@@ -168,8 +177,8 @@ def scale_serving(inst: ServingInstance, tim: float) -> ServingInstance:
 def test_serving_backends_agree_and_scale(inst):
     opts = SolverOptions(time_limit_s=20)
     ref = [serving.solve(inst, "mip", opts, b) for b in MILPS]
-    assert all(r.status is Status.OPTIMAL for r in ref)
-    assert all(close(r.objective, ref[0].objective) for r in ref)
+    assert all(certified(r) for r in ref)
+    assert all(math.isclose(r.objective, ref[0].objective, rel_tol=CBC_CERTIFIED) for r in ref)
     heuristics = [serving.solve(inst, m, opts) for m in ("plan", *serving.SCHEDULERS)]
     bounds = [r.bound for r in ref + heuristics] + [serving.lower_bound(inst).value]
     assert max(bounds) <= ref[0].objective * (1 + REL)
@@ -214,7 +223,7 @@ def test_makespan_unit_scaling(inst):
         solvers = MILPS if method == "milp" else [None]
         for solver in solvers:
             ref = packing.solve(inst, method, opts, solver)
-            assert ref.status is Status.OPTIMAL, (method, solver, ref.log)
+            assert certified(ref), (method, solver, ref.log)
             for f in FACTORS:
                 r = packing.solve(scale_makespan(inst, f), method, opts, solver)
                 assert r.status is ref.status, (method, solver, f, r.log)
