@@ -13,6 +13,7 @@ bug). Messages name the option and what is accepted, never a CLI flag.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -64,9 +65,17 @@ class SimReport:
         }
 
 
-class Problem:
-    """One problem's face. Subclasses set the class attributes and override what
-    applies; a default refuses with a message saying the problem lacks it."""
+class Problem(ABC):
+    """One problem's face. Subclasses set the class attributes (``plan_type`` among
+    them) and implement the abstract methods; an optional room (simulate, export, plot,
+    text formats) refuses by default with a message saying the problem lacks it."""
+
+    #: the problem's plan class: ``plan_type.from_json(data)`` parses a saved plan
+    plan_type: Any = None
+
+    def __init__(self) -> None:
+        if self.plan_type is None or not hasattr(self.plan_type, "from_json"):
+            raise TypeError(f"{type(self).__name__}: plan_type with a from_json is required")
 
     name: str = ""
     sense: str = "min"
@@ -87,8 +96,9 @@ class Problem:
     text_formats: tuple[str, ...] = ()
 
     # --- instances -------------------------------------------------------------
+    @abstractmethod
     def instance_class(self) -> Any:
-        raise NotImplementedError
+        """The instance class, with ``from_dict``."""
 
     def from_dict(self, data: dict[str, Any], base: Path | None = None) -> Any:
         return self.instance_class().from_dict(data)
@@ -135,24 +145,22 @@ class Problem:
         return self.solve_with(inst, method, options, self.require_backend(backend, method))
 
     # --- what a face implements ----------------------------------------------------
+    @abstractmethod
     def bounds_of(self, inst: Any, method: str, time_limit_s: float) -> list[Bound]:
-        raise NotImplementedError
+        """Every bound of a ``method`` already validated by :meth:`bound`."""
 
+    @abstractmethod
     def solve_with(
         self, inst: Any, method: str, options: SolverOptions | None, backend: str | None
     ) -> Result:
-        raise NotImplementedError
+        """:meth:`solve` once the method and back-end are validated."""
 
+    @abstractmethod
     def check(self, inst: Any, plan: Any) -> Verdict:
-        raise NotImplementedError
-
-    #: the problem's plan class, with ``from_json`` (None: the face parses plans itself)
-    plan_type: Any = None
+        """The independent verdict on ``plan``: objective from the instance, violations."""
 
     def plan_from_json(self, data: Any) -> Any:
         """The typed plan of ``Result.to_dict()["plan"]``; :class:`FieldError` if malformed."""
-        if self.plan_type is None:
-            raise NotImplementedError
         return self.plan_type.from_json(data)
 
     def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:

@@ -119,3 +119,29 @@ def test_simulate_contract(problem):
         row = json.loads(r.stdout)
         assert set(row) >= SIMULATE_KEYS and row["problem"] == problem
         assert row["ratio_to_bound"] >= 1 - 1e-9
+
+
+def test_a_face_that_lacks_a_room_cannot_be_made():
+    class NoCheck(problems.Problem):
+        plan_type = tuple
+
+        def instance_class(self):
+            return dict
+
+        def bounds_of(self, inst, method, time_limit_s):
+            return []
+
+        def solve_with(self, inst, method, options, backend):
+            raise AssertionError
+
+    with pytest.raises(TypeError, match="check"):
+        NoCheck()
+
+    class NoPlan(NoCheck):
+        plan_type = None
+
+        def check(self, inst, plan):
+            raise AssertionError
+
+    with pytest.raises(TypeError, match="plan_type"):
+        NoPlan()

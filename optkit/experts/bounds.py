@@ -15,12 +15,14 @@ def min_loads(inst: ExpertInstance) -> int:
     return replay(inst, Belady()).plan.loads
 
 
-def bounds(inst: ExpertInstance, method: str = "auto") -> list[Bound]:
-    """``compute`` (Σ c + kτ) and ``loads`` (M*·τ + the last step's compute)."""
+def bounds(inst: ExpertInstance, method: str = "auto", loads: int | None = None) -> list[Bound]:
+    """``compute`` (Σ c + kτ) and ``loads`` (M*·τ + the last step's compute); ``loads``:
+    M* when the caller has replayed Belady already (it is not replayed twice)."""
     if method not in BOUND_METHODS:
         raise ValueError(f"unknown bound method {method!r}; expected auto or cheap")
     comp = inst.step_compute()
     tau = inst.load_time
     out = [Bound(float(comp.sum()) + inst.top_k * tau, "compute")]
-    out.append(Bound(min_loads(inst) * tau + float(comp[-1]), "loads"))
+    m = min_loads(inst) if loads is None else loads
+    out.append(Bound(m * tau + float(comp[-1]), "loads"))
     return out

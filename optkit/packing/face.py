@@ -13,7 +13,22 @@ from optkit.result import Bound, Result, Verdict
 from optkit.solvers import ALL_BACKENDS, MILP_BACKENDS, SolverOptions
 
 
+class Assignment:
+    """A packing plan: the machine (makespan) or bin (bin packing) of each job / item,
+    saved as a JSON list of integers."""
+
+    @staticmethod
+    def from_json(data: Any) -> tuple[int, ...]:
+        if not isinstance(data, list):
+            raise FieldError("plan", "a list of machine/bin indices", type(data).__name__)
+        for i, v in enumerate(data):
+            if not is_int(v):
+                raise FieldError(f"plan[{i}]", "an integer index", v)
+        return tuple(data)
+
+
 class _Packing(Problem):
+    plan_type = Assignment
     bound_methods = driver.BOUND_METHODS
     export_methods = ("milp", "arcflow")
     backends = ALL_BACKENDS
@@ -40,14 +55,6 @@ class _Packing(Problem):
 
     def check(self, inst: Any, plan: Any) -> Verdict:
         return driver.check(inst, plan)
-
-    def plan_from_json(self, data: Any) -> tuple[int, ...]:
-        if not isinstance(data, list):
-            raise FieldError("plan", "a list of machine/bin indices", type(data).__name__)
-        for i, v in enumerate(data):
-            if not is_int(v):
-                raise FieldError(f"plan[{i}]", "an integer index", v)
-        return tuple(data)
 
     def export(self, inst: Any, method: str, fmt: str, path: Path, **options: Any) -> str:
         from optkit.packing.export import export_model
