@@ -60,3 +60,20 @@ def test_a_change_of_thread_count_does_not_break_the_next_highs_run():
         h.run()  # an empty model: sizes the scheduler
         sol = arcflow.solve(np.array([3, 3, 2, 2, 2]), 6, relax=True, threads=1)
         assert sol.status == "optimal" and sol.lp_value == 2.0
+
+
+def test_deadline_tells_none_left_from_no_limit():
+    import time
+
+    from optkit.solvers import Deadline, OutOfTime
+
+    done = Deadline(0.01)
+    time.sleep(0.02)
+    assert done.left() == 0.0 and done.portion(0.5) == 0.0 and done.part(0.5) == 0.0
+    assert done.expired() and not done.fits(0.001)
+    with pytest.raises(OutOfTime):
+        done.check()
+    free = Deadline(None)
+    assert free.left() is None and free.portion(0.5) is None and free.fits(1e9)
+    assert free.options(SolverOptions(5.0)).time_limit_s is None
+    assert done.options(SolverOptions(5.0)).time_limit_s == 0.01

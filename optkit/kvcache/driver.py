@@ -86,7 +86,8 @@ def solve(
         with suppress(OutOfTime):
             stop = clock.slice(0.2)
             inst = dataclasses.replace(inst, trace=inst.trace.materialize(stop.check))
-    bound = best_bound(bounds(inst, "auto", clock.slice(0.3).left() or 60.0))
+    lp_s = clock.part(0.3)  # None: no limit given
+    bound = best_bound(bounds(inst, "auto", 60.0 if lp_s is None else max(0.01, lp_s)))
     log: list[str] = [f"bound {bound.kind} = {bound.value:.6g}"]
     # Policies first (fast incumbents), ranked by their replay's total; the checker then
     # verifies the winner. The first is checked at once, which measures what a check

@@ -463,7 +463,8 @@ def arcflow_makespan(
                     say(f"C={lo}: LP dive packs into {int(dived.plan.max()) + 1} machines")
                     best, hi = dived.plan, lo
         for stage, share in (("top", 0.5), ("lns", 0.15), ("bottom", 1.0)):
-            stop = time.perf_counter() + (clock.portion(share) or 3600.0)
+            part = clock.portion(share)  # None: no limit; 0.0: none left
+            stop = time.perf_counter() + (3600.0 if part is None else part)
             while lo < hi and time.perf_counter() < stop - 0.05:
                 rem = stop - time.perf_counter()
                 if stage == "lns":
