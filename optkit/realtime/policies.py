@@ -1,0 +1,226 @@
+"""Online policies (formulations/realtime.md, "Policies"). One protocol, embeddable in a
+runtime: ``on_release(job, state)`` when a job becomes ready, ``next(backend, state)``
+when a backend falls idle (a ready job to start there, or None to leave it idle)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from optkit.realtime.instance import LLM, RealtimeInstance
+from optkit.realtime.simulate import State
+
+
+class Policy:
+    name = ""
+
+    def reset(self, st: State) -> None:
+        """Called once before the replay."""
+
+    def on_release(self, j: int, st: State) -> None:
+        """Job j became ready (it is in ``st.ready``)."""
+
+    def next(self, b: int, st: State) -> int | None:
+        raise NotImplementedError  # every policy below implements it
+
+
+def _first(st: State, b: int, key: Callable[[int], Any], eft: bool) -> int | None:
+    """The ready job with the smallest key that b can run (and, with ``eft``, for which b
+    is the earliest-finish backend)."""
+    best, best_key = None, None
+    p = st.p
+    for j in st.ready:
+        if p[j][b] == np.inf or (eft and not st.best_backend(j, b)):
+            continue
+        kj = key(j)
+        if best_key is None or kj < best_key:
+            best, best_key = j, kj
+    return best
+
+
+class Fcfs(Policy):
+    name = "fcfs"
+
+    def next(self, b: int, st: State) -> int | None:
+        rel = st.release
+        return _first(st, b, lambda j: (rel[j], j), eft=False)
+
+
+class RoundRobin(Policy):
+    """Streams (tasks and sessions) take turns; within a stream, release order."""
+
+    name = "rr"
+
+    def reset(self, st: State) -> None:
+        self.turn = -1
+        self.streams = len(st.inst.streams)
+
+    def next(self, b: int, st: State) -> int | None:
+        S, turn, rel = self.streams, self.turn, st.release
+        j = _first(st, b, lambda j: ((st.task[j] - turn - 1) % S, rel[j], j), eft=False)
+        if j is not None:
+            self.turn = st.task[j]
+        return j
+
+
+class Static(Policy):
+    """Every stream on its fastest backend (alone), FIFO per backend."""
+
+    name = "static"
+
+    def reset(self, st: State) -> None:
+        jt = st.jt
+        self.home = np.zeros(len(st.inst.streams), dtype=np.int64)
+        for s in range(len(st.inst.streams)):
+            m = jt.task == s
+            if m.any():
+                self.home[s] = int(np.argmin(jt.p[np.argmax(m)]))
+        self.home_l = self.home.tolist()
+
+    def next(self, b: int, st: State) -> int | None:
+        home, task, rel = self.home_l, st.task, st.release
+        best, bk = None, None
+        for j in st.ready:
+            if home[task[j]] == b and (bk is None or (rel[j], j) < bk):
+                best, bk = j, (rel[j], j)
+        return best
+
+
+class Edf(Policy):
+    name = "edf"
+
+    def next(self, b: int, st: State) -> int | None:
+        d = st.deadline
+        return _first(st, b, lambda j: (d[j], j), eft=True)
+
+
+class Lsf(Policy):
+    name = "lsf"
+
+    def next(self, b: int, st: State) -> int | None:
+        d, f, now = st.deadline, st.fastest, st.now
+        return _first(st, b, lambda j: (d[j] - now - f[j], j), eft=True)
+
+
+class Heft(Policy):
+    """Upward rank first (the job's mean time plus the chain behind it), EFT backend."""
+
+    name = "heft"
+
+    def reset(self, st: State) -> None:
+        jt = st.jt
+        p = np.where(np.isfinite(jt.p), jt.p, np.nan)
+        mean = np.nanmean(p, axis=1)
+        rank = mean.copy()
+        succ = jt.successors()
+        for j in jt.topological()[::-1]:
+            if succ[j] >= 0:
+                rank[j] = mean[j] + rank[succ[j]]
+        self.rank = (-rank).tolist()
+
+    def next(self, b: int, st: State) -> int | None:
+        r, rel = self.rank, st.release
+        return _first(st, b, lambda j: (r[j], rel[j], j), eft=True)
+
+
+def balanced_homes(inst: RealtimeInstance) -> np.ndarray:
+    """A backend per perception task: the largest utilisation first, onto the backend
+    with the least utilisation after it (utilisation = time × fps on that backend)."""
+    jt = inst.jobs
+    B = len(inst.backends)
+    homes = np.zeros(len(inst.streams), dtype=np.int64)
+    util = np.zeros(B)
+    per = []
+    for i, t in enumerate(inst.tasks):
+        m = jt.task == i
+        if m.any():
+            per.append((float(np.min(jt.p[np.argmax(m)])) * t.fps, i, jt.p[np.argmax(m)] * t.fps))
+    for _, i, u in sorted(per, key=lambda x: -x[0]):
+        after = np.where(np.isfinite(u), util + u, np.inf)
+        homes[i] = int(np.argmin(after))
+        util[homes[i]] += u[homes[i]]
+    return homes
+
+
+class PlanGuided(Policy):
+    """Ours: perception tasks on balanced home backends (or the offline plan's), EDF per
+    backend, an idle backend steals a frame that would miss at home; an LLM job runs
+    whenever the most urgent perception frame of that backend still meets its latest
+    start after it (slack reclaimed for decode), on its earliest-finish backend."""
+
+    name = "plan"
+
+    def __init__(self, homes: np.ndarray | None = None) -> None:
+        self.homes = homes
+
+    def reset(self, st: State) -> None:
+        h = self.homes if self.homes is not None else balanced_homes(st.inst)
+        self.home = [int(x) for x in h]
+
+    def next(self, b: int, st: State) -> int | None:
+        p, d, task, kind, home = st.p, st.deadline, st.task, st.kind, self.home
+        now = st.now
+        mine = llm = steal = None
+        for j in st.ready:
+            pb = p[j][b]
+            if pb == np.inf:
+                continue
+            if kind[j] == LLM:
+                if (llm is None or d[j] < d[llm]) and st.best_backend(j, b):
+                    llm = j
+            elif home[task[j]] == b:
+                if mine is None or d[j] < d[mine]:
+                    mine = j
+            elif now + pb <= d[j] and st.finish(j, home[task[j]]) > d[j]:
+                if steal is None or d[j] < d[steal]:
+                    steal = j  # would miss at home, meets it here
+        if llm is not None:
+            if mine is None or now + p[llm][b] + p[mine][b] <= d[mine]:
+                return llm
+        return mine if mine is not None else steal
+
+
+class Table(Policy):
+    """Replays an offline plan: its backend per job and its order per backend; a job the
+    plan drops is dropped when released. Used to grade a CP-SAT plan under interference."""
+
+    name = "table"
+
+    def __init__(self, backend: np.ndarray, start: np.ndarray) -> None:
+        self.backend = backend
+        self.start = start
+
+    def reset(self, st: State) -> None:
+        self.queue: list[list[int]] = []
+        for b in range(st.B):
+            on = np.nonzero(self.backend == b)[0]
+            self.queue.append(on[np.argsort(self.start[on], kind="stable")].tolist()[::-1])
+
+    def on_release(self, j: int, st: State) -> None:
+        if self.backend[j] < 0 and st.kind[j] != LLM:
+            st.drop(j)
+
+    def next(self, b: int, st: State) -> int | None:
+        q = self.queue[b]
+        while q and st.dropped[q[-1]]:
+            q.pop()
+        if q and q[-1] in st.ready:
+            return q.pop()
+        return None
+
+
+POLICIES: dict[str, Callable[[], Policy]] = {
+    "fcfs": Fcfs,
+    "rr": RoundRobin,
+    "static": Static,
+    "edf": Edf,
+    "lsf": Lsf,
+    "heft": Heft,
+    "plan": PlanGuided,
+}
+
+
+def make(name: str) -> Policy:
+    return POLICIES[name]()
