@@ -107,6 +107,44 @@ def serving_gantt(
     _save(fig, path)
 
 
+def realtime_gantt(
+    inst: Any, backend: Any, start: Any, finish: Any, path: str | os.PathLike[str], title: str = ""
+) -> None:
+    """One row per backend, a bar per job coloured by its stream (task or LLM session);
+    a red edge marks a job that missed its deadline, ticks under a row the dropped ones."""
+    jt = inst.jobs
+    B, streams = len(inst.backends), inst.streams
+    fig, ax = _figure(11, 1.2 + 0.6 * B)
+    cmap = __import__("matplotlib").colormaps["tab10"]
+    b, S, C = np.asarray(backend), np.asarray(start), np.asarray(finish)
+    for k in range(B):
+        for s in range(len(streams)):
+            on = np.nonzero((b == k) & (jt.task == s))[0]
+            if len(on):
+                bars = list(zip(S[on].tolist(), (C[on] - S[on]).tolist(), strict=True))
+                late = C[on] > jt.deadline[on]
+                ax.broken_barh(
+                    bars,
+                    (k - 0.4, 0.8),
+                    facecolors=cmap(s % 10),
+                    edgecolors=["red" if x else "none" for x in late],
+                    linewidth=0.8,
+                    label=streams[s],
+                )
+    gone = np.nonzero(b < 0)[0]
+    if len(gone):
+        ax.plot(jt.release[gone], np.full(len(gone), B - 0.5), "x", color="red", label="dropped")
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles, strict=True))
+    ax.legend(seen.values(), seen.keys(), loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    ax.set_yticks(range(B), inst.backend_names)
+    ax.set_ylim(B, -1)
+    ax.set_xlabel("time (s)")
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def kv_heatmap(
     snapshots: np.ndarray,
     tokens_per_bin: int,

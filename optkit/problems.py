@@ -31,6 +31,7 @@ REGISTRY: dict[str, str] = {
     "kv_placement": "optkit.kvcache.face:KV_PLACEMENT",
     "serving": "optkit.serving.face:SERVING",
     "expert_cache": "optkit.experts.face:EXPERT_CACHE",
+    "realtime": "optkit.realtime.face:REALTIME",
 }
 
 
@@ -50,6 +51,8 @@ class SimReport:
     @property
     def ratio_to_bound(self) -> float:
         b = self.bound.value
+        if self.objective == b:
+            return 1.0  # also 0 / 0: the policy meets the bound
         return self.objective / b if b else float("inf")
 
     def to_dict(self) -> dict[str, Any]:

@@ -267,3 +267,79 @@ def _tier(cat: Any, key: str) -> Any:
         return cat.get_tier(key)
     except KeyError as e:
         fail(f"--host-tier: {e.args[0]}")
+
+
+@generate_app.command("realtime")
+def generate_realtime(
+    scenario: Annotated[
+        Path, typer.Option("--scenario", help="XRBench usage scenario (.m file).")
+    ],
+    output_file: OutFileOpt = None,
+    platform: Annotated[str, typer.Option(help="Platform of catalog backends.")] = "ryzen-ai",
+    llm: Annotated[
+        str | None, typer.Option("--llm", help="LLM assistant from the catalog (needs --trace).")
+    ] = None,
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="Request trace for the assistant (Azure CSV).")
+    ] = None,
+    offset: OffsetOpt = 0,
+    rate: Annotated[float, typer.Option(help="Assistant requests per second.")] = 0.5,
+    ttft: Annotated[float, typer.Option(help="TTFT target (s).")] = 1.0,
+    tps: Annotated[float, typer.Option(help="Decode target (tokens/s).")] = 10.0,
+    max_output: Annotated[
+        int | None, typer.Option("--max-output", help="Cap on output tokens per request.")
+    ] = None,
+    horizon: Annotated[float, typer.Option(help="Seconds of releases.")] = 1.0,
+    efficiency: Annotated[
+        float, typer.Option(help="Fraction of peak FLOP/s and bandwidth reached (0, 1].")
+    ] = 1.0,
+    dtype: Annotated[str, typer.Option(help="Datatype of the perception networks.")] = "int8",
+    jitter: Annotated[float, typer.Option(help="Release jitter (s, at most half a period).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of jitter and cascade activations.")] = 0,
+    no_interference: Annotated[
+        bool, typer.Option("--no-interference", help="Backends do not share bandwidth.")
+    ] = False,
+    name: NameOpt = None,
+) -> None:
+    """A real-time instance: an XRBench scenario on a SoC, with an LLM assistant."""
+    from optkit.realtime.generate import realtime_instance
+    from optkit.realtime.instance import RealtimeInstance
+    from optkit.io import FieldError
+
+    tr = None
+    if llm is not None:
+        if trace is None:
+            fail("--llm needs --trace (the requests' arrivals and lengths)")
+        tr = _trace(trace, offset, None)
+    try:
+        doc = realtime_instance(
+            scenario,
+            platform=platform,
+            dtype=dtype,
+            horizon=horizon,
+            llm=llm,
+            trace=tr,
+            rate=rate,
+            ttft=ttft,
+            tps=tps,
+            max_output=max_output,
+            efficiency=efficiency,
+            jitter=jitter,
+            seed=seed,
+            interference=not no_interference,
+            name=name,
+        )
+        inst = RealtimeInstance.from_dict(doc)
+        n = len(inst.jobs)
+    except InputError as e:
+        fail(str(e))
+    except FieldError as e:
+        fail(f"{scenario}: {e}")
+    except ValueError as e:
+        fail(str(e))
+    _emit(
+        doc,
+        output_file,
+        f"{len(inst.tasks)} tasks, {len(inst.sessions)} LLM sessions, {n} jobs on "
+        + ", ".join(inst.backend_names),
+    )

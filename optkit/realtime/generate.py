@@ -100,15 +100,32 @@ def network_entry(net: ScenarioNet, dtype: str) -> dict[str, Any]:
     return {"dtype": dtype, "weight_bytes": w, "flops": f, "bytes": m}
 
 
-def platform_backends(platform: str, overhead_s: float) -> tuple[list[dict[str, Any]], float, str]:
-    """Backends of a platform from the catalog, the shared bandwidth and its source."""
+def platform_backends(
+    platform: str, overhead_s: float, efficiency: float = 1.0
+) -> tuple[list[dict[str, Any]], float, str]:
+    """Backends of a platform from the catalog (peak FLOP/s and bandwidth times
+    ``efficiency``, the fraction of peak reached), the shared bandwidth and its source."""
     from optkit.costmodel import builtin_catalog
 
     if platform not in PLATFORMS:
         raise ValueError(f"platform {platform!r}: expected one of {', '.join(PLATFORMS)}")
     cat = builtin_catalog()
     pairs, tier = PLATFORMS[platform]
-    out = [{"name": n, "hardware": key, "overhead": overhead_s} for n, key in pairs]
+    if not 0 < efficiency <= 1:
+        raise ValueError(f"efficiency: expected a fraction of peak in (0, 1], got {efficiency}")
+    out = []
+    for n, key in pairs:
+        hw = cat.get_hardware(key)
+        out.append(
+            {
+                "name": n,
+                "hardware": key,
+                "flops": {k: v * 1e12 * efficiency for k, v in hw.tflops.items()},
+                "bandwidth": hw.bandwidth_gbs * 1e9 * efficiency,
+                "memory": hw.memory_gb * 1e9,
+                "overhead": overhead_s,
+            }
+        )
     t = cat.get_tier(tier)
     return out, t.bandwidth_gbs * 1e9, f"tier {tier}: {t.sources.get('bandwidth_gbs', '')}"
 
@@ -127,6 +144,7 @@ def realtime_instance(
     weight_bits: float = 4.0,
     max_output: int | None = None,
     overhead_s: float = 1e-4,
+    efficiency: float = 1.0,
     jitter: float = 0.0,
     seed: int = 0,
     interference: bool = True,
@@ -137,7 +155,7 @@ def realtime_instance(
     if dtype not in DTYPE_BYTES:
         raise ValueError(f"dtype {dtype!r}: expected one of {', '.join(DTYPE_BYTES)}")
     nets = read_scenario(scenario)
-    backends, shared, src = platform_backends(platform, overhead_s)
+    backends, shared, src = platform_backends(platform, overhead_s, efficiency)
     if horizon is None:
         horizon = 1.0  # the hyperperiod of XRBench's integer rates divides 1 s
     if horizon <= 0:
@@ -163,8 +181,13 @@ def realtime_instance(
             }
             for n in nets
         ],
-        "generated_by": {"scenario": str(scenario), "platform": platform, "dtype": dtype,
-                         "shared_bandwidth_source": src},
+        "generated_by": {
+            "scenario": str(scenario),
+            "platform": platform,
+            "dtype": dtype,
+            "efficiency": efficiency,
+            "shared_bandwidth_source": src,
+        },
     }
     if llm is not None:
         if trace is None or len(trace) == 0:

@@ -126,17 +126,38 @@ class Heft(Policy):
 
 
 def balanced_homes(inst: RealtimeInstance) -> np.ndarray:
-    """A backend per perception task: the largest utilisation first, onto the backend
-    with the least utilisation after it (utilisation = time × fps on that backend)."""
+    """A home backend per perception task (LLM jobs have none: they go where they finish
+    first): the largest utilisation (time × fps) first, onto the backend with the least
+    utilisation after it among those that run a frame within its deadline with the rest
+    of its cascade at its fastest."""
     jt = inst.jobs
     B = len(inst.backends)
     homes = np.zeros(len(inst.streams), dtype=np.int64)
     util = np.zeros(B)
     per = []
+    fast = {}
+    for i, t in enumerate(inst.tasks):
+        m = jt.task == i
+        fast[t.name] = float(np.min(jt.p[np.argmax(m)])) if m.any() else 0.0
+    chain = {}  # fastest time of the rest of a task's cascade (upstream and downstream)
+    for t in inst.tasks:
+        c, up = 0.0, t.after
+        while up:
+            c += fast[up]
+            up = next(x.after for x in inst.tasks if x.name == up)
+        down = [x for x in inst.tasks if x.after == t.name]
+        while down:
+            c += fast[down[0].name]
+            down = [x for x in inst.tasks if x.after == down[0].name]
+        chain[t.name] = c
     for i, t in enumerate(inst.tasks):
         m = jt.task == i
         if m.any():
-            per.append((float(np.min(jt.p[np.argmax(m)])) * t.fps, i, jt.p[np.argmax(m)] * t.fps))
+            p = jt.p[np.argmax(m)]
+            u = np.where(p + chain[t.name] <= t.deadline, p * t.fps, np.inf)
+            if not np.any(np.isfinite(u)):
+                u = p * t.fps  # no backend meets it: the fastest still does best
+            per.append((float(np.min(u)), i, u))
     for _, i, u in sorted(per, key=lambda x: -x[0]):
         after = np.where(np.isfinite(u), util + u, np.inf)
         homes[i] = int(np.argmin(after))
@@ -145,10 +166,13 @@ def balanced_homes(inst: RealtimeInstance) -> np.ndarray:
 
 
 class PlanGuided(Policy):
-    """Ours: perception tasks on balanced home backends (or the offline plan's), EDF per
-    backend, an idle backend steals a frame that would miss at home; an LLM job runs
-    whenever the most urgent perception frame of that backend still meets its latest
-    start after it (slack reclaimed for decode), on its earliest-finish backend."""
+    """Ours: every perception task has a home backend from a utilisation-balancing
+    assignment (or the offline plan's); frames run EDF at home, and an idle backend
+    steals a frame that would miss at home. An LLM job runs on its earliest-finish
+    backend b, and only when the
+    frames homed on b that are ready or released meanwhile still meet their deadlines
+    after it (an EDF look-ahead over the known periodic releases: slack reclaimed for
+    decode), or when its own deadline is the earliest."""
 
     name = "plan"
 
@@ -158,6 +182,35 @@ class PlanGuided(Policy):
     def reset(self, st: State) -> None:
         h = self.homes if self.homes is not None else balanced_homes(st.inst)
         self.home = [int(x) for x in h]
+        jt = st.jt
+        home_of_job = np.asarray(self.home)[jt.task]
+        # frames homed on each backend, in release order, and a cursor past finished ones
+        self.frames = [
+            np.nonzero((jt.kind != LLM) & (home_of_job == b))[0].tolist() for b in range(st.B)
+        ]
+        self.cursor = [0] * st.B
+
+    def admits(self, j: int, b: int, st: State) -> bool:
+        """Running LLM job j on b now leaves every frame homed on b on time (EDF after it),
+        or j's deadline is earlier than that of the first frame that would miss."""
+        p, d, rel = st.p, st.deadline, st.release
+        fr = self.frames[b]
+        c = self.cursor[b]
+        now = st.now
+        while c < len(fr) and (st.started[fr[c]] or st.dropped[fr[c]] or d[fr[c]] < now):
+            c += 1
+        self.cursor[b] = c
+        t = now + p[j][b]
+        k = c
+        while k < len(fr) and rel[fr[k]] < t:
+            f = fr[k]
+            k += 1
+            if st.started[f] or st.dropped[f]:
+                continue
+            t = max(t, rel[f]) + p[f][b]
+            if t > d[f]:
+                return d[j] <= d[f]
+        return True
 
     def next(self, b: int, st: State) -> int | None:
         p, d, task, kind, home = st.p, st.deadline, st.task, st.kind, self.home
@@ -168,7 +221,7 @@ class PlanGuided(Policy):
             if pb == np.inf:
                 continue
             if kind[j] == LLM:
-                if (llm is None or d[j] < d[llm]) and st.best_backend(j, b):
+                if llm is None or d[j] < d[llm]:
                     llm = j
             elif home[task[j]] == b:
                 if mine is None or d[j] < d[mine]:
@@ -176,8 +229,8 @@ class PlanGuided(Policy):
             elif now + pb <= d[j] and st.finish(j, home[task[j]]) > d[j]:
                 if steal is None or d[j] < d[steal]:
                     steal = j  # would miss at home, meets it here
-        if llm is not None:
-            if mine is None or now + p[llm][b] + p[mine][b] <= d[mine]:
+        if llm is not None and st.best_backend(llm, b):
+            if self.admits(llm, b, st):
                 return llm
         return mine if mine is not None else steal
 

@@ -41,6 +41,7 @@ class State:
         self.task: list[int] = self.jt.task.tolist()
         self.B = B
         self.dropped = np.zeros(len(self.jt), dtype=bool)
+        self.started = np.zeros(len(self.jt), dtype=bool)
         self.succ: list[int] = self.jt.successors().tolist()
 
     def drop(self, j: int) -> None:
@@ -169,6 +170,7 @@ def replay(inst: RealtimeInstance, policy: Policy, progress: Any = None) -> Repl
                 st.ready.remove(j)
                 pj = st.p[j][b]
                 backend[j], start[j] = b, t
+                st.started[j] = True
                 st.running[b] = j
                 st.free_at[b] = t + pj
                 demand[b] = bytes_[j] / pj
