@@ -24,7 +24,15 @@ SMALL = {
     "serving": ROOT / "instances/serving/gsm8k20-llama2-7b-a100x2.json",
     "kv_placement": ROOT / "instances/kvcache/gh200-llama3.1-8b-tiny.json",
     "expert_cache": ROOT / "instances/experts/humaneval0-mixtral-rtx4090-c25.json",
+    "realtime": ROOT / "instances/realtime/ar-gaming-ryzen-ai-llama3.2-1b-e0.1.json",
 }
+
+
+def _rt(**task0) -> dict:
+    """The realtime instance with its first task changed."""
+    d = json.loads(SMALL["realtime"].read_text())
+    d["tasks"][0] = {**d["tasks"][0], **task0}
+    return d
 
 
 def cli(capsys, *args) -> tuple[int, str]:
@@ -78,6 +86,35 @@ BAD_DOCS = [
     ("kv trace path a number", {**doc("kv_placement"), "trace": {"file": 3}}, "trace.file"),
     ("kv trace path null", {**doc("kv_placement"), "trace": {"file": None}}, "trace.file"),
     ("kv decode 10^9", {**doc("kv_placement"), "decode": 10**9}, "decode"),
+    ("realtime negative rate", _rt(fps=-45), "tasks[0].fps"),
+    (
+        "realtime cycle",
+        {
+            **doc("realtime"),
+            "tasks": [
+                {"name": "a", "model": "HT_hand_graph_cnn_half", "fps": 30, "after": "b"},
+                {"name": "b", "model": "HT_hand_graph_cnn_half", "fps": 30, "after": "a"},
+            ],
+        },
+        "no cycle of dependencies",
+    ),
+    ("realtime unknown upstream", _rt(after="nope"), "tasks[0].after"),
+    ("realtime jitter past deadline", _rt(jitter=1.0), "tasks[0].jitter"),
+    (
+        "realtime model fits no memory",
+        {
+            **doc("realtime"),
+            "networks": {
+                **doc("realtime")["networks"],
+                "HT_hand_graph_cnn_half": {
+                    **doc("realtime")["networks"]["HT_hand_graph_cnn_half"],
+                    "weight_bytes": 1e15,
+                },
+            },
+        },
+        "tasks[0].model",
+    ),
+    ("realtime unknown llm", {**doc("realtime"), "llm": [{**doc("realtime")["llm"][0], "model": "gpt-9"}]}, "llm[0].model"),
 ]
 
 

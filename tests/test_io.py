@@ -34,7 +34,7 @@ def test_reads_pcmax_format(tmp_path):
         (
             '{"problem": "nope", "format_version": 1}',
             "field 'problem': expected one of binpacking, expert_cache, kv_placement, "
-            "makespan, serving, got 'nope'",
+            "makespan, realtime, serving, got 'nope'",
         ),
         (
             '{"problem": "makespan", "format_version": 7, "machines": 2, "durations": [1]}',

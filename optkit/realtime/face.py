@@ -74,7 +74,7 @@ class Realtime(Problem):
             log.append(f"{name}: {rep.verdict.objective:g} misses")
             if rep.verdict.valid and (best is None or rep.verdict.objective < best.verdict.objective):
                 best = rep
-        bs = bounds(inst, "basic")
+        bs = bounds(inst, "cheap")
         lp_share = 0.3 if method in ("auto", "cpsat") else 0.9
         if not clock.expired():
             bs += bounds(inst, "lp", max(0.01, clock.part(lp_share) or 60.0))[1:]

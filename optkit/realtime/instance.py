@@ -299,11 +299,14 @@ class RealtimeInstance:
             for v in times.values()
         ):
             raise FieldError("times", "{model: {backend: seconds > 0}}", times)
-        tasks = tuple(_task(t, i) for i, t in enumerate(d.get("tasks", []) or []))
-        sessions = tuple(_session(s, i) for i, s in enumerate(d.get("llm", []) or []))
+        for key in ("tasks", "llm"):
+            if not isinstance(d.get(key, []), list):
+                raise FieldError(key, "a list", d.get(key))
+        tasks = tuple(_task(t, i) for i, t in enumerate(d.get("tasks") or []))
+        sessions = tuple(_session(s, i) for i, s in enumerate(d.get("llm") or []))
         if not tasks and not sessions:
             raise FieldError("tasks", "at least one task or LLM session", [])
-        return cls(
+        inst = cls(
             backends=backends,
             networks={str(k): _network(str(k), v) for k, v in nets.items()},
             tasks=tasks,
@@ -316,6 +319,8 @@ class RealtimeInstance:
             name=str(d.get("name", "")),
             meta=dict(d.get("generated_by") or {}),
         )
+        _ = inst.jobs  # expanded once here, so that a job no backend can run is bad input
+        return inst
 
 
 # --- parsing helpers -----------------------------------------------------------------
