@@ -27,28 +27,32 @@ def completions(inst: RealtimeInstance, backend: np.ndarray, start: np.ndarray) 
     if not inst.interference:
         C[run] = start[run] + p
         return C
-    demand = jt.bytes[run] / p
+    demand = (jt.bytes[run] / p).tolist()
+    dur = p.tolist()
     W = inst.shared_bandwidth
-    order = run[np.argsort(start[run], kind="stable")]
-    pos = {int(j): i for i, j in enumerate(run)}
+    order = np.argsort(start[run], kind="stable")  # positions in ``run``
+    starts = start[run][order].tolist()
+    idx = order.tolist()
+    done = [0.0] * len(run)
     t, V, D = 0.0, 0.0, 0.0  # real time, virtual time, demand of running jobs
     heap: list[tuple[float, int]] = []
-    k = 0
-    while k < len(order) or heap:
+    k, K = 0, len(idx)
+    while k < K or heap:
         rho = 1.0 if D <= W else W / D
-        t_next = start[order[k]] if k < len(order) else np.inf
+        t_next = starts[k] if k < K else np.inf
         t_done = t + (heap[0][0] - V) / rho if heap else np.inf
         if t_done <= t_next:
             V, t = heap[0][0], t_done
-            _, j = heapq.heappop(heap)
-            C[j] = t
-            D = max(0.0, D - demand[pos[j]]) if heap else 0.0
+            _, i = heapq.heappop(heap)
+            done[i] = t
+            D = max(0.0, D - demand[i]) if heap else 0.0
         else:
             V, t = V + (t_next - t) * rho, t_next
-            j = int(order[k])
+            i = idx[k]
             k += 1
-            heapq.heappush(heap, (V + p[pos[j]], j))
-            D += demand[pos[j]]
+            heapq.heappush(heap, (V + dur[i], i))
+            D += demand[i]
+    C[run] = done
     return C
 
 

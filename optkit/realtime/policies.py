@@ -5,12 +5,13 @@ when a backend falls idle (a ready job to start there, or None to leave it idle)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from optkit.realtime.instance import LLM, RealtimeInstance
 from optkit.realtime.simulate import State
+
+INF = float("inf")
 
 
 class Policy:
@@ -26,26 +27,28 @@ class Policy:
         raise NotImplementedError  # every policy below implements it
 
 
-def _first(st: State, b: int, key: Callable[[int], Any], eft: bool) -> int | None:
-    """The ready job with the smallest key that b can run (and, with ``eft``, for which b
-    is the earliest-finish backend)."""
-    best, best_key = None, None
+def _first(st: State, b: int, key: list[float], eft: bool) -> int | None:
+    """The ready job with the smallest ``key[j]`` (ties: the smaller index) that b can
+    run and, with ``eft``, for which b is the earliest-finish backend. Every policy here
+    orders jobs by a key fixed at release (slack differs from the deadline by ``now``,
+    the same for all), so one scan answers."""
+    best, bk = -1, INF
     p = st.p
     for j in st.ready:
-        if p[j][b] == np.inf or (eft and not st.best_backend(j, b)):
+        kj = key[j]
+        if kj > bk or (kj == bk and j > best) or p[j][b] == INF:
             continue
-        kj = key(j)
-        if best_key is None or kj < best_key:
-            best, best_key = j, kj
-    return best
+        if eft and not st.best_backend(j, b):
+            continue
+        best, bk = j, kj
+    return None if best < 0 else best
 
 
 class Fcfs(Policy):
     name = "fcfs"
 
     def next(self, b: int, st: State) -> int | None:
-        rel = st.release
-        return _first(st, b, lambda j: (rel[j], j), eft=False)
+        return _first(st, b, st.release, eft=False)
 
 
 class RoundRobin(Policy):
@@ -58,11 +61,18 @@ class RoundRobin(Policy):
         self.streams = len(st.inst.streams)
 
     def next(self, b: int, st: State) -> int | None:
-        S, turn, rel = self.streams, self.turn, st.release
-        j = _first(st, b, lambda j: ((st.task[j] - turn - 1) % S, rel[j], j), eft=False)
-        if j is not None:
-            self.turn = st.task[j]
-        return j
+        S, turn, rel, task, p = self.streams, self.turn, st.release, st.task, st.p
+        best, bk = -1, (INF, INF)
+        for j in st.ready:
+            if p[j][b] == INF:
+                continue
+            kj = ((task[j] - turn - 1) % S, rel[j])
+            if kj < bk or (kj == bk and j < best):
+                best, bk = j, kj
+        if best < 0:
+            return None
+        self.turn = task[best]
+        return best
 
 
 class Static(Policy):
@@ -92,16 +102,19 @@ class Edf(Policy):
     name = "edf"
 
     def next(self, b: int, st: State) -> int | None:
-        d = st.deadline
-        return _first(st, b, lambda j: (d[j], j), eft=True)
+        return _first(st, b, st.deadline, eft=True)
 
 
 class Lsf(Policy):
+    """Least slack d_j − now − min_b p_jb first (ordered as d_j − min_b p_jb)."""
+
     name = "lsf"
 
+    def reset(self, st: State) -> None:
+        self.key = (st.jt.deadline - st.jt.fastest).tolist()
+
     def next(self, b: int, st: State) -> int | None:
-        d, f, now = st.deadline, st.fastest, st.now
-        return _first(st, b, lambda j: (d[j] - now - f[j], j), eft=True)
+        return _first(st, b, self.key, eft=True)
 
 
 class Heft(Policy):
@@ -118,11 +131,10 @@ class Heft(Policy):
         for j in jt.topological()[::-1]:
             if succ[j] >= 0:
                 rank[j] = mean[j] + rank[succ[j]]
-        self.rank = (-rank).tolist()
+        self.key = (-rank).tolist()
 
     def next(self, b: int, st: State) -> int | None:
-        r, rel = self.rank, st.release
-        return _first(st, b, lambda j: (r[j], rel[j], j), eft=True)
+        return _first(st, b, self.key, eft=True)
 
 
 def balanced_homes(inst: RealtimeInstance) -> np.ndarray:

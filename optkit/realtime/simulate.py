@@ -15,6 +15,8 @@ from optkit.realtime.instance import LLM, RealtimeInstance
 from optkit.realtime.plan import RtPlan
 from optkit.result import Verdict
 
+INF = float("inf")
+
 if TYPE_CHECKING:
     from optkit.realtime.policies import Policy
 
@@ -40,8 +42,8 @@ class State:
         self.kind: list[int] = self.jt.kind.tolist()
         self.task: list[int] = self.jt.task.tolist()
         self.B = B
-        self.dropped = np.zeros(len(self.jt), dtype=bool)
-        self.started = np.zeros(len(self.jt), dtype=bool)
+        self.dropped = [False] * len(self.jt)
+        self.started = [False] * len(self.jt)
         self.succ: list[int] = self.jt.successors().tolist()
 
     def drop(self, j: int) -> None:
@@ -62,11 +64,14 @@ class State:
     def best_backend(self, j: int, b: int) -> bool:
         """True when b gives j the earliest expected finish of all backends."""
         pj = self.p[j]
-        mine = self.now + pj[b]
         now = self.now
+        mine = (now + pj[b]) * (1 - 1e-12)
+        free = self.free_at
         for k in range(self.B):
-            if k != b and max(now, self.free_at[k]) + pj[k] < mine * (1 - 1e-12):
-                return False
+            if k != b:
+                f = free[k]
+                if (f if f > now else now) + pj[k] < mine:
+                    return False
         return True
 
 
@@ -84,14 +89,16 @@ def replay(inst: RealtimeInstance, policy: Policy, progress: Any = None) -> Repl
     n, B = len(jt), len(inst.backends)
     st = State(inst)
     policy.reset(st)
-    backend = np.full(n, -1, dtype=np.int64)
-    start = np.full(n, np.nan)
-    dropped = st.dropped
-    succ = st.succ
+    backend = [-1] * n
+    start = [float("nan")] * n
+    dropped, started, running, free_at = st.dropped, st.started, st.running, st.free_at
+    succ, p = st.succ, st.p
     is_llm = [k == LLM for k in st.kind]
     bytes_ = jt.bytes.tolist()
     W = inst.shared_bandwidth
-    roots = [int(j) for j in np.nonzero(jt.pred < 0)[0]]  # already in release order
+    shared = inst.interference
+    roots = np.nonzero(jt.pred < 0)[0].tolist()  # already in release order
+    R = len(roots)
     later: list[tuple[float, int]] = []  # successors waiting for their own release
     done: list[tuple[float, int]] = []  # (virtual completion, job)
     demand = [0.0] * B
@@ -100,19 +107,17 @@ def replay(inst: RealtimeInstance, policy: Policy, progress: Any = None) -> Repl
     decisions = 0
     release = st.release
     fastest, deadline = st.fastest, st.deadline
-
     drop = st.drop_chain
-    def make_ready(j: int) -> None:
-        st.ready.append(j)
-        policy.on_release(j, st)
+    on_release, choose = policy.on_release, policy.next
+    push, pop = heapq.heappush, heapq.heappop
 
     while True:
-        rho = 1.0 if (not inst.interference or D <= W) else W / D
-        t_rel = release[roots[k]] if k < len(roots) else np.inf
+        rho = W / D if shared and D > W else 1.0
+        t_rel = release[roots[k]] if k < R else INF
         if later and later[0][0] < t_rel:
             t_rel = later[0][0]
-        t_done = t + (done[0][0] - V) / rho if done else np.inf
-        if t_rel == np.inf and t_done == np.inf:
+        t_done = t + (done[0][0] - V) / rho if done else INF
+        if t_rel == INF and t_done == INF:
             if st.ready:
                 left = [j for j in st.ready if is_llm[j]]
                 if left:
@@ -124,61 +129,74 @@ def replay(inst: RealtimeInstance, policy: Policy, progress: Any = None) -> Repl
                     drop(j)
                 st.ready.clear()
             break
+        ready = st.ready
         if t_done <= t_rel:
             V, t = done[0][0], t_done
-            _, j = heapq.heappop(done)
-            b = int(backend[j])
-            st.running[b] = -1
-            D = max(0.0, D - demand[b]) if done else 0.0
+            j = pop(done)[1]
+            b = backend[j]
+            running[b] = -1
+            D = D - demand[b] if done else 0.0
             demand[b] = 0.0
-            st.now = st.free_at[b] = t
+            st.now = free_at[b] = t
             s = succ[j]
             if s >= 0 and not dropped[s]:
                 if release[s] > t:
-                    heapq.heappush(later, (release[s], s))
+                    push(later, (release[s], s))
                 else:
-                    make_ready(s)
+                    ready.append(s)
+                    on_release(s, st)
         else:
             V, t = V + (t_rel - t) * rho, t_rel
             st.now = t
-            while k < len(roots) and release[roots[k]] <= t:
+            while k < R and release[roots[k]] <= t:
                 j = roots[k]
                 k += 1
                 if not dropped[j]:
-                    make_ready(j)
+                    ready.append(j)
+                    on_release(j, st)
             while later and later[0][0] <= t:
-                make_ready(heapq.heappop(later)[1])
+                j = pop(later)[1]
+                ready.append(j)
+                on_release(j, st)
+        ready = st.ready  # a policy may have dropped jobs
+        if not ready:
+            continue
         # hopeless perception frames are dropped; idle backends ask the policy
-        if st.ready:
-            keep = []
-            for j in st.ready:
-                if not is_llm[j] and t + fastest[j] > deadline[j]:
-                    drop(j)
-                else:
-                    keep.append(j)
-            st.ready = keep
+        for j in ready:
+            if not is_llm[j] and t + fastest[j] > deadline[j]:
+                keep = []
+                for i in ready:
+                    if not is_llm[i] and t + fastest[i] > deadline[i]:
+                        drop(i)
+                    else:
+                        keep.append(i)
+                st.ready = ready = keep
+                break
         progressed = True
-        while progressed and st.ready:
+        while progressed and ready:
             progressed = False
             for b in range(B):
-                if st.running[b] >= 0 or not st.ready:
+                if running[b] >= 0 or not ready:
                     continue
-                j = policy.next(b, st)
+                j = choose(b, st)
                 decisions += 1
                 if j is None:
                     continue
-                st.ready.remove(j)
-                pj = st.p[j][b]
+                ready.remove(j)
+                pj = p[j][b]
                 backend[j], start[j] = b, t
-                st.started[j] = True
-                st.running[b] = j
-                st.free_at[b] = t + pj
+                started[j] = True
+                running[b] = j
+                free_at[b] = t + pj
                 demand[b] = bytes_[j] / pj
                 D += demand[b]
-                heapq.heappush(done, (V + pj, j))
+                push(done, (V + pj, j))
                 progressed = True
+            ready = st.ready
         if progress is not None:
             progress(k)
-    backend[dropped] = -1
-    plan = RtPlan(backend, start)
+    plan = RtPlan(
+        np.where(np.asarray(dropped, dtype=bool), -1, np.asarray(backend, dtype=np.int64)),
+        np.asarray(start, dtype=float),
+    )
     return Replay(policy.name, plan, check(inst, plan), decisions)
