@@ -114,7 +114,11 @@ BAD_DOCS = [
         },
         "tasks[0].model",
     ),
-    ("realtime unknown llm", {**doc("realtime"), "llm": [{**doc("realtime")["llm"][0], "model": "gpt-9"}]}, "llm[0].model"),
+    (
+        "realtime unknown llm",
+        {**doc("realtime"), "llm": [{**doc("realtime")["llm"][0], "model": "gpt-9"}]},
+        "llm[0].model",
+    ),
 ]
 
 

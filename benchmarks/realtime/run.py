@@ -113,7 +113,7 @@ def grid(quick: bool) -> None:
                 print(
                     f"{sc.stem:22s} eff {eff:4.2f} seed {seed}: {len(jt)} jobs, bound "
                     f"{max(lp, res.bound or 0):g}, cp-sat {res.objective} ({res.status.value}), "
-                    + " ".join(f"{r['policy']}={r['misses']:g}" for r in rows[-len(POLICIES):]),
+                    + " ".join(f"{r['policy']}={r['misses']:g}" for r in rows[-len(POLICIES) :]),
                     flush=True,
                 )
     OUT.mkdir(exist_ok=True)
@@ -148,8 +148,13 @@ def summary(rows: list[dict]) -> None:
     for k in keys:
         rates = [r["miss_rate"] for r in rows if (r["scenario"], r["efficiency"], r["seed"]) == k]
         spreads.append(max(rates) - min(rates))
-    out.append({"policy": "spread(max-min)", "instances": len(keys),
-                "mean_miss_rate": statistics.mean(spreads)})
+    out.append(
+        {
+            "policy": "spread(max-min)",
+            "instances": len(keys),
+            "mean_miss_rate": statistics.mean(spreads),
+        }
+    )
     write_csv(OUT / "summary.csv", out)
     for r in out:
         print(r)
@@ -162,8 +167,11 @@ def summary(rows: list[dict]) -> None:
         series[name] = pts
     bnd = []
     for eff in EFFICIENCIES:
-        sel = {(r["scenario"], r["seed"]): max(r["bound_lp"], r["cpsat_bound"] or 0) / r["jobs"]
-               for r in rows if r["efficiency"] == eff}
+        sel = {
+            (r["scenario"], r["seed"]): max(r["bound_lp"], r["cpsat_bound"] or 0) / r["jobs"]
+            for r in rows
+            if r["efficiency"] == eff
+        }
         bnd.append((eff, statistics.mean(sel.values())))
     series["lower bound"] = bnd
     plot.curves(
@@ -183,7 +191,7 @@ def speed() -> None:
         calls: list[int] = []
         inner = pol.next
 
-        def timed(b, st, inner=inner, calls=calls):  # noqa: ANN001
+        def timed(b, st, inner=inner, calls=calls):
             t = time.perf_counter_ns()
             j = inner(b, st)
             calls.append(time.perf_counter_ns() - t)

@@ -386,7 +386,9 @@ def simulate(
 @app.command()
 def export(
     instance: Annotated[Path, typer.Argument(help="Instance file.")],
-    method: Annotated[str, typer.Option(help="milp, or arcflow (packing).")] = "milp",
+    method: Annotated[
+        str, typer.Option(help="milp, arcflow (packing) or lp (realtime: the window LP).")
+    ] = "milp",
     format: Annotated[str, typer.Option("--format", help="lp or mps.")] = "lp",
     output: Annotated[
         Path | None, typer.Option("--out", help="Output file (default: INSTANCE.METHOD.FORMAT).")

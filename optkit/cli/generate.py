@@ -271,9 +271,7 @@ def _tier(cat: Any, key: str) -> Any:
 
 @generate_app.command("realtime")
 def generate_realtime(
-    scenario: Annotated[
-        Path, typer.Option("--scenario", help="XRBench usage scenario (.m file).")
-    ],
+    scenario: Annotated[Path, typer.Option("--scenario", help="XRBench usage scenario (.m file).")],
     output_file: OutFileOpt = None,
     platform: Annotated[str, typer.Option(help="Platform of catalog backends.")] = "ryzen-ai",
     llm: Annotated[
@@ -302,9 +300,9 @@ def generate_realtime(
     name: NameOpt = None,
 ) -> None:
     """A real-time instance: an XRBench scenario on a SoC, with an LLM assistant."""
+    from optkit.io import FieldError
     from optkit.realtime.generate import realtime_instance
     from optkit.realtime.instance import RealtimeInstance
-    from optkit.io import FieldError
 
     tr = None
     if llm is not None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from optkit.io import Refused
 from optkit.realtime.instance import RealtimeInstance
 from optkit.result import Bound
 
@@ -28,80 +30,136 @@ def basic(inst: RealtimeInstance) -> float:
     return float(np.sum(jt.weight[jt.fastest > window * (1 + 1e-12)]))
 
 
-def window_lp(inst: RealtimeInstance, time_limit_s: float = 60.0) -> Bound:
-    """The window LP's value, rounded up (integer weights); missing past its limits."""
+@dataclass
+class WindowLp:
+    """The window LP after separation: maximise Σ c·y (c = w_j of the pair's job) s.t.
+    A y ≤ rhs, 0 ≤ y ≤ 1, one column per (job, backend) pair in ``cols``; ``value`` is
+    the minimum weighted misses Σ w − max, or None when not solved (``reason``)."""
+
+    cols: np.ndarray
+    c: np.ndarray
+    rows: list[sp.csr_matrix]
+    rhs: list[np.ndarray]
+    windows: int = 0
+    value: float | None = None
+    reason: str = ""
+    total: float = 0.0
+
+
+def window_lp_model(inst: RealtimeInstance, time_limit_s: float = 60.0) -> WindowLp:
+    """Solve the window LP with HiGHS, adding the most violated (release, deadline)
+    windows per backend until none is left (times in units of the instance's span)."""
     jt = inst.jobs
     n, B = len(jt), len(inst.backends)
-    if n > LP_MAX_JOBS:
-        return Bound.missing(
-            "window_lp", "TOO_LARGE", f"{n:,} jobs, more than {LP_MAX_JOBS:,} (the LP's limit)"
-        )
     t0 = time.perf_counter()
     r = jt.earliest()
     d = jt.deadline
-    scale = max(1.0, float(np.max(d) - np.min(r)))  # times in units of the span
+    scale = max(1e-300, float(np.max(d) - np.min(r)))  # times in units of the span
     r_s, d_s, p_s = r / scale, d / scale, jt.p / scale
     fits = np.isfinite(p_s) & (p_s <= (d_s - r_s)[:, None] * (1 + 1e-12))
     cols = np.argwhere(fits)  # (job, backend) pairs a variable exists for
     m = len(cols)
-    if m == 0:
-        return Bound(float(np.sum(jt.weight)), "window_lp")
-    job, bk = cols[:, 0], cols[:, 1]
     w = jt.weight.astype(float)
-    c = -w[job]  # maximise Σ w y  <=>  minimise Σ w (1 - Σ y)
-    # one-backend rows: Σ_b y_jb ≤ 1
-    rows = [sp.csr_matrix((np.ones(m), (job, np.arange(m))), shape=(n, m))]
-    rhs = [np.ones(n)]
-    # cascades with d_pred >= d_j: j on time only if its predecessor is
+    job, bk = cols[:, 0], cols[:, 1]
+    lp = WindowLp(cols, w[job], [], [], total=float(np.sum(w)))
+    if m == 0:
+        lp.value = lp.total
+        return lp
+    # one backend per job: Σ_b y_jb ≤ 1
+    lp.rows.append(sp.csr_matrix((np.ones(m), (job, np.arange(m))), shape=(n, m)))
+    lp.rhs.append(np.ones(n))
+    # a cascade child with d_pred ≥ d_j is on time only if its predecessor is
     q = jt.pred
-    ok = (q >= 0) & (d >= 0)
-    ok[ok] = d[q[ok]] >= d[ok]
-    kids = np.nonzero(ok)[0]
+    kids = np.nonzero(q >= 0)[0]
+    kids = kids[d[q[kids]] >= d[kids]]
     if len(kids):
-        k_of = {int(j): i for i, j in enumerate(kids)}
-        data, ri, ci = [], [], []
-        for col, j in enumerate(job):
-            if int(j) in k_of:
-                ri.append(k_of[int(j)]), ci.append(col), data.append(1.0)
-        pos = {int(q[j]): i for i, j in enumerate(kids)}
-        for col, j in enumerate(job):
-            if int(j) in pos:
-                ri.append(pos[int(j)]), ci.append(col), data.append(-1.0)
-        rows.append(sp.csr_matrix((data, (ri, ci)), shape=(len(kids), m)))
-        rhs.append(np.zeros(len(kids)))
+        row_of_kid = np.full(n, -1)
+        row_of_kid[kids] = np.arange(len(kids))
+        row_of_parent = np.full(n, -1)
+        row_of_parent[q[kids]] = np.arange(len(kids))
+        a, b_ = row_of_kid[job] >= 0, row_of_parent[job] >= 0
+        ri = np.concatenate([row_of_kid[job][a], row_of_parent[job][b_]])
+        ci = np.concatenate([np.nonzero(a)[0], np.nonzero(b_)[0]])
+        data = np.concatenate([np.ones(a.sum()), -np.ones(b_.sum())])
+        lp.rows.append(sp.csr_matrix((data, (ri, ci)), shape=(len(kids), m)))
+        lp.rhs.append(np.zeros(len(kids)))
     load = p_s[job, bk]
     starts = np.unique(r_s)
     windows: set[tuple[int, float, float]] = set()
-    value = None
     while True:
-        A = sp.vstack(rows, format="csr")
         left = time_limit_s - (time.perf_counter() - t0)
         if left <= 0:
-            return Bound.missing("window_lp", "TIME_LIMIT", f"not solved within {time_limit_s:g} s")
+            lp.reason = f"TIME_LIMIT: not solved within {time_limit_s:g} s"
+            return lp
         res = linprog(
-            c,
-            A_ub=A,
-            b_ub=np.concatenate(rhs),
+            -lp.c,
+            A_ub=sp.vstack(lp.rows, format="csr"),
+            b_ub=np.concatenate(lp.rhs),
             bounds=(0, 1),
             method="highs",
             options={"time_limit": left, "primal_feasibility_tolerance": LP_TOL},
         )
         if res.status != 0:
-            return Bound.missing("window_lp", "NOT_SOLVED", f"HiGHS: {res.message}")
-        y = res.x
-        value = float(np.sum(w) + res.fun)
-        new = _violated(y, job, bk, load, r_s, d_s, starts, B, windows)
+            lp.reason = f"NOT_SOLVED: HiGHS: {res.message}"
+            return lp
+        new = _violated(res.x, job, bk, load, r_s, d_s, starts, B, windows)
         if not new:
             break
         for b, t1, t2, members in new:
             windows.add((b, t1, t2))
-            row = np.zeros(m)
-            row[members] = load[members]
-            rows.append(sp.csr_matrix(row))
-            rhs.append(np.array([t2 - t1]))
+            lp.rows.append(
+                sp.csr_matrix((load[members], (np.zeros(len(members)), members)), shape=(1, m))
+            )
+            lp.rhs.append(np.array([t2 - t1]))
+    lp.windows = len(windows)
+    lp.value = float(lp.total + res.fun)
+    return lp
+
+
+def window_lp(inst: RealtimeInstance, time_limit_s: float = 60.0) -> Bound:
+    """The window LP's value, rounded up (integer weights); missing past its limits."""
+    n = len(inst.jobs)
+    if n > LP_MAX_JOBS:
+        return Bound.missing(
+            "window_lp", "TOO_LARGE", f"{n:,} jobs, more than {LP_MAX_JOBS:,} (the LP's limit)"
+        )
+    lp = window_lp_model(inst, time_limit_s)
+    if lp.value is None:
+        status, _, why = lp.reason.partition(": ")
+        return Bound.missing("window_lp", status, why)
     # the LP answer is feasible only to HiGHS' tolerance: lower it before rounding up
-    slack = LP_TOL * (np.sum(w) + len(windows) * m)
-    return Bound(float(max(0.0, math.ceil(value - slack - 1e-9))), "window_lp")
+    slack = LP_TOL * (lp.total + lp.windows * len(lp.cols))
+    return Bound(float(max(0.0, math.ceil(lp.value - slack - 1e-9))), "window_lp")
+
+
+def export_lp(inst: RealtimeInstance, fmt: str, path: object) -> str:
+    """Write the separated window LP (minimise Σ w − Σ w·y) as LP or MPS with PuLP."""
+    import pulp
+
+    from optkit.solvers import write_pulp
+
+    lp = window_lp_model(inst)
+    if lp.value is None:
+        raise Refused(f"the window LP was not solved: {lp.reason}")
+    prob = pulp.LpProblem(inst.name.replace("-", "_") or "realtime", pulp.LpMinimize)
+    y = [pulp.LpVariable(f"y_{j}_{inst.backends[b].name}", 0, 1) for j, b in lp.cols.tolist()]
+    prob += lp.total - pulp.lpSum(c * v for c, v in zip(lp.c.tolist(), y, strict=True))
+    A = sp.vstack(lp.rows, format="csr") if lp.rows else sp.csr_matrix((0, len(y)))
+    rhs = np.concatenate(lp.rhs) if lp.rhs else np.zeros(0)
+    for i in range(A.shape[0]):
+        lo, hi = A.indptr[i], A.indptr[i + 1]
+        prob += (
+            pulp.lpSum(a * y[k] for a, k in zip(A.data[lo:hi], A.indices[lo:hi], strict=True))
+            <= float(rhs[i]),
+            f"r{i}",
+        )
+    return write_pulp(
+        prob,
+        fmt,
+        path,
+        f"{len(y):,} variables, {A.shape[0]:,} rows ({lp.windows:,} windows); weighted "
+        f"misses = {lp.total:g} + the objective; times in units of the instance's span",
+    )
 
 
 def _violated(
@@ -134,9 +192,7 @@ def _violated(
             t1, t2 = float(starts[i]), float(dj[k])
             if (b, t1, t2) in have:
                 continue
-            members_all = np.nonzero(
-                (bk == b) & (r[job] >= t1 - 1e-15) & (d[job] <= t2 + 1e-15)
-            )[0]
+            members_all = np.nonzero((bk == b) & (r[job] >= t1 - 1e-15) & (d[job] <= t2 + 1e-15))[0]
             out.append((float(excess[i, k]), b, t1, t2, members_all))
     out.sort(key=lambda x: -x[0])
     seen: set[tuple[int, float, float]] = set()

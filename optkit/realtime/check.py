@@ -74,7 +74,7 @@ def check(inst: RealtimeInstance, plan: RtPlan) -> Verdict:
     p = np.where(run, jt.p[np.arange(n), np.maximum(b, 0)], 0.0)
     for j in np.nonzero(run & ~np.isfinite(p))[0][:3]:
         bad.append(f"job {j}: backend {inst.backends[b[j]].name} cannot run it")
-    for j in np.nonzero(run & (S < jt.release - tol))[0][:3]:
+    for j in np.nonzero(run & (jt.release - tol > S))[0][:3]:
         bad.append(f"job {j}: starts at {S[j]:.9g} s before its release {jt.release[j]:.9g} s")
     for j in np.nonzero((jt.kind == LLM) & ~run)[0][:3]:
         bad.append(f"job {j}: an LLM job is dropped (every LLM job must run)")
@@ -86,7 +86,7 @@ def check(inst: RealtimeInstance, plan: RtPlan) -> Verdict:
     for j in np.nonzero(has & run & (b[np.maximum(q, 0)] < 0))[0][:3]:
         bad.append(f"job {j}: runs although its predecessor {q[j]} was dropped")
     late = has & run & (b[np.maximum(q, 0)] >= 0)
-    for j in np.nonzero(late & (S < C[np.maximum(q, 0)] - tol))[0][:3]:
+    for j in np.nonzero(late & (C[np.maximum(q, 0)] - tol > S))[0][:3]:
         bad.append(f"job {j}: starts at {S[j]:.9g} s before its predecessor ends {C[q[j]]:.9g} s")
     for k in range(B):
         on = np.nonzero(b == k)[0]
@@ -97,7 +97,7 @@ def check(inst: RealtimeInstance, plan: RtPlan) -> Verdict:
                 f"backend {inst.backends[k].name}: job {o[i + 1]} starts at {S[o[i + 1]]:.9g} s "
                 f"while job {o[i]} runs until {C[o[i]]:.9g} s"
             )
-    miss = ~run | (C > jt.deadline + tol)
+    miss = ~run | (jt.deadline + tol < C)
     obj = float(np.sum(jt.weight * miss))
     return Verdict(obj, tuple(bad), metrics(inst, b, S, C, miss))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -55,78 +56,85 @@ def solve_cpsat(
     rel = [tick(x, rnd_up) - t0 for x in jt.release]
     dl = [tick(x, rnd_dn) - t0 for x in jt.deadline]
     fin = np.isfinite(jt.p)
-    dur = [[tick(float(jt.p[j, b]), rnd_up) if fin[j, b] else -1 for b in range(B)] for j in range(n)]
+    dur = [
+        [tick(float(jt.p[j, b]), rnd_up) if fin[j, b] else -1 for b in range(B)] for j in range(n)
+    ]
     llm = jt.kind == LLM
-    horizon = max(max(dl), max(rel)) + sum(max(x for x in dur[j] if x >= 0) for j in np.nonzero(llm)[0]) + 1
+    horizon = (
+        max(max(dl), max(rel))
+        + sum(max(x for x in dur[j] if x >= 0) for j in np.nonzero(llm)[0])
+        + 1
+    )
     m = cp_model.CpModel()
-    S, C, run, miss = [], [], [], []
-    per_b: list[list[object]] = [[] for _ in range(B)]
-    lits: list[list[object]] = []
+    S: list[Any] = []
+    C: list[Any] = []
+    run: list[Any] = []
+    miss: list[Any] = []
+    per_b: list[list[Any]] = [[] for _ in range(B)]
+    lits: list[list[Any]] = []
     for j in range(n):
         hi = dl[j] if not llm[j] else horizon
-        s = m.NewIntVar(rel[j], max(rel[j], hi), f"S{j}")
-        e = m.NewIntVar(rel[j], max(rel[j], hi), f"C{j}")
-        x_j = []
+        s = m.new_int_var(rel[j], max(rel[j], hi), f"S{j}")
+        e = m.new_int_var(rel[j], max(rel[j], hi), f"C{j}")
+        x_j: list[Any] = []
         for b in range(B):
             if dur[j][b] < 0:
                 x_j.append(None)
                 continue
-            x = m.NewBoolVar(f"x{j}_{b}")
-            iv = m.NewOptionalIntervalVar(s, dur[j][b], e, x, f"I{j}_{b}")
+            x = m.new_bool_var(f"x{j}_{b}")
+            iv = m.new_optional_interval_var(s, dur[j][b], e, x, f"I{j}_{b}")
             per_b[b].append(iv)
             x_j.append(x)
         present = [x for x in x_j if x is not None]
         if llm[j]:
-            m.AddExactlyOne(present)
-            late = m.NewBoolVar(f"late{j}")
-            m.Add(e <= dl[j]).OnlyEnforceIf(late.Not())
+            m.add_exactly_one(present)
+            late = m.new_bool_var(f"late{j}")
+            m.add(e <= dl[j]).only_enforce_if(late.negated())
             miss.append(late)
             run.append(None)
         else:
-            r = m.NewBoolVar(f"run{j}")
-            m.Add(sum(present) == r)
+            r = m.new_bool_var(f"run{j}")
+            m.add(sum(present) == r)
             if rel[j] > dl[j] or not present:
-                m.Add(r == 0)
-            miss.append(r.Not())
+                m.add(r == 0)
+            miss.append(r.negated())
             run.append(r)
         S.append(s)
         C.append(e)
         lits.append(x_j)
-    for j in np.nonzero(jt.pred >= 0)[0]:
+    for j in np.nonzero(jt.pred >= 0)[0].tolist():
         q = int(jt.pred[j])
         if run[j] is not None:
             if run[q] is not None:
-                m.AddImplication(run[j], run[q])
-            m.Add(S[j] >= C[q]).OnlyEnforceIf(run[j])
+                m.add_implication(run[j], run[q])
+            m.add(S[j] >= C[q]).only_enforce_if(run[j])
         else:
-            m.Add(S[j] >= C[q])
+            m.add(S[j] >= C[q])
     for b in range(B):
-        m.AddNoOverlap(per_b[b])
+        m.add_no_overlap(per_b[b])
     w = jt.weight.tolist()
-    m.Minimize(sum(wj * x for wj, x in zip(w, miss, strict=True)))
+    m.minimize(sum(wj * x for wj, x in zip(w, miss, strict=True)))
     if hint is not None:
         hb, hs = hint
         for j in range(n):
             for b in range(B):
                 if lits[j][b] is not None:
-                    m.AddHint(lits[j][b], int(hb[j] == b))
+                    m.add_hint(lits[j][b], int(hb[j] == b))
             if hb[j] >= 0:
-                m.AddHint(S[j], min(max(rel[j], tick(float(hs[j]), math.ceil) - t0), horizon))
+                m.add_hint(S[j], min(max(rel[j], tick(float(hs[j]), math.ceil) - t0), horizon))
     solver = cp_model.CpSolver()
     cpsat_parameters(solver, opts)
-    st = solver.Solve(m)
-    bound = float(math.ceil(solver.BestObjectiveBound() - 1e-9)) if st in (
-        cp_model.OPTIMAL,
-        cp_model.FEASIBLE,
-    ) else 0.0
+    st = solver.solve(m)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return CpAnswer("NO_SOLUTION", None, None, None, bound)
+        return CpAnswer("NO_SOLUTION", None, None, None, 0.0)
+    # integer weights: the objective is integral, so its bound rounds up
+    bound = float(math.ceil(solver.best_objective_bound - 1e-9))
     backend = np.full(n, -1, dtype=np.int64)
     start = np.full(n, np.nan)
     for j in range(n):
         for b in range(B):
-            if lits[j][b] is not None and solver.BooleanValue(lits[j][b]):
+            if lits[j][b] is not None and solver.boolean_value(lits[j][b]):
                 backend[j] = b
-                start[j] = (solver.Value(S[j]) + t0) * TICK_S
+                start[j] = (solver.value(S[j]) + t0) * TICK_S
     name = "OPTIMAL" if st == cp_model.OPTIMAL else "FEASIBLE"
-    return CpAnswer(name, backend, start, float(solver.ObjectiveValue()), bound)
+    return CpAnswer(name, backend, start, float(solver.objective_value), bound)

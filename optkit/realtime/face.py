@@ -28,6 +28,7 @@ class Realtime(Problem):
     bound_methods = BOUND_METHODS
     policies = tuple(POLICIES)
     unit = "misses"
+    export_methods = ("lp",)
     plan_type = RtPlan
     keys = (
         "horizon",
@@ -70,16 +71,21 @@ class Realtime(Problem):
             if best is not None and clock.expired():
                 log.append(f"{name}: skipped (time limit)")
                 continue
-            rep = replay(inst, make(name))
+            rep: Replay | None = replay(inst, make(name))
+            assert rep is not None
             log.append(f"{name}: {rep.verdict.objective:g} misses")
-            if rep.verdict.valid and (best is None or rep.verdict.objective < best.verdict.objective):
+            if rep.verdict.valid and (
+                best is None or rep.verdict.objective < best.verdict.objective
+            ):
                 best = rep
         bs = bounds(inst, "cheap")
         lp_share = 0.3 if method in ("auto", "cpsat") else 0.9
         if not clock.expired():
             bs += bounds(inst, "lp", max(0.01, clock.part(lp_share) or 60.0))[1:]
         bound = best_bound(bs)
-        log += [f"bound {b.kind} = {b.value:g}" if b.obtained else f"{b.kind}: {b.reason}" for b in bs]
+        log += [
+            f"bound {b.kind} = {b.value:g}" if b.obtained else f"{b.kind}: {b.reason}" for b in bs
+        ]
         solver = "replay"
         more: list[tuple[str, float]] = []
         closed = best is not None and bound.obtained and best.verdict.objective <= bound.value
@@ -131,7 +137,9 @@ class Realtime(Problem):
         cp_bound = None
         target = rep.verdict.objective if rep is not None and rep.verdict.valid else None
         if best is not None and best.verdict.valid:
-            target = best.verdict.objective if target is None else min(target, best.verdict.objective)
+            target = (
+                best.verdict.objective if target is None else min(target, best.verdict.objective)
+            )
         if not clock.expired() and (target is None or target > 0):
             low = solve_cpsat(inst, clock.options(opts), "bound")
             cp_bound = low.objective if low.status == "OPTIMAL" else low.bound
@@ -140,6 +148,11 @@ class Realtime(Problem):
 
     def check(self, inst: Any, plan: Any) -> Verdict:
         return check(inst, plan)
+
+    def export(self, inst: Any, method: str, fmt: str, path: Path, **options: Any) -> str:
+        from optkit.realtime.bounds import export_lp
+
+        return export_lp(inst, fmt, path)
 
     def simulate(self, inst: Any, policy: str | None = None, **options: Any) -> SimReport:
         policy = policy or "plan"
@@ -173,11 +186,16 @@ class Realtime(Problem):
     def plot(self, inst: Any, result: Result, path: Path) -> bool:
         if result.plan is None:
             return False
-        self._gantt(inst, result.plan, path, f"{inst.name}: {result.method}, {result.objective:g} misses")
+        self._gantt(
+            inst, result.plan, path, f"{inst.name}: {result.method}, {result.objective:g} misses"
+        )
         return True
 
     def plot_simulation(self, inst: Any, report: SimReport, path: Path) -> bool:
-        title = f"{inst.name}: {report.policy}, {report.objective:g} misses (bound {report.bound.value:g})"
+        title = (
+            f"{inst.name}: {report.policy}, {report.objective:g} misses "
+            f"(bound {report.bound.value:g})"
+        )
         self._gantt(inst, report.raw.plan, path, title)
         return True
 

@@ -39,7 +39,7 @@ class ScenarioNet:
 def read_scenario(path: Path) -> list[ScenarioNet]:
     """The networks of an XRBench usage scenario; :class:`InputError` names the line."""
     text = read_text(path)
-    nets: list[ScenarioNet] = []
+    nets: list[dict[str, Any]] = []
     cur: dict[str, Any] | None = None
     in_dep = False
     for no, raw in enumerate(text.splitlines(), 1):
@@ -49,7 +49,7 @@ def read_scenario(path: Path) -> list[ScenarioNet]:
         m = re.match(r"Network\s+(\S+)\s*\{", line)
         if m:
             cur = {"name": m.group(1), "fps": None, "p": 1.0, "after": "", "layers": []}
-            nets.append(cur)  # type: ignore[arg-type]
+            nets.append(cur)
             continue
         if cur is None:
             raise InputError(path, f"line {no}: expected 'Network NAME {{', got {line!r}")
@@ -95,7 +95,9 @@ def network_entry(net: ScenarioNet, dtype: str) -> dict[str, Any]:
     for d in net.layers:
         f.append(2.0 * d["N"] * d["K"] * d["C"] * d["Y"] * d["X"] * d["R"] * d["S"])
         wt = d["K"] * d["C"] * d["R"] * d["S"]
-        m.append(beta * (wt + d["N"] * d["C"] * d["Y"] * d["X"] + d["N"] * d["K"] * d["Y"] * d["X"]))
+        m.append(
+            beta * (wt + d["N"] * d["C"] * d["Y"] * d["X"] + d["N"] * d["K"] * d["Y"] * d["X"])
+        )
         w += beta * wt
     return {"dtype": dtype, "weight_bytes": w, "flops": f, "bytes": m}
 

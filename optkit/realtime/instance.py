@@ -156,9 +156,7 @@ class RealtimeInstance:
         by = {t.name: t for t in self.tasks}
         for i, t in enumerate(self.tasks):
             if t.model not in self.networks and t.model not in self.times:
-                raise FieldError(
-                    f"tasks[{i}].model", "a network of 'networks' or 'times'", t.model
-                )
+                raise FieldError(f"tasks[{i}].model", "a network of 'networks' or 'times'", t.model)
             if t.after:
                 up = by.get(t.after)
                 if up is None:
@@ -351,12 +349,16 @@ def _backend(b: Any, i: int) -> Backend:
         try:
             hw = builtin_catalog().get_hardware(str(b["hardware"]))
         except KeyError as exc:
-            raise FieldError(at + "hardware", "a hardware key of the catalog", b["hardware"]) from exc
+            raise FieldError(
+                at + "hardware", "a hardware key of the catalog", b["hardware"]
+            ) from exc
     flops = b.get("flops")
     if flops is None and hw is not None:
         flops = {t: v * 1e12 for t, v in hw.tflops.items()}
-    if not isinstance(flops, dict) or not flops or not all(
-        is_real(v) and v > 0 for v in flops.values()
+    if (
+        not isinstance(flops, dict)
+        or not flops
+        or not all(is_real(v) and v > 0 for v in flops.values())
     ):
         raise FieldError(at + "flops", "{datatype: FLOP/s > 0}", flops)
     bw = b.get("bandwidth", None if hw is None else hw.bandwidth_gbs * 1e9)
@@ -392,6 +394,7 @@ def _network(name: str, n: Any) -> Network:
     dt = n.get("dtype", "fp16")
     if dt not in DTYPE_BYTES:
         raise FieldError(at + "dtype", "one of " + ", ".join(DTYPE_BYTES), dt)
+    assert isinstance(f, list) and isinstance(by, list)
     return Network(name, tuple(map(float, f)), tuple(map(float, by)), float(wb), dt)
 
 
@@ -403,7 +406,7 @@ def _task(t: Any, i: int) -> Task:
     dl = t.get("deadline")
     if dl is None:
         dl = 1.0 / fps
-    elif not is_real(dl) or not 0 < dl:
+    elif not is_real(dl) or not dl > 0:
         raise FieldError(at + "deadline", "seconds > 0 (default: the period)", dl)
     jit = t.get("jitter", 0.0) or 0.0
     if not is_real(jit) or not 0 <= jit < dl:

@@ -30,20 +30,24 @@ class RtPlan:
         return {
             "kind": KIND,
             "backend": self.backend.tolist(),
-            "start": [None if b < 0 else float(s) for b, s in zip(self.backend, self.start)],
+            "start": [
+                None if b < 0 else float(s) for b, s in zip(self.backend, self.start, strict=True)
+            ],
         }
 
     @classmethod
     def from_json(cls, data: Any) -> RtPlan:
         if not isinstance(data, dict) or data.get("kind") != KIND:
-            raise FieldError("plan.kind", f"{KIND!r}", None if not isinstance(data, dict) else data.get("kind"))
+            raise FieldError(
+                "plan.kind", f"{KIND!r}", None if not isinstance(data, dict) else data.get("kind")
+            )
         b, s = data.get("backend"), data.get("start")
         if not isinstance(b, list) or not all(is_int(x) and x >= -1 for x in b):
             raise FieldError("plan.backend", "a list of backend indices (-1: dropped)", b)
         if not isinstance(s, list) or len(s) != len(b):
             raise FieldError("plan.start", f"a list of {len(b)} start times (null: dropped)", s)
         starts = []
-        for i, (x, bb) in enumerate(zip(s, b)):
+        for i, (x, bb) in enumerate(zip(s, b, strict=True)):
             if bb >= 0 and not is_real(x):
                 raise FieldError(f"plan.start[{i}]", "seconds for a job that runs", x)
             starts.append(float("nan") if bb < 0 else float(x))

@@ -238,12 +238,14 @@ class PlanGuided(Policy):
             elif home[task[j]] == b:
                 if mine is None or d[j] < d[mine]:
                     mine = j
-            elif now + pb <= d[j] and st.finish(j, home[task[j]]) > d[j]:
-                if steal is None or d[j] < d[steal]:
-                    steal = j  # would miss at home, meets it here
-        if llm is not None and st.best_backend(llm, b):
-            if self.admits(llm, b, st):
-                return llm
+            elif (
+                now + pb <= d[j]
+                and st.finish(j, home[task[j]]) > d[j]
+                and (steal is None or d[j] < d[steal])
+            ):
+                steal = j  # would miss at home, meets it here
+        if llm is not None and st.best_backend(llm, b) and self.admits(llm, b, st):
+            return llm
         return mine if mine is not None else steal
 
 

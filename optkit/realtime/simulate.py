@@ -178,10 +178,11 @@ def replay(inst: RealtimeInstance, policy: Policy, progress: Any = None) -> Repl
             for b in range(B):
                 if running[b] >= 0 or not ready:
                     continue
-                j = choose(b, st)
+                pick = choose(b, st)
                 decisions += 1
-                if j is None:
+                if pick is None:
                     continue
+                j = pick
                 ready.remove(j)
                 pj = p[j][b]
                 backend[j], start[j] = b, t

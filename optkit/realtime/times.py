@@ -3,7 +3,7 @@ instance into its jobs (formulations/realtime.md, "Jobs" and "Execution times").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +30,7 @@ def network_time(inst: RealtimeInstance, model: str, b: Backend) -> tuple[float,
     return float(np.sum(np.maximum(f / rate, m / b.bandwidth))) + b.overhead, q
 
 
-def _hardware(b: Backend) -> object:
+def _hardware(b: Backend) -> Any:
     """A catalog Hardware for the roofline of ``b`` (its own numbers, no links used)."""
     from optkit.costmodel import Hardware, Link
 
@@ -47,9 +47,7 @@ def _hardware(b: Backend) -> object:
     )
 
 
-def session_times(
-    s: Session, b: Backend, index: int
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def session_times(s: Session, b: Backend, index: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per request: seconds of [prefill, decode 1, ...] on b and bytes moved by each."""
     from optkit.costmodel import Precision, Setup, builtin_catalog, forward, weight_bytes
 
@@ -78,7 +76,7 @@ def expand(inst: RealtimeInstance) -> JobTable:
     """Every job of the instance, deterministically (activation and jitter use ``seed``)."""
     rng = np.random.default_rng(inst.seed)
     B = len(inst.backends)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in JobTable.__dataclass_fields__}
+    cols: dict[str, list[Any]] = {col: [] for col in JobTable.__dataclass_fields__}
     first: dict[str, int] = {}
     n = 0
     tasks = _upstream_first(inst.tasks)
@@ -130,33 +128,34 @@ def expand(inst: RealtimeInstance) -> JobTable:
                 raise FieldError(
                     f"llm[{si}].model", "an LLM whose weights fit some backend's memory", s.model
                 )
-            i = np.arange(out)
+            steps = np.arange(out)
             cols["task"].append(np.full(out, idx))
             cols["kind"].append(np.full(out, LLM))
             cols["release"].append(np.full(out, a))
-            cols["deadline"].append(a + s.ttft + i / s.tps)
+            cols["deadline"].append(a + s.ttft + steps / s.tps)
             cols["weight"].append(np.full(out, s.weight))
-            cols["pred"].append(np.where(i == 0, -1, n + i - 1))
+            cols["pred"].append(np.where(steps == 0, -1, n + steps - 1))
             cols["p"].append(p)
             cols["bytes"].append(per_b[int(np.argmin(p[0]))][1][r])
             cols["request"].append(np.full(out, rid))
-            cols["step"].append(i)
+            cols["step"].append(steps)
             n += out
             rid += 1
     arr = {
-        k: (np.concatenate(v) if v else np.zeros((0, B) if k == "p" else 0)) for k, v in cols.items()
+        k: (np.concatenate(v) if v else np.zeros((0, B) if k == "p" else 0))
+        for k, v in cols.items()
     }
     ints = ("task", "kind", "weight", "pred", "request", "step")
-    for k in ints:
-        arr[k] = arr[k].astype(np.int64)
-    for k in ("release", "deadline", "p", "bytes"):
-        arr[k] = np.ascontiguousarray(arr[k], dtype=float)
+    for col in ints:
+        arr[col] = arr[col].astype(np.int64)
+    for col in ("release", "deadline", "p", "bytes"):
+        arr[col] = np.ascontiguousarray(arr[col], dtype=float)
     # order by release (ties: deadline, then index); predecessors renumbered
     order = np.lexsort((np.arange(n), arr["deadline"], arr["release"]))
     new = np.empty(n, dtype=np.int64)
     new[order] = np.arange(n)
-    for k in arr:
-        arr[k] = arr[k][order]
+    for col in arr:
+        arr[col] = arr[col][order]
     arr["pred"] = np.where(arr["pred"] >= 0, new[np.maximum(arr["pred"], 0)], -1)
     for v in arr.values():
         v.setflags(write=False)

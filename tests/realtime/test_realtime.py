@@ -49,8 +49,12 @@ def doc(
         "interference": interference,
         "shared_bandwidth": 1e11,
         "backends": [
-            {"name": f"b{k}", "flops": {"fp16": 2e12 / (k + 1)}, "bandwidth": 1e11 / (k + 1),
-             "memory": 1.6e10}
+            {
+                "name": f"b{k}",
+                "flops": {"fp16": 2e12 / (k + 1)},
+                "bandwidth": 1e11 / (k + 1),
+                "memory": 1.6e10,
+            }
             for k in range(B)
         ],
         "networks": {
@@ -162,11 +166,11 @@ def test_interference_is_the_stated_fluid_share():
     d["shared_bandwidth"] = 4e9  # demand of one job: 4e7 B / 0.01 s = 4e9 B/s
     inst = RealtimeInstance.from_dict(d)
     C = completions(inst, np.array([0, 1]), np.array([0.0, 0.0]))
-    assert C == pytest.approx([0.02, 0.02], rel=1e-12)
+    assert pytest.approx([0.02, 0.02], rel=1e-12) == C
     C = completions(inst, np.array([0, 1]), np.array([0.0, 0.005]))
     # a alone for 5 ms (half done), then both at half speed: a ends at 15 ms; b has
     # 5 ms of work done by then and ends 5 ms later alone
-    assert C == pytest.approx([0.015, 0.020], rel=1e-12)
+    assert pytest.approx([0.015, 0.020], rel=1e-12) == C
 
 
 def test_window_lp_counts_a_crowded_window():
@@ -186,7 +190,9 @@ def test_scaling_time_scales_nothing_else(unit):
     ref = RealtimeInstance.from_dict(doc(times, [60, 45, 100], 0.1, cascade=True))
     inst = RealtimeInstance.from_dict(doc(times, [60, 45, 100], 0.1, cascade=True, unit=unit))
     for name in POLICIES:
-        assert replay(inst, make(name)).verdict.objective == replay(ref, make(name)).verdict.objective
+        assert (
+            replay(inst, make(name)).verdict.objective == replay(ref, make(name)).verdict.objective
+        )
     assert [b.value for b in bounds(inst)] == [b.value for b in bounds(ref)]
     if unit >= 1e-3:  # CP-SAT ticks are 1 µs: at ms scale the ticks are still fine
         a = solve_cpsat(inst, SolverOptions(20), "plan")
@@ -195,8 +201,9 @@ def test_scaling_time_scales_nothing_else(unit):
 
 
 def test_checker_catches_broken_schedules():
-    inst = RealtimeInstance.from_dict(doc([[0.004, 0.009], [0.006, 0.003]], [60, 60], 0.05,
-                                          cascade=True, llm=[(0.0, 16, 3)]))
+    inst = RealtimeInstance.from_dict(
+        doc([[0.004, 0.009], [0.006, 0.003]], [60, 60], 0.05, cascade=True, llm=[(0.0, 16, 3)])
+    )
     good = replay(inst, make("edf"))
     assert good.verdict.valid
     b, s = good.plan.backend.copy(), good.plan.start.copy()
@@ -242,8 +249,13 @@ def test_checker_catches_broken_schedules():
 
 
 def test_every_xrbench_scenario_reads_with_its_networks():
-    counts = {"AR_Assistant": 6, "AR_gaming": 3, "VR_gaming": 3, "outdoor_activity_A": 4,
-              "social_interactionA": 4}
+    counts = {
+        "AR_Assistant": 6,
+        "AR_gaming": 3,
+        "VR_gaming": 3,
+        "outdoor_activity_A": 4,
+        "social_interactionA": 4,
+    }
     for name, k in counts.items():
         nets = read_scenario(SCENARIOS / f"{name}.m")
         assert len(nets) == k and all(n.layers and n.fps > 0 for n in nets)
@@ -267,8 +279,9 @@ def test_cascade_probability_thins_the_dependent_frames():
     tr = read_trace(TRACE).slice(0, 20)
     n = {}
     for sc in ("VR_gaming_25p", "VR_gaming_100p"):
-        d = realtime_instance(SCENARIOS / f"{sc}.m", llm="llama-3.2-1b", trace=tr,
-                              max_output=8, horizon=4.0, seed=3)
+        d = realtime_instance(
+            SCENARIOS / f"{sc}.m", llm="llama-3.2-1b", trace=tr, max_output=8, horizon=4.0, seed=3
+        )
         inst = RealtimeInstance.from_dict(d)
         ge = inst.streams.index("GE_FBNet_C")
         n[sc] = int(np.sum(inst.jobs.task == ge))
@@ -277,9 +290,24 @@ def test_cascade_probability_thins_the_dependent_frames():
 
 def test_cli_generate_solve_simulate_check(tmp_path):
     inst = tmp_path / "rt.json"
-    r = run("generate", "realtime", "--scenario", SCENARIOS / "AR_gaming.m", "--llm",
-            "llama-3.2-1b", "--trace", TRACE, "--max-output", "16", "--horizon", "0.3",
-            "--efficiency", "0.15", "--out", inst)
+    r = run(
+        "generate",
+        "realtime",
+        "--scenario",
+        SCENARIOS / "AR_gaming.m",
+        "--llm",
+        "llama-3.2-1b",
+        "--trace",
+        TRACE,
+        "--max-output",
+        "16",
+        "--horizon",
+        "0.3",
+        "--efficiency",
+        "0.15",
+        "--out",
+        inst,
+    )
     assert r.returncode == 0, r.stderr
     r = run("solve", inst, "--json", "--time-limit", "5", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
