@@ -178,13 +178,12 @@ def balanced_homes(inst: RealtimeInstance) -> np.ndarray:
 
 
 class PlanGuided(Policy):
-    """Ours: every perception task has a home backend from a utilisation-balancing
-    assignment (or the offline plan's); frames run EDF at home, and an idle backend
-    steals a frame that would miss at home. An LLM job runs on its earliest-finish
-    backend b, and only when the
-    frames homed on b that are ready or released meanwhile still meet their deadlines
-    after it (an EDF look-ahead over the known periodic releases: slack reclaimed for
-    decode), or when its own deadline is the earliest."""
+    """Ours: frames run earliest-deadline-first on their earliest-finish backend; an LLM
+    job runs on its earliest-finish backend b when it is admitted there (``admits``: a
+    look-ahead over the periodic frames the offline plan homes on b) and it precedes
+    the most urgent frame by deadline or leaves it on time. The homes come from a
+    utilisation-balancing assignment (``balanced_homes``) or are given (e.g. the
+    CP-SAT plan's)."""
 
     name = "plan"
 
@@ -203,50 +202,68 @@ class PlanGuided(Policy):
         self.cursor = [0] * st.B
 
     def admits(self, j: int, b: int, st: State) -> bool:
-        """Running LLM job j on b now leaves every frame homed on b on time (EDF after it),
-        or j's deadline is earlier than that of the first frame that would miss."""
-        p, d, rel = st.p, st.deadline, st.release
+        """Run LLM job j on b now? Yes when the frames homed on b that are ready or
+        released meanwhile all meet their deadlines after it (EDF look-ahead); otherwise
+        when fewer of them miss than the jobs of j's chain that would miss if j waited
+        for those frames."""
+        p, d, rel, started, dropped = st.p, st.deadline, st.release, st.started, st.dropped
         fr = self.frames[b]
         c = self.cursor[b]
         now = st.now
-        while c < len(fr) and (st.started[fr[c]] or st.dropped[fr[c]] or d[fr[c]] < now):
+        while c < len(fr) and (started[fr[c]] or dropped[fr[c]] or d[fr[c]] < now):
             c += 1
         self.cursor[b] = c
         t = now + p[j][b]
         k = c
+        window = []
+        missed = 0
         while k < len(fr) and rel[fr[k]] < t:
             f = fr[k]
             k += 1
-            if st.started[f] or st.dropped[f]:
+            if started[f] or dropped[f]:
                 continue
-            t = max(t, rel[f]) + p[f][b]
-            if t > d[f]:
-                return d[j] <= d[f]
-        return True
+            window.append(f)
+            end = max(t, rel[f]) + p[f][b]
+            if end > d[f]:
+                missed += 1  # dropped in this forecast: it takes no time
+            else:
+                t = end
+        if missed == 0:
+            return True
+        # the other order: those frames first, then j's chain on b
+        t = now
+        for f in window:
+            end = max(t, rel[f]) + p[f][b]
+            if end <= d[f]:
+                t = end
+        late, succ, step = 0, st.succ, j
+        while step >= 0 and late <= missed:
+            t += p[step][b]
+            late += t > d[step]
+            step = succ[step]
+        return missed < late
 
     def next(self, b: int, st: State) -> int | None:
-        p, d, task, kind, home = st.p, st.deadline, st.task, st.kind, self.home
-        now = st.now
-        mine = llm = steal = None
+        p, d, kind = st.p, st.deadline, st.kind
+        frame = llm = None
         for j in st.ready:
-            pb = p[j][b]
-            if pb == np.inf:
+            if p[j][b] == INF:
                 continue
             if kind[j] == LLM:
                 if llm is None or d[j] < d[llm]:
                     llm = j
-            elif home[task[j]] == b:
-                if mine is None or d[j] < d[mine]:
-                    mine = j
-            elif (
-                now + pb <= d[j]
-                and st.finish(j, home[task[j]]) > d[j]
-                and (steal is None or d[j] < d[steal])
-            ):
-                steal = j  # would miss at home, meets it here
-        if llm is not None and st.best_backend(llm, b) and self.admits(llm, b, st):
+            elif (frame is None or d[j] < d[frame]) and st.best_backend(j, b):
+                frame = j
+        if (
+            llm is not None
+            and st.best_backend(llm, b)
+            and self.admits(llm, b, st)
+            and (
+                frame is None or d[llm] <= d[frame] or st.now + p[llm][b] + p[frame][b] <= d[frame]
+            )
+        ):
             return llm
-        return mine if mine is not None else steal
+        return frame
 
 
 class Table(Policy):
