@@ -37,6 +37,8 @@ bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/costmodel/run.py all
 	$(PY) benchmarks/serving/run.py all
 	$(PY) benchmarks/kvcache/run.py all
+	$(PY) benchmarks/experts/run.py
+	$(PY) benchmarks/realtime/run.py all
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check optkit tests benchmarks
