@@ -4,6 +4,7 @@ when a backend falls idle (a ready job to start there, or None to leave it idle)
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 
 import numpy as np
@@ -12,6 +13,8 @@ from optkit.realtime.instance import LLM, RealtimeInstance
 from optkit.realtime.simulate import State
 
 INF = float("inf")
+#: most frames the plan policy's admission test looks ahead over
+LOOKAHEAD = 16
 
 
 class Policy:
@@ -200,12 +203,25 @@ class PlanGuided(Policy):
             np.nonzero((jt.kind != LLM) & (home_of_job == b))[0].tolist() for b in range(st.B)
         ]
         self.cursor = [0] * st.B
+        self.llm_ready: list[tuple[float, int]] = []  # (deadline, job), lazily cleaned
+        self.frames_ready: list[int] = []
+        self.asked: tuple[int, int, float] = (-1, -1, -1.0)
+        self.answer = False
 
     def admits(self, j: int, b: int, st: State) -> bool:
         """Run LLM job j on b now? Yes when the frames homed on b that are ready or
         released meanwhile all meet their deadlines after it (EDF look-ahead); otherwise
         when fewer of them miss than the jobs of j's chain that would miss if j waited
-        for those frames."""
+        for those frames (counted until the chain is back on its cadence). Answers are
+        kept for the current instant: nothing they depend on changes within it."""
+        key = (j, b, st.now)
+        if key == self.asked:
+            return self.answer
+        self.asked = key
+        self.answer = self._admits(j, b, st)
+        return self.answer
+
+    def _admits(self, j: int, b: int, st: State) -> bool:
         p, d, rel, started, dropped = st.p, st.deadline, st.release, st.started, st.dropped
         fr = self.frames[b]
         c = self.cursor[b]
@@ -217,13 +233,15 @@ class PlanGuided(Policy):
         k = c
         window = []
         missed = 0
-        while k < len(fr) and rel[fr[k]] < t:
+        stop = min(len(fr), k + LOOKAHEAD)
+        while k < stop and rel[fr[k]] < t:
             f = fr[k]
             k += 1
             if started[f] or dropped[f]:
                 continue
             window.append(f)
-            end = max(t, rel[f]) + p[f][b]
+            r = rel[f]
+            end = (t if t > r else r) + p[f][b]
             if end > d[f]:
                 missed += 1  # dropped in this forecast: it takes no time
             else:
@@ -233,34 +251,47 @@ class PlanGuided(Policy):
         # the other order: those frames first, then j's chain on b
         t = now
         for f in window:
-            end = max(t, rel[f]) + p[f][b]
+            r = rel[f]
+            end = (t if t > r else r) + p[f][b]
             if end <= d[f]:
                 t = end
         late, succ, step = 0, st.succ, j
         while step >= 0 and late <= missed:
             t += p[step][b]
-            late += t > d[step]
+            if t <= d[step]:
+                break  # the chain has caught up with its cadence: waiting costs no more
+            late += 1
             step = succ[step]
         return missed < late
 
+    def on_release(self, j: int, st: State) -> None:
+        if st.kind[j] == LLM:
+            heapq.heappush(self.llm_ready, (st.deadline[j], j))
+        else:
+            self.frames_ready.append(j)
+
     def next(self, b: int, st: State) -> int | None:
-        p, d, kind = st.p, st.deadline, st.kind
-        frame = llm = None
-        for j in st.ready:
-            if p[j][b] == INF:
+        p, d, started, dropped = st.p, st.deadline, st.started, st.dropped
+        heap = self.llm_ready
+        while heap and started[heap[0][1]]:
+            heapq.heappop(heap)
+        llm = heap[0][1] if heap and p[heap[0][1]][b] != INF else None
+        frame = None
+        keep = []
+        for j in self.frames_ready:
+            if started[j] or dropped[j]:
                 continue
-            if kind[j] == LLM:
-                if llm is None or d[j] < d[llm]:
-                    llm = j
-            elif (frame is None or d[j] < d[frame]) and st.best_backend(j, b):
+            keep.append(j)
+            if p[j][b] != INF and (frame is None or d[j] < d[frame]) and st.best_backend(j, b):
                 frame = j
+        self.frames_ready = keep
         if (
             llm is not None
-            and st.best_backend(llm, b)
-            and self.admits(llm, b, st)
             and (
                 frame is None or d[llm] <= d[frame] or st.now + p[llm][b] + p[frame][b] <= d[frame]
             )
+            and st.best_backend(llm, b)
+            and self.admits(llm, b, st)
         ):
             return llm
         return frame
