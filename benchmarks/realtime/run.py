@@ -12,8 +12,9 @@ and bound model within 10 s, and every policy's weighted misses, miss rates, TTF
 TPS. Results: results/grid.csv, results/summary.csv, results/misses_vs_efficiency.png.
 
 speed: the policies' decision time (median of next() calls, µs) and the simulator's
-jobs per second on 300 s AR_Assistant traces at 0.3 and 0.15 of peak (median of 5 replays; the independent
-check of the produced plan timed apart). Results: results/speed.csv.
+jobs per second on 300 s AR_Assistant traces at 0.3 and 0.15 of peak (median of 5
+replays; the independent check of the produced plan timed apart).
+Results: results/speed.csv.
 """
 
 from __future__ import annotations
