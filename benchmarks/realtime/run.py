@@ -1,6 +1,6 @@
 """Real-time SoC scheduling on XRBench scenarios with an LLM assistant (Ryzen AI 9 HX 370).
 
-python benchmarks/realtime/run.py [grid|speed|all] [--quick]
+python benchmarks/realtime/run.py [grid|speed|all] [--quick] [--pure]
 
 grid: every XRBench usage scenario (../shared/data/xrbench_scenarios) with a
 Llama-3.2-1B assistant (int4 weights) whose requests are Azure conversation-trace
@@ -9,7 +9,8 @@ CPU / iGPU / NPU sharing LPDDR5X (interference on), 1 s of releases, 1 ms releas
 jitter, for the fraction of peak the backends reach: 1.0 (the roofline), 0.3, 0.15,
 0.1. Per instance: the window-LP bound, the CP-SAT plan (replayed under interference)
 and bound model within 10 s, and every policy's weighted misses, miss rates, TTFT and
-TPS. Results: results/grid.csv, results/summary.csv, results/misses_vs_efficiency.png.
+TPS. Results: results/grid.csv, results/summary.csv, results/misses_vs_efficiency.png;
+with --pure the same without interference (where CP-SAT is exact): results/*_pure.*.
 
 speed: the policies' decision time (median of next() calls, µs) and the simulator's
 jobs per second on 300 s AR_Assistant traces at 0.3 and 0.15 of peak (median of 5
@@ -47,7 +48,9 @@ EFFICIENCIES = (1.0, 0.3, 0.15, 0.1)
 OUT = HERE / "results"
 
 
-def instance(scenario: Path, eff: float, seed: int, horizon: float = 1.0) -> RealtimeInstance:
+def instance(
+    scenario: Path, eff: float, seed: int, horizon: float = 1.0, interference: bool = True
+) -> RealtimeInstance:
     tr = read_trace(TRACE).slice(100 * seed, 50)
     doc = realtime_instance(
         scenario,
@@ -61,17 +64,20 @@ def instance(scenario: Path, eff: float, seed: int, horizon: float = 1.0) -> Rea
         seed=seed,
         ttft=1.0,
         tps=10.0,
+        interference=interference,
     )
     return RealtimeInstance.from_dict(doc)
 
 
-def grid(quick: bool) -> None:
+def grid(quick: bool, pure: bool = False) -> None:
+    """``pure``: interference off (the model CP-SAT solves exactly)."""
     rows = []
     seeds = (0,) if quick else (0, 1)
+    tag = "_pure" if pure else ""
     for sc in SCENARIOS:
         for eff in EFFICIENCIES:
             for seed in seeds:
-                inst = instance(sc, eff, seed)
+                inst = instance(sc, eff, seed, interference=not pure)
                 jt = inst.jobs
                 t0 = time.perf_counter()
                 lp = max(b.value for b in bounds(inst, "auto", 30.0) if b.obtained)
@@ -118,11 +124,11 @@ def grid(quick: bool) -> None:
                     flush=True,
                 )
     OUT.mkdir(exist_ok=True)
-    write_csv(OUT / "grid.csv", rows)
-    summary(rows)
+    write_csv(OUT / f"grid{tag}.csv", rows)
+    summary(rows, tag)
 
 
-def summary(rows: list[dict]) -> None:
+def summary(rows: list[dict], tag: str = "") -> None:
     """Per policy: mean miss rate, how often it meets the best bound, mean gap (misses
     above the bound, as a share of jobs); the mean spread between policies."""
     keys = sorted({(r["scenario"], r["efficiency"], r["seed"]) for r in rows})
@@ -156,7 +162,7 @@ def summary(rows: list[dict]) -> None:
             "mean_miss_rate": statistics.mean(spreads),
         }
     )
-    write_csv(OUT / "summary.csv", out)
+    write_csv(OUT / f"summary{tag}.csv", out)
     for r in out:
         print(r)
     series = {}
@@ -177,7 +183,7 @@ def summary(rows: list[dict]) -> None:
     series["lower bound"] = bnd
     plot.curves(
         series,
-        OUT / "misses_vs_efficiency.png",
+        OUT / f"misses_vs_efficiency{tag}.png",
         title="XRBench + Llama-3.2-1B on Ryzen AI: weighted miss rate by policy",
         xlabel="fraction of peak FLOP/s and bandwidth reached",
         ylabel="mean miss rate (all jobs)",
@@ -246,4 +252,4 @@ if __name__ == "__main__":
     if what in ("speed", "all"):
         speed()
     if what in ("grid", "all"):
-        grid(quick)
+        grid(quick, pure="--pure" in sys.argv)

@@ -124,11 +124,13 @@ def solve_cpsat(
                 m.add_hint(S[j], min(max(rel[j], tick(float(hs[j]), math.ceil) - t0), horizon))
     solver = cp_model.CpSolver()
     cpsat_parameters(solver, opts)
+    if hint is not None:
+        solver.parameters.repair_hint = True  # a replayed plan may overlap by a tick
     st = solver.solve(m)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return CpAnswer("NO_SOLUTION", None, None, None, 0.0)
     # integer weights: the objective is integral, so its bound rounds up
-    bound = float(math.ceil(solver.best_objective_bound - 1e-9))
+    bound = max(0.0, float(math.ceil(solver.best_objective_bound - 1e-9)))
     backend = np.full(n, -1, dtype=np.int64)
     start = np.full(n, np.nan)
     for j in range(n):

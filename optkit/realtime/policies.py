@@ -180,6 +180,18 @@ def balanced_homes(inst: RealtimeInstance) -> np.ndarray:
     return homes
 
 
+def homes_of(inst: RealtimeInstance, backend: np.ndarray) -> np.ndarray:
+    """Each task's most used backend in a plan (``balanced_homes``' choice where the plan
+    runs none of its frames)."""
+    jt = inst.jobs
+    homes = balanced_homes(inst)
+    for i in range(len(inst.tasks)):
+        on = backend[(jt.task == i) & (backend >= 0)]
+        if len(on):
+            homes[i] = int(np.argmax(np.bincount(on, minlength=len(inst.backends))))
+    return homes
+
+
 class PlanGuided(Policy):
     """Ours: frames run earliest-deadline-first on their earliest-finish backend; an LLM
     job runs on its earliest-finish backend b when it is admitted there (``admits``: a
