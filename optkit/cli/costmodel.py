@@ -270,3 +270,47 @@ def catalog_cmd(
     for r in rows:
         t.add_row(*r)
     out.print(t)
+
+
+@app.command()
+def calibrate(
+    profiles: Annotated[
+        Path, typer.Option("--profiles", help="Folder of kernel-time CSVs (Vidur layout).")
+    ],
+    hardware: Annotated[str, typer.Option(help="Catalog key of the profiled device.")],
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Calibration YAML to write (default: stdout).")
+    ] = None,
+    catalog: Annotated[
+        list[Path] | None, typer.Option(help="Extra catalog YAML files (repeatable).")
+    ] = None,
+) -> None:
+    """Fit the calibrated kernel model to measured kernel times of one device."""
+    import yaml
+
+    from optkit.costmodel.fit import calibration_document, device_of, fit, read_profiles
+    from optkit.io import atomic_write
+
+    cat = catalog_of(catalog)
+    try:
+        hw = cat.get_hardware(hardware)
+    except KeyError as e:
+        fail(f"--hardware: {e.args[0] if e.args else e}")
+    try:
+        dev = device_of(hw)
+    except KeyError as e:
+        fail(f"--hardware: {e.args[0]}")
+    try:
+        kernels = read_profiles(profiles)
+    except InputError as e:
+        fail(str(e))
+    n = sum(len(k) for k in kernels.values())
+    files = sorted(p.name for p in profiles.glob("*.csv"))
+    source = f"fitted by optkit calibrate on {n:,} kernels of {hardware} ({', '.join(files)})"
+    cal = fit(kernels, dev, source)
+    text = yaml.safe_dump(calibration_document(cal, hardware, dev, kernels), sort_keys=False)
+    if output is None:
+        out.print(text, end="", markup=False, highlight=False)
+    else:
+        atomic_write(output, text)
+        err.print(f"wrote {output}: {n:,} kernels fitted")

@@ -79,11 +79,14 @@ class Device:
     sms: int  # streaming multiprocessors (compute units)
 
 
-def waves(M: ArrayLike, N: ArrayLike, sms: int) -> Any:
-    """u(M, N) = tiles / (waves · SMs): the share of the SMs a GEMM keeps busy."""
+def waves(M: ArrayLike, N: ArrayLike, sms: int, K: ArrayLike = 0) -> Any:
+    """u(M, N, K) = work units / (waves · SMs): the share of the SMs a GEMM keeps busy.
+    Units are 128×128 output tiles; when there are fewer tiles than SMs the K dimension
+    is split (split-K, as cuBLAS does) into up to ⌊SMs / tiles⌋ slices of ≥ 256."""
     tiles = np.ceil(np.asarray(M, dtype=float) / TILE) * np.ceil(np.asarray(N, dtype=float) / TILE)
-    w = np.ceil(tiles / sms)
-    return tiles / (w * sms)
+    split = np.maximum(1.0, np.minimum(np.floor(sms / tiles), np.floor(np.asarray(K) / 256)))
+    units = tiles * split
+    return units / (np.ceil(units / sms) * sms)
 
 
 def gemm(
@@ -93,7 +96,7 @@ def gemm(
     M, K, N = (np.asarray(x, dtype=float) for x in (M, K, N))
     F = 2 * M * N * K
     B = bytes_per * (M * K + K * N + M * N)
-    u = waves(M, N, dev.sms) if cal.eta_gemm < 1 else 1.0
+    u = waves(M, N, dev.sms, K) if cal.eta_gemm < 1 else 1.0
     return cal.o_gemm + np.maximum(
         F / (dev.flops * cal.eta_gemm * u), B / (dev.bandwidth * cal.eta_gemm_mem)
     )
@@ -112,9 +115,9 @@ def elementwise(op: str, nbytes: ArrayLike, dev: Device, cal: Calibration) -> An
 def attn_decode(
     batch: ArrayLike,
     kv_len: ArrayLike,
-    kv_heads: float,
-    q_heads: float,
-    head_dim: float,
+    kv_heads: ArrayLike,
+    q_heads: ArrayLike,
+    head_dim: ArrayLike,
     dev: Device,
     cal: Calibration,
     kv_bytes: float = 2.0,
@@ -122,8 +125,8 @@ def attn_decode(
     """One decode step's attention: each of ``batch`` sequences reads ``kv_len`` cached
     K and V of ``kv_heads`` heads."""
     b, L = np.asarray(batch, dtype=float), np.asarray(kv_len, dtype=float)
-    B = 2 * b * L * kv_heads * head_dim * kv_bytes
-    F = 4 * b * L * q_heads * head_dim
+    B = 2 * b * L * np.asarray(kv_heads) * head_dim * kv_bytes
+    F = 4 * b * L * np.asarray(q_heads) * head_dim
     t = np.maximum(B / (dev.bandwidth * cal.eta_attn_decode), F / dev.flops)
     return cal.o_attn_decode + b * cal.o_attn_seq + t
 
@@ -131,9 +134,9 @@ def attn_decode(
 def attn_prefill(
     chunk: ArrayLike,
     cached: ArrayLike,
-    q_heads: float,
-    kv_heads: float,
-    head_dim: float,
+    q_heads: ArrayLike,
+    kv_heads: ArrayLike,
+    head_dim: ArrayLike,
     dev: Device,
     cal: Calibration,
     kv_bytes: float = 2.0,
@@ -143,8 +146,9 @@ def attn_prefill(
     the diagonal are computed whole) plus reading K, V, Q and writing the output, each at
     its fitted efficiency (a sum: the two phases of a tile overlap poorly at these sizes)."""
     c, p = np.asarray(chunk, dtype=float), np.asarray(cached, dtype=float)
-    F = 4 * q_heads * head_dim * c * (p + c)
-    B = 2 * (p + c) * kv_heads * head_dim * kv_bytes + 2 * c * q_heads * head_dim * kv_bytes
+    qh, kh, dh = (np.asarray(x, dtype=float) for x in (q_heads, kv_heads, head_dim))
+    F = 4 * qh * dh * c * (p + c)
+    B = 2 * (p + c) * kh * dh * kv_bytes + 2 * c * qh * dh * kv_bytes
     return (
         cal.o_attn_prefill
         + F / (dev.flops * cal.eta_attn_prefill)

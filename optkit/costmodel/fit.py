@@ -244,22 +244,24 @@ def _encode(name: str, v: float) -> float:
 START = {"eta": 0.5, "o_": 5e-6}
 
 
+def _residual(x: np.ndarray, k: Kernels, dev: Device, names: Sequence[str]) -> np.ndarray:
+    c = Calibration(**{n: _decode(n, v) for n, v in zip(names, x, strict=True)})  # type: ignore[arg-type]
+    return np.log(predict(k, dev, c)) - np.log(k.seconds)
+
+
 def fit(kernels: dict[str, Kernels], dev: Device, source: str) -> Calibration:
     """Least squares on log(predicted / measured), per kind."""
-    cal = Calibration(source=source)
+    values: dict[str, float] = {}
     for kind, names in PARAMS.items():
         k = kernels.get(kind)
         if k is None or len(k) == 0:
             continue
         x0 = [_encode(n, next(v for p, v in START.items() if n.startswith(p))) for n in names]
-        y = np.log(k.seconds)
-
-        def res(x: np.ndarray, k: Kernels = k, names: Sequence[str] = names) -> np.ndarray:
-            c = replace(cal, **{n: _decode(n, v) for n, v in zip(names, x, strict=True)})
-            return np.log(predict(k, dev, c)) - y
-
-        sol = least_squares(res, x0, method="trf", loss="soft_l1", f_scale=0.1)
-        cal = replace(cal, **{n: _decode(n, v) for n, v in zip(names, sol.x, strict=True)})
+        sol = least_squares(
+            _residual, x0, method="trf", loss="soft_l1", f_scale=0.1, args=(k, dev, names)
+        )
+        values.update({n: _decode(n, v) for n, v in zip(names, sol.x, strict=True)})
+    cal = Calibration(source=source, **values)  # type: ignore[arg-type]
     el = kernels.get("elem")
     if el is not None and len(el):
         table: dict[str, tuple[float, float]] = {}
@@ -297,3 +299,63 @@ def fit(kernels: dict[str, Kernels], dev: Device, source: str) -> Calibration:
 def errors(k: Kernels, dev: Device, cal: Calibration) -> np.ndarray:
     """Relative errors (predicted − measured) / measured."""
     return predict(k, dev, cal) / k.seconds - 1.0
+
+
+# --- calibration files -------------------------------------------------------------------
+
+
+def device_of(hw: Any, math_type: str = "fp16") -> Device:
+    """A catalog device's datasheet numbers for the calibrated model; the SM count comes
+    from ``data/calibration.yaml`` (refused when it has none for this device)."""
+    units = _calibration_data()["compute_units"]
+    if hw.key not in units:
+        raise KeyError(
+            f"hardware {hw.key!r} has no compute-unit count in the calibration data "
+            f"(known: {', '.join(sorted(units))})"
+        )
+    return Device(hw.peak_flops(math_type), hw.bandwidth_gbs * 1e9, int(units[hw.key]["value"]))
+
+
+def default_calibration() -> Calibration:
+    """The constants shipped in ``data/calibration.yaml`` (fitted on A100 profiles)."""
+    return Calibration.from_dict(_calibration_data()["fitted"])
+
+
+_DATA: dict[str, Any] | None = None
+
+
+def _calibration_data() -> dict[str, Any]:
+    global _DATA
+    if _DATA is None:
+        from importlib import resources
+
+        from optkit.costmodel.loader import _read_yaml
+
+        res = resources.files("optkit.costmodel").joinpath("data").joinpath("calibration.yaml")
+        _DATA = _read_yaml("calibration.yaml", res.read_text())
+    return _DATA
+
+
+def calibration_document(
+    cal: Calibration, hardware: str, dev: Device, kernels: dict[str, Kernels]
+) -> dict[str, Any]:
+    """The YAML document ``optkit calibrate`` writes: the fitted constants with what they
+    were fitted on, the device numbers used, and the fit's errors per kind."""
+    fit_err = {}
+    for kind, k in kernels.items():
+        e = np.abs(errors(k, dev, cal))
+        fit_err[kind] = {
+            "kernels": len(k),
+            "median_abs_rel_error": round(float(np.median(e)), 4),
+            "p90_abs_rel_error": round(float(np.percentile(e, 90)), 4),
+        }
+    return {
+        "fitted": cal.to_dict(),
+        "device": {
+            "hardware": hardware,
+            "flops": dev.flops,
+            "bandwidth": dev.bandwidth,
+            "compute_units": dev.sms,
+        },
+        "fit_errors": fit_err,
+    }
