@@ -30,7 +30,7 @@ from optkit.io import write_csv  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "gpu_kernel_profiles"
 OUT = HERE / "results"
-A100 = Device(312e12, 2039e9, 108)  # a100-80gb: hardware.yaml; SMs: calibration.yaml
+A100 = Device(312e12, 2039e9, 108, 300e9)  # a100-80gb + NVLink 3 (hardware.yaml)
 TRAIN_MODELS = (
     "meta-llama_Llama-2-7b-hf",
     "meta-llama_Llama-2-70b-hf",

@@ -104,13 +104,15 @@ def read_profiles(folder: Path) -> dict[str, Kernels]:
             for r in rows:
                 n, per_node = _num(path, r, "num_workers"), _num(path, r, "devices_per_node")
                 t = r.get("time_stats.all_reduce.median", "")
-                if t and n == per_node:  # one node: NVLink/NVSwitch
+                # one node (NVLink/NVSwitch). ``size`` is bytes: read as fp16 elements
+                # the largest rows would move 312-348 GB/s, above NVLink 3's 300 GB/s
+                if t and n == per_node:
                     add(
                         "allreduce",
                         name,
                         "all_reduce",
                         float(t) / 1e3,
-                        bytes=_num(path, r, "size") * BYTES,
+                        bytes=_num(path, r, "size"),  # bytes (see below)
                         gpus=n,
                     )
     out = {}
@@ -216,8 +218,8 @@ def predict(k: Kernels, dev: Device, cal: Calibration) -> np.ndarray:
     t = np.zeros(len(k))
     for n in np.unique(s["gpus"]):
         m = s["gpus"] == n
-        a, b = cal.allreduce.get(int(n), (0.0, math.inf))
-        t[m] = a + 2 * (n - 1) / n * s["bytes"][m] / b
+        a, eta = cal.allreduce.get(int(n), (0.0, 1.0))  # roofline: the link alone
+        t[m] = a + 2 * (n - 1) / n * s["bytes"][m] / (dev.link * eta)
     return t
 
 
@@ -286,12 +288,10 @@ def fit(kernels: dict[str, Kernels], dev: Device, source: str) -> Calibration:
             y = np.log(ar.seconds[m])
 
             def res_ar(x: np.ndarray, S: np.ndarray = S, y: np.ndarray = y) -> np.ndarray:
-                return np.log(math.exp(x[0]) + S / math.exp(x[1])) - y
+                return np.log(math.exp(x[0]) + S / (dev.link * _decode("eta", x[1]))) - y
 
-            sol = least_squares(
-                res_ar, [math.log(1e-5), math.log(1e11)], loss="soft_l1", f_scale=0.1
-            )
-            ar_table[int(n)] = (math.exp(sol.x[0]), math.exp(sol.x[1]))
+            sol = least_squares(res_ar, [math.log(1e-5), 0.0], loss="soft_l1", f_scale=0.1)
+            ar_table[int(n)] = (math.exp(sol.x[0]), _decode("eta", sol.x[1]))
         cal = replace(cal, allreduce=ar_table)
     return cal
 
@@ -313,7 +313,12 @@ def device_of(hw: Any, math_type: str = "fp16") -> Device:
             f"hardware {hw.key!r} has no compute-unit count in the calibration data "
             f"(known: {', '.join(sorted(units))})"
         )
-    return Device(hw.peak_flops(math_type), hw.bandwidth_gbs * 1e9, int(units[hw.key]["value"]))
+    return Device(
+        hw.peak_flops(math_type),
+        hw.bandwidth_gbs * 1e9,
+        int(units[hw.key]["value"]),
+        hw.interconnect.bandwidth_gbs * 1e9,
+    )
 
 
 def default_calibration() -> Calibration:
@@ -356,6 +361,7 @@ def calibration_document(
             "flops": dev.flops,
             "bandwidth": dev.bandwidth,
             "compute_units": dev.sms,
+            "link": dev.link,
         },
         "fit_errors": fit_err,
     }
