@@ -109,86 +109,8 @@ def gemm(
         F / (dev.flops * cal.eta_gemm * u), B / (dev.bandwidth * cal.eta_gemm_mem)
     )
 
-    #: element-wise operators (norm, rope, act, add): (memory efficiency, floor s)
-    elem: dict[str, tuple[float, float]] = field(default_factory=dict)
-    eta_attn_decode: float = 1.0
-    o_attn_decode: float = 0.0
-    o_attn_seq: float = 0.0  # per sequence of a decode batch
-    eta_attn_prefill: float = 1.0
-    eta_attn_prefill_mem: float = 1.0
-    o_attn_prefill: float = 0.0
-    #: all-reduce per GPU count: (latency s, bus bandwidth as a fraction of the link's)
-    allreduce: dict[int, tuple[float, float]] = field(default_factory=dict)
-    source: str = "the roofline (no calibration)"
 
-    def __post_init__(self) -> None:
-        for op, (eta, o) in self.elem.items():
-            if not 0 < eta <= 1 or o < 0:
-                raise ValueError(f"elem.{op}: expected an efficiency in (0, 1] and a floor >= 0")
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name.startswith("eta") and not 0 < v <= 1:
-                raise ValueError(f"{f.name}: expected a fraction of peak in (0, 1], got {v}")
-            if f.name.startswith("o_") and v < 0:
-                raise ValueError(f"{f.name}: expected seconds >= 0, got {v}")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["allreduce"] = {str(k): list(v) for k, v in self.allreduce.items()}
-        d["elem"] = {k: list(v) for k, v in self.elem.items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Calibration:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown calibration fields: {', '.join(sorted(unknown))}")
-        d = dict(d)
-        d["allreduce"] = {
-            int(k): (float(a), float(b)) for k, (a, b) in d.get("allreduce", {}).items()
-        }
-        d["elem"] = {str(k): (float(a), float(b)) for k, (a, b) in d.get("elem", {}).items()}
-        return cls(**d)
-
-
-ROOFLINE = Calibration()
-
-
-@dataclass(frozen=True)
-class Device:
-    """The datasheet numbers a calibrated time needs."""
-
-    flops: float  # peak FLOP/s of the math type
-    bandwidth: float  # bytes/s
-    sms: int  # streaming multiprocessors (compute units)
-    link: float = 0.0  # GPU-to-GPU link, bytes/s per direction
-
-
-def waves(M: ArrayLike, N: ArrayLike, sms: int, K: ArrayLike = 0) -> Any:
-    """u(M, N, K) = work units / (waves · SMs): the share of the SMs a GEMM keeps busy.
-    Units are 128×128 output tiles; when there are fewer tiles than SMs the K dimension
-    is split (split-K, as cuBLAS does) into up to ⌊SMs / tiles⌋ slices of ≥ 256."""
-    tiles = np.ceil(np.asarray(M, dtype=float) / TILE) * np.ceil(np.asarray(N, dtype=float) / TILE)
-    split = np.maximum(1.0, np.minimum(np.floor(sms / tiles), np.floor(np.asarray(K) / 256)))
-    units = tiles * split
-    return units / (np.ceil(units / sms) * sms)
-
-
-def gemm(
-    M: ArrayLike, K: ArrayLike, N: ArrayLike, dev: Device, cal: Calibration, bytes_per: float = 2.0
-) -> Any:
-    """Seconds of an M×K by K×N GEMM (fp16 by default)."""
-    M, K, N = (np.asarray(x, dtype=float) for x in (M, K, N))
-    F = 2 * M * N * K
-    B = bytes_per * (M * K + K * N + M * N)
-    u = waves(M, N, dev.sms, K) if cal.eta_gemm < 1 else 1.0
-    return cal.o_gemm + np.maximum(
-        F / (dev.flops * cal.eta_gemm * u), B / (dev.bandwidth * cal.eta_gemm_mem)
-    )
-
-
-#: element-wise operators of a decoder layer
+#: element-wise operator classes of a decoder layer
 ELEM_OPS = ("norm", "rope", "act", "add")
 
 
