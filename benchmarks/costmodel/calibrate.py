@@ -10,6 +10,10 @@ InternLM-20B, Llama-3-70B, Phi-2); attention and all-reduce (one source each) by
 a seeded random half. Writes results/calibration_errors.csv,
 results/calibration_scatter.png and results/calibration_fitted.yaml (the constants
 shipped in optkit/costmodel/data/calibration.yaml).
+
+End to end on a device not used for fitting: the whole prefill and decode passes
+measured on an H200 (results/gpu_measured_h200.json, benchmarks/costmodel/gpu_measure.py)
+against the shipped calibration and the roofline: results/calibration_e2e_h200.csv.
 """
 
 from __future__ import annotations
@@ -114,6 +118,44 @@ def main() -> None:
         yaml.safe_dump({"fitted": cal.to_dict()}, sort_keys=False)
     )
     scatter(test, cal)
+    end_to_end()
+
+
+def end_to_end() -> None:
+    import json
+
+    from optkit.costmodel import builtin_catalog, forward
+    from optkit.costmodel.predict import forward_time
+
+    cat = builtin_catalog()
+    hw = cat.get_hardware("h200")
+    doc = json.loads((OUT / "gpu_measured_h200.json").read_text())
+    rows = []
+    for r in doc["rows"]:
+        m = cat.get_model(r["model"])
+        pred = float(forward_time(m, hw, r["batch"], r["tokens"], r["context"])[0])
+        roof = float(forward(m, hw, r["batch"], r["tokens"], r["context"]).time_s)
+        rows.append(
+            {
+                "model": r["model"],
+                "phase": r["phase"],
+                "batch": r["batch"],
+                "tokens": r["tokens"],
+                "context": r["context"],
+                "measured_ms": round(r["seconds"] * 1e3, 4),
+                "calibrated_ms": round(pred * 1e3, 4),
+                "roofline_ms": round(roof * 1e3, 4),
+                "calibrated_error": round(pred / r["seconds"] - 1, 4),
+                "roofline_error": round(roof / r["seconds"] - 1, 4),
+            }
+        )
+    write_csv(OUT / "calibration_e2e_h200.csv", rows)
+    cal_e = [abs(r["calibrated_error"]) for r in rows]
+    roof_e = [abs(r["roofline_error"]) for r in rows]
+    print(
+        f"H200 end to end ({len(rows)} passes): median |error| calibrated "
+        f"{np.median(cal_e):.3f}, roofline {np.median(roof_e):.3f}"
+    )
 
 
 def scatter(test: dict[str, Kernels], cal: Calibration) -> None:

@@ -122,10 +122,22 @@ def cost(
     compute_eff: EffOpt = 1.0,
     memory_eff: EffOpt = 1.0,
     network_eff: EffOpt = 1.0,
+    efficiency: Annotated[
+        str,
+        typer.Option(
+            help="calibrated (predicts real GPUs; the roofline where a device has no "
+            "calibration) or roofline (with --compute-eff/--memory-eff/--network-eff)."
+        ),
+    ] = "calibrated",
     catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Latency, throughput, memory and bottleneck of one configuration (roofline model)."""
+    """Latency, throughput, memory and bottleneck of one configuration; the roofline
+    (a proven lower bound) beside the prediction."""
+    if efficiency not in ("calibrated", "roofline"):
+        fail(f"--efficiency: expected calibrated or roofline, got {efficiency!r}")
+    if efficiency == "calibrated" and (compute_eff, memory_eff, network_eff) != (1.0, 1.0, 1.0):
+        fail("--compute-eff/--memory-eff/--network-eff apply to --efficiency roofline")
     from optkit.costmodel.summary import summary
 
     cat, m, hw = entries(catalog, model, hardware)
@@ -146,22 +158,29 @@ def cost(
         network_eff,
     )
     try:
-        row = summary(m, hw, batch, input, output, st)
+        row = summary(m, hw, batch, input, output, st, efficiency)
     except ValueError as e:
         fail(str(e))
     if json_out:
         print(json.dumps(row))
         return
-    t = Table(title=f"{m.name} on {st.tp * st.pp} x {hw.name} ({st.precision.label})")
+    kind = "calibrated" if row["calibrated"] else "roofline"
+    t = Table(title=f"{m.name} on {st.tp * st.pp} x {hw.name} ({st.precision.label}, {kind})")
     t.add_column("quantity")
     t.add_column("value", justify="right")
-    t.add_row("prefill (TTFT)", f"{_secs(row['prefill_s'])}  [{row['prefill_bottleneck']}]")
+    t.add_column("roofline (lower bound)", justify="right")
+    t.add_row(
+        "prefill (TTFT)",
+        f"{_secs(row['prefill_s'])}  [{row['prefill_bottleneck']}]",
+        _secs(row["prefill_lb_s"]),
+    )
     t.add_row(
         "decode step at final context",
         f"{_secs(row['decode_step_s'])}  [{row['decode_bottleneck']}]",
+        _secs(row["decode_step_lb_s"]),
     )
     t.add_row("time per output token", _secs(row["tpot_s"]))
-    t.add_row("whole request", _secs(row["request_s"]))
+    t.add_row("whole request", _secs(row["request_s"]), _secs(row["request_lb_s"]))
     t.add_row("throughput", f"{row['throughput_tok_s']:.4g} tok/s")
     mem = row["memory"]
     t.add_row(

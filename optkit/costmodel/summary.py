@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from optkit.costmodel.catalog import Catalog, Hardware, Model
-from optkit.costmodel.roofline import KvTier, Setup, decode_total_time, forward, memory_bytes
+from optkit.costmodel.predict import decode_total_time as calibrated_decode_total
+from optkit.costmodel.predict import forward_time, has_calibration
+from optkit.costmodel.roofline import (
+    Efficiency,
+    KvTier,
+    Setup,
+    decode_total_time,
+    forward,
+    memory_bytes,
+)
 
 
 def kv_tiers_from_spec(
@@ -40,8 +50,16 @@ def summary(
     input_tokens: int,
     output_tokens: int,
     setup: Setup = Setup(),
+    efficiency: str = "calibrated",
 ) -> dict[str, Any]:
-    """Prefill, one decode step at the final context, the whole request, memory, bottleneck."""
+    """Prefill, one decode step at the final context, the whole request, memory, bottleneck.
+
+    ``efficiency="calibrated"`` (default) predicts real hardware with the calibrated
+    kernel model where the device has calibration data (``calibrated`` says whether it
+    did); ``"roofline"`` gives the roofline with the setup's efficiencies. The pure
+    roofline, a proven lower bound, is always beside them as ``*_lb_s``."""
+    if efficiency not in ("calibrated", "roofline"):
+        raise ValueError(f"efficiency: expected calibrated or roofline, got {efficiency!r}")
     if batch < 1 or input_tokens < 1 or output_tokens < 1:
         raise ValueError("batch, input and output must be >= 1")
     if not model.decoder and output_tokens > 1:
@@ -55,6 +73,27 @@ def summary(
         decode_total_time(model, hardware, batch, input_tokens, output_tokens - 1, setup)
     )
     req = prefill_s + decode_total
+    pure = replace(setup, efficiency=Efficiency())
+    lb = {
+        "prefill_lb_s": float(forward(model, hardware, batch, input_tokens, 0, pure).time_s),
+        "decode_step_lb_s": float(
+            forward(model, hardware, batch, 1, max(final_ctx - 1, 0), pure).time_s
+        ),
+    }
+    lb["request_lb_s"] = lb["prefill_lb_s"] + float(
+        decode_total_time(model, hardware, batch, input_tokens, output_tokens - 1, pure)
+    )
+    calibrated = efficiency == "calibrated" and has_calibration(hardware)
+    decode_step_s = float(dec.time_s)
+    if calibrated:
+        prefill_s = float(forward_time(model, hardware, batch, input_tokens, 0, pure)[0])
+        decode_step_s = float(
+            forward_time(model, hardware, batch, 1, max(final_ctx - 1, 0), pure)[0]
+        )
+        decode_total = float(
+            calibrated_decode_total(model, hardware, batch, input_tokens, output_tokens - 1, pure)
+        )
+        req = prefill_s + decode_total
     mem = memory_bytes(model, batch, final_ctx, setup, tokens=input_tokens)
     devices = setup.tp * setup.pp
     phase = dec if decode_total > prefill_s else pre
@@ -70,9 +109,12 @@ def summary(
         "devices": devices,
         "precision": setup.precision.label,
         "attention": setup.attention.kind,
+        "efficiency": "calibrated" if calibrated else "roofline",
+        "calibrated": calibrated,
         "prefill_s": prefill_s,
-        "decode_step_s": float(dec.time_s),
+        "decode_step_s": decode_step_s,
         "request_s": req,
+        **lb,
         "ttft_s": prefill_s,
         "tpot_s": decode_total / (output_tokens - 1) if output_tokens > 1 else 0.0,
         "throughput_tok_s": batch * output_tokens / req,

@@ -109,3 +109,108 @@ def test_cli_calibrate_writes_a_loadable_file(tmp_path):
 def test_new_catalog_models_have_their_published_size(key, billions):
     total = builtin_catalog().get_model(key).parameters()["total"]
     assert total == pytest.approx(billions * 1e9, rel=0.03)
+
+
+# --- the calibrated forward and the cost contract ----------------------------------------
+
+
+def test_cost_json_gives_the_prediction_and_the_roofline_beside_it():
+    import json
+
+    r = run(
+        "cost",
+        "--model",
+        "llama-3.1-8b",
+        "--hardware",
+        "h100-sxm",
+        "--batch",
+        "8",
+        "--input",
+        "1000",
+        "--output",
+        "200",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    assert row["calibrated"] and row["efficiency"] == "calibrated"
+    for k in ("prefill", "decode_step", "request"):
+        assert row[f"{k}_lb_s"] < row[f"{k}_s"] < 3 * row[f"{k}_lb_s"], k
+    r = run(
+        "cost",
+        "--model",
+        "llama-3.1-8b",
+        "--hardware",
+        "h100-sxm",
+        "--batch",
+        "8",
+        "--input",
+        "1000",
+        "--output",
+        "200",
+        "--json",
+        "--efficiency",
+        "roofline",
+    )
+    roof = json.loads(r.stdout)
+    assert not roof["calibrated"]
+    for k in ("prefill", "decode_step", "request"):
+        assert roof[f"{k}_s"] == pytest.approx(row[f"{k}_lb_s"], rel=1e-12)
+    # a device without calibration data falls back to the roofline and says so
+    r = run("cost", "--model", "llama-2-7b", "--hardware", "u280", "--json")
+    row = json.loads(r.stdout)
+    assert not row["calibrated"] and row["prefill_s"] == row["prefill_lb_s"]
+    r = run("cost", "--model", "llama-2-7b", "--hardware", "h100-sxm", "--memory-eff", "0.7")
+    assert r.returncode == 2 and "apply to --efficiency roofline" in r.stderr
+
+
+@pytest.mark.parametrize("hardware", ["a100-80gb", "h100-sxm", "h200", "l40s"])
+@pytest.mark.parametrize("model", ["llama-2-7b", "llama-3.1-70b", "mixtral-8x7b"])
+def test_calibrated_passes_never_beat_the_roofline(model, hardware):
+    from optkit.costmodel import Setup, forward
+    from optkit.costmodel.predict import decode_total_time, forward_time
+    from optkit.costmodel.roofline import decode_total_time as roof_total
+
+    cat = builtin_catalog()
+    m, hw = cat.get_model(model), cat.get_hardware(hardware)
+    st = Setup(tp=4 if "70b" in model or "mixtral" in model else 1)
+    b = np.array([1, 8, 64])
+    for tokens, ctx in ((512, 0), (1, 2048), (128, 1024)):
+        cal, parts = forward_time(m, hw, b, tokens, ctx, st)
+        roof = forward(m, hw, b, tokens, ctx, st).time_s
+        assert np.all(cal >= roof) and np.all(cal <= 10 * roof)
+        assert all(np.all(np.asarray(v) >= 0) for v in parts.values())
+    total = decode_total_time(m, hw, b, 100, 50, st)
+    steps = sum(forward_time(m, hw, b, 1, c, st)[0] for c in range(100, 150))
+    assert total == pytest.approx(steps, rel=1e-9)
+    assert np.all(total >= roof_total(m, hw, b, 100, 50, st))
+
+
+def test_h200_end_to_end_within_its_recorded_error():
+    """The shipped calibration (fitted on A100 kernels) on whole passes measured on an
+    H200: median error within 15% (the issue's target), the roofline about 40% low."""
+    import json
+
+    from optkit.costmodel import forward
+    from optkit.costmodel.predict import forward_time
+    from tests.conftest import ROOT
+
+    doc = json.loads((ROOT / "benchmarks/costmodel/results/gpu_measured_h200.json").read_text())
+    cat = builtin_catalog()
+    hw = cat.get_hardware("h200")
+    cal_e, roof_e = [], []
+    for r in doc["rows"]:
+        m = cat.get_model(r["model"])
+        cal_e.append(
+            abs(
+                float(forward_time(m, hw, r["batch"], r["tokens"], r["context"])[0]) / r["seconds"]
+                - 1
+            )
+        )
+        roof_e.append(
+            abs(
+                float(forward(m, hw, r["batch"], r["tokens"], r["context"]).time_s) / r["seconds"]
+                - 1
+            )
+        )
+    assert np.median(cal_e) <= 0.15 and np.median(roof_e) > 0.3
