@@ -231,6 +231,15 @@ def generate_experts(
     name: NameOpt = None,
     dtype: DtypeOpt = "fp16",
     catalog: CatalogOpt = None,
+    synthetic: Annotated[
+        int | None,
+        typer.Option(
+            "--synthetic",
+            help="Generate this many tokens from statistics fitted to the routing file "
+            "(popularity, layer-to-layer transitions, token-to-token reuse).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of --synthetic.")] = 0,
 ) -> None:
     """An expert-cache instance: a routing trace on a model and a GPU from the catalog."""
     from optkit.experts.generate import expert_instance
@@ -241,6 +250,18 @@ def generate_experts(
     st = setup(cat, hw, dtype=dtype)
     try:
         r = read_routing(routing, dataset, problem_id)
+        source: dict[str, Any] = {
+            "routing": str(routing),
+            "dataset": dataset,
+            "problem_id": problem_id,
+        }
+        if synthetic is not None:
+            from optkit.experts.synth import fit, generate
+
+            if not 1 <= synthetic <= 1_000_000:
+                fail(f"--synthetic: expected 1..1,000,000 tokens, got {synthetic}")
+            r = generate(fit(r, m.experts), synthetic, seed)
+            source = {"fitted_to": source, "synthetic_tokens": synthetic, "seed": seed}
         inst = expert_instance(
             m,
             hw,
@@ -248,7 +269,7 @@ def generate_experts(
             cache_share,
             st,
             name,
-            {"routing": str(routing), "dataset": dataset, "problem_id": problem_id},
+            source,
         )
     except FieldError as e:
         fail(f"{routing}: {e}")

@@ -18,7 +18,6 @@ from optkit.costmodel.calibrated import (
     Calibration,
     Device,
     all_reduce,
-    attn_decode,
     attn_prefill,
     elementwise,
     gemm,
@@ -136,7 +135,7 @@ def forward_time(
     roof = forward(model, hardware, batch, tokens, cached, setup)
     parts["attn"] = np.maximum(m.L * np.where(s == 1, dec, pre), roof.ops["attn"])
     t = _Terms(m, hardware_view(hardware, setup.precision.math_type), setup, b, s)
-    comm, extra = _comm(t)
+    _, extra = _comm(t)
     parts["allgather"] = extra["allgather"]
     parts["pipeline"] = extra["pipeline"]
     total = sum(parts.values())

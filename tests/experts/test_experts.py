@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from optkit import experts
 from optkit.experts import ExpertInstance, ExpertPlan, bounds, check, make, replay
+from optkit.experts.trace import read_routing
 from optkit.io import FieldError
 from optkit.result import Status
 from tests.clirun import run
@@ -175,3 +176,63 @@ def test_solve_reports_the_best_plan():
     assert res.status in (Status.OPTIMAL, Status.FEASIBLE) and res.verified
     with pytest.raises(FieldError):
         ExpertPlan.from_json({"kind": "expert_moves", "steps": [["x"]]})
+
+
+# --- the fitted trace generator ------------------------------------------------------------
+
+
+def test_synthetic_trace_reproduces_what_a_cache_feels():
+    from optkit.experts.synth import fit, generate, statistics
+
+    real = read_routing(ROUTING, "gsm8k", 0)
+    model = fit(real, 8)
+    a = generate(model, 400, seed=7)
+    assert np.array_equal(a, generate(model, 400, seed=7))  # the seed decides it
+    assert a.shape == (400, 32, 2) and a.min() >= 0 and a.max() < 8
+    assert np.all(a[:, :, 0] != a[:, :, 1])  # k distinct experts per token and layer
+    s_real, s_syn = statistics(real, 8), statistics(a, 8)
+    assert abs(s_syn["reuse"] - s_real["reuse"]) < 0.03
+    assert abs(s_syn["top_quarter_share"] - s_real["top_quarter_share"]) < 0.05
+
+    def reuse(r, policy):
+        inst = ExpertInstance(32, 8, 2, 1.0, 64, 1.0, 0.0, np.zeros(32), r)
+        return replay(inst, make(policy)).verdict.details["reuse_rate"]
+
+    for policy in ("lru", "belady"):
+        assert abs(reuse(a, policy) - reuse(real, policy)) < 0.04, policy
+
+
+def test_generate_experts_synthetic(tmp_path):
+    out = tmp_path / "syn.json"
+    r = run(
+        "generate",
+        "experts",
+        "--routing",
+        ROUTING,
+        "--model",
+        "mixtral-8x7b",
+        "--hardware",
+        "rtx-4090",
+        "--synthetic",
+        "50",
+        "--seed",
+        "2",
+        "--out",
+        out,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert len(doc["routing"]) == 50 and doc["generated_by"]["synthetic_tokens"] == 50
+    r = run(
+        "generate",
+        "experts",
+        "--routing",
+        ROUTING,
+        "--model",
+        "mixtral-8x7b",
+        "--hardware",
+        "rtx-4090",
+        "--synthetic",
+        "0",
+    )
+    assert r.returncode == 2 and "--synthetic" in r.stderr
