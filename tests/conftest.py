@@ -19,6 +19,8 @@ settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+#: for tests that read ../shared/data (a checkout without it skips them)
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not present")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

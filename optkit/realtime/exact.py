@@ -31,6 +31,17 @@ class CpAnswer:
     bound: float
 
 
+def _StopAt(target: float, cp_model: Any) -> Any:
+    """A solution callback that ends the search at an objective <= ``target``."""
+
+    class StopAt(cp_model.CpSolverSolutionCallback):
+        def on_solution_callback(self) -> None:
+            if self.objective_value <= target + 1e-9:
+                self.stop_search()
+
+    return StopAt()
+
+
 def intervals(inst: RealtimeInstance) -> int:
     return int(np.sum(np.isfinite(inst.jobs.p)))
 
@@ -40,7 +51,15 @@ def solve_cpsat(
     opts: SolverOptions,
     rounding: str = "plan",
     hint: tuple[np.ndarray, np.ndarray] | None = None,
+    ttft: bool = False,
+    lower: float = 0.0,
 ) -> CpAnswer:
+    """Minimise the weighted misses; with ``ttft`` (plan model), when that is proven
+    optimal within the time limit, spend the time left on a second pass that keeps
+    that many misses and minimises the sum of the LLM requests' first-token completions
+    (lexicographic: misses, then TTFT), from the first pass's schedule. ``lower``: a
+    proven bound on the misses (e.g. the window LP's); meeting it proves optimality,
+    which CP-SAT's own bound on this model often does not."""
     from ortools.sat.python import cp_model
 
     refuse_above(intervals(inst), MAX_INTERVALS, "CP-SAT model", "optional intervals")
@@ -97,7 +116,9 @@ def solve_cpsat(
             m.add(sum(present) == r)
             if rel[j] > dl[j] or not present:
                 m.add(r == 0)
-            miss.append(r.negated())
+            dropped = m.new_bool_var(f"drop{j}")  # a positive literal: the bound sees >= 0
+            m.add(r + dropped == 1)
+            miss.append(dropped)
             run.append(r)
         S.append(s)
         C.append(e)
@@ -113,7 +134,8 @@ def solve_cpsat(
     for b in range(B):
         m.add_no_overlap(per_b[b])
     w = jt.weight.tolist()
-    m.minimize(sum(wj * x for wj, x in zip(w, miss, strict=True)))
+    objective = sum(wj * x for wj, x in zip(w, miss, strict=True))
+    m.minimize(objective)
     if hint is not None:
         hb, hs = hint
         for j in range(n):
@@ -123,14 +145,37 @@ def solve_cpsat(
             if hb[j] >= 0:
                 m.add_hint(S[j], min(max(rel[j], tick(float(hs[j]), math.ceil) - t0), horizon))
     solver = cp_model.CpSolver()
+    limit = opts.time_limit_s
     cpsat_parameters(solver, opts)
     if hint is not None:
         solver.parameters.repair_hint = True  # a replayed plan may overlap by a tick
-    st = solver.solve(m)
+    # stop as soon as a schedule meets the proven bound: CP-SAT's own bound on this model
+    # stays far below it (its presolve leaves the miss count's lower bound negative)
+    stop = _StopAt(max(lower, 0.0), cp_model)
+    st = solver.solve(m, stop)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return CpAnswer("NO_SOLUTION", None, None, None, 0.0)
+    if solver.objective_value <= max(lower, 0.0) + 1e-9:
+        st = cp_model.OPTIMAL  # the model's misses are >= lower: nothing better exists
     # integer weights: the objective is integral, so its bound rounds up
-    bound = max(0.0, float(math.ceil(solver.best_objective_bound - 1e-9)))
+    bound = max(0.0, lower, float(math.ceil(solver.best_objective_bound - 1e-9)))
+    found = float(solver.objective_value)
+    prefills = np.nonzero(llm & (jt.step == 0))[0].tolist()
+    left = None if limit is None else limit - solver.wall_time
+    if ttft and prefills and st == cp_model.OPTIMAL and (left is None or left > 0.05):
+        # second pass: no more misses than found, the earliest first tokens
+        m.clear_hints()
+        for j in range(n):
+            for b in range(B):
+                if lits[j][b] is not None:
+                    m.add_hint(lits[j][b], solver.boolean_value(lits[j][b]))
+            m.add_hint(S[j], solver.value(S[j]))
+        m.add(objective <= round(found))
+        m.minimize(sum(C[j] for j in prefills))
+        second = cp_model.CpSolver()
+        cpsat_parameters(second, opts, left)
+        if second.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            solver = second
     backend = np.full(n, -1, dtype=np.int64)
     start = np.full(n, np.nan)
     for j in range(n):
@@ -139,4 +184,4 @@ def solve_cpsat(
                 backend[j] = b
                 start[j] = (solver.value(S[j]) + t0) * TICK_S
     name = "OPTIMAL" if st == cp_model.OPTIMAL else "FEASIBLE"
-    return CpAnswer(name, backend, start, float(solver.objective_value), bound)
+    return CpAnswer(name, backend, start, found, bound)

@@ -17,7 +17,7 @@ from optkit.experts.trace import read_routing
 from optkit.io import FieldError
 from optkit.result import Status
 from tests.clirun import run
-from tests.conftest import SHARED
+from tests.conftest import SHARED, needs_shared
 
 ROUTING = SHARED / "mixtral_moe_routing" / "gsm8k_p0_p1_routing.jsonl"
 
@@ -181,6 +181,7 @@ def test_solve_reports_the_best_plan():
 # --- the fitted trace generator ------------------------------------------------------------
 
 
+@needs_shared
 def test_synthetic_trace_reproduces_what_a_cache_feels():
     from optkit.experts.synth import fit, generate, statistics
 
@@ -202,6 +203,7 @@ def test_synthetic_trace_reproduces_what_a_cache_feels():
         assert abs(reuse(a, policy) - reuse(real, policy)) < 0.04, policy
 
 
+@needs_shared
 def test_generate_experts_synthetic(tmp_path):
     out = tmp_path / "syn.json"
     r = run(

@@ -22,7 +22,7 @@ from optkit.realtime.policies import POLICIES, Table, make
 from optkit.realtime.simulate import replay
 from optkit.solvers import SolverOptions
 from tests.clirun import run
-from tests.conftest import ROOT, SHARED
+from tests.conftest import ROOT, SHARED, needs_shared
 
 SCENARIOS = SHARED / "xrbench_scenarios"
 TRACE = SHARED / "azure_llm_inference_2023" / "AzureLLMInferenceTrace_conv_until_1855.csv"
@@ -248,6 +248,7 @@ def test_checker_catches_broken_schedules():
     assert not check(inst, RtPlan(b[:-1], s[:-1])).valid
 
 
+@needs_shared
 def test_every_xrbench_scenario_reads_with_its_networks():
     counts = {
         "AR_Assistant": 6,
@@ -273,6 +274,7 @@ def test_bad_scenario_names_the_line(tmp_path):
         read_scenario(f)
 
 
+@needs_shared
 def test_cascade_probability_thins_the_dependent_frames():
     from optkit.costmodel.traces import read_trace
 
@@ -288,6 +290,7 @@ def test_cascade_probability_thins_the_dependent_frames():
     assert n["VR_gaming_100p"] == 240 and 30 < n["VR_gaming_25p"] < 90
 
 
+@needs_shared
 def test_cli_generate_solve_simulate_check(tmp_path):
     inst = tmp_path / "rt.json"
     r = run(
@@ -321,6 +324,7 @@ def test_cli_generate_solve_simulate_check(tmp_path):
     assert run("check", inst, tmp_path / "rt.result.json").returncode == 0
 
 
+@needs_shared
 @pytest.mark.parametrize(
     ("args", "message"),
     [
