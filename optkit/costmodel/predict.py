@@ -25,11 +25,11 @@ from optkit.costmodel.calibrated import (
 from optkit.costmodel.roofline import (
     Setup,
     _comm,
-    _sum_envelope,
     _Terms,
     forward,
     hardware_view,
     model_view,
+    window_sum,
 )
 
 ArrayLike = Any
@@ -168,12 +168,7 @@ def decode_total_time(
     a, beta = _attention_lines(model, hardware, dev, cal, setup, b)
     zero = 0.0 * (c0 + n)
     a, beta = a + zero[..., None], beta + zero[..., None]
-    W = setup.attention.window
-    growing = np.clip(np.minimum(W - c0, n), 0, None)
-    s1 = _sum_envelope(a, beta, c0 + 1, c0 + growing)
-    capped = n - growing
-    s2 = capped * np.max(a + beta * W, axis=-1) if np.isfinite(W) else 0.0
-    total = n * const + m.L * (s1 + s2)
+    total = n * const + m.L * window_sum(a, beta, c0, n, setup.attention.window)
     return np.maximum(total, roof_total(model, hardware, batch, first_context, steps, setup))
 
 

@@ -446,12 +446,17 @@ def decode_total_time(
     zero = 0.0 * (t.N + c0 + steps + m.L + h.P)
     a = np.stack([x + zero for x in t.attn_terms(0.0, other, 0.0)], -1)
     b = np.stack([x + zero for x in t.attn_terms(f1, 0.0, kv1)], -1)
-    W = setup.attention.window
+    return steps * const + m.L * window_sum(a, b, c0, steps, setup.attention.window) + zero
+
+
+def window_sum(a: np.ndarray, b: np.ndarray, c0: Any, steps: Any, W: float) -> Any:
+    """Σ_{c=c0}^{c0+steps-1} max_i (a_i + b_i·min(c + 1, W)): the growing part by
+    :func:`_sum_envelope`, the steps past the window at its cap."""
     growing = np.clip(np.minimum(W - c0, steps), 0, None)  # steps with c + 1 <= W
     s1 = _sum_envelope(a, b, c0 + 1, c0 + growing)
     capped = steps - growing
     s2 = capped * np.max(a + b * W, axis=-1) if np.isfinite(W) else 0.0
-    return steps * const + m.L * (s1 + s2) + zero
+    return s1 + s2
 
 
 def request_time(
