@@ -62,6 +62,7 @@ def gh200(
         hbm_gb=24.0,
         kv_scale=kv_scale,
         host_gbs=500.0,
+        efficiency="roofline",  # the paper's simulator: datasheet bandwidths
     )
     if layers == full.layers:
         return full

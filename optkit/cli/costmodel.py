@@ -38,6 +38,27 @@ KvTierOpt = Annotated[
     ),
 ]
 EffOpt = Annotated[float, typer.Option(help="Fraction of peak reached (1 = pure roofline).")]
+TimesOpt = Annotated[
+    str,
+    typer.Option(
+        "--efficiency",
+        help="calibrated (times predicted for the real GPU from measured kernels; the "
+        "roofline where a device has no calibration) or roofline (datasheet peaks: a proven "
+        "lower bound, with the --*-eff fractions where offered).",
+    ),
+]
+
+
+def times_mode(efficiency: str, **fractions: float) -> str:
+    """``efficiency`` checked (exit 2): calibrated or roofline, and efficiency fractions
+    (option name -> value) only with roofline."""
+    if efficiency not in ("calibrated", "roofline"):
+        fail(f"--efficiency: expected calibrated or roofline, got {efficiency!r}")
+    given = [k for k, v in fractions.items() if v != 1.0]
+    if efficiency == "calibrated" and given:
+        names = "/".join(f"--{k.replace('_', '-')}" for k in fractions)
+        fail(f"{names} apply to --efficiency roofline")
+    return efficiency
 
 
 def catalog_of(files: list[Path] | None) -> Any:
@@ -122,22 +143,15 @@ def cost(
     compute_eff: EffOpt = 1.0,
     memory_eff: EffOpt = 1.0,
     network_eff: EffOpt = 1.0,
-    efficiency: Annotated[
-        str,
-        typer.Option(
-            help="calibrated (predicts real GPUs; the roofline where a device has no "
-            "calibration) or roofline (with --compute-eff/--memory-eff/--network-eff)."
-        ),
-    ] = "calibrated",
+    efficiency: TimesOpt = "calibrated",
     catalog: CatalogOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Latency, throughput, memory and bottleneck of one configuration; the roofline
     (a proven lower bound) beside the prediction."""
-    if efficiency not in ("calibrated", "roofline"):
-        fail(f"--efficiency: expected calibrated or roofline, got {efficiency!r}")
-    if efficiency == "calibrated" and (compute_eff, memory_eff, network_eff) != (1.0, 1.0, 1.0):
-        fail("--compute-eff/--memory-eff/--network-eff apply to --efficiency roofline")
+    times_mode(
+        efficiency, compute_eff=compute_eff, memory_eff=memory_eff, network_eff=network_eff
+    )
     from optkit.costmodel.summary import summary
 
     cat, m, hw = entries(catalog, model, hardware)

@@ -17,9 +17,11 @@ from optkit.cli.costmodel import (
     HardwareOpt,
     ModelOpt,
     PpOpt,
+    TimesOpt,
     TpOpt,
     entries,
     setup,
+    times_mode,
 )
 from optkit.io import InputError, write_json
 
@@ -114,16 +116,20 @@ def generate_serving(
     dtype: DtypeOpt = "fp16",
     compute_eff: EffOpt = 1.0,
     memory_eff: EffOpt = 1.0,
+    efficiency: TimesOpt = "calibrated",
     catalog: CatalogOpt = None,
 ) -> None:
     """A serving instance: clients of K devices each, iteration model from the cost model."""
     from optkit.serving.generate import serving_instance
 
+    times_mode(efficiency, compute_eff=compute_eff, memory_eff=memory_eff)
     cat, m, hw = entries(catalog, model, hardware)
     st = setup(cat, hw, tp, dtype=dtype, compute_eff=compute_eff, memory_eff=memory_eff)
     tr = _trace(trace, offset, limit)
     try:
-        inst = serving_instance(tr, m, hw, clients, st, max_batch, memory_fraction, arrivals, name)
+        inst = serving_instance(
+            tr, m, hw, clients, st, max_batch, memory_fraction, arrivals, name, efficiency
+        )
     except ValueError as e:
         fail(f"{trace}: {e}")
     _emit(
@@ -174,6 +180,7 @@ def generate_kv(
     ] = None,
     name: NameOpt = None,
     dtype: DtypeOpt = "fp16",
+    efficiency: TimesOpt = "calibrated",
     catalog: CatalogOpt = None,
 ) -> None:
     """A KV-placement instance: tiers from the catalog, KV size from the model, a trace pattern."""
@@ -181,6 +188,7 @@ def generate_kv(
     from optkit.kvcache.generate import describe, kv_instance
     from optkit.kvcache.patterns import Pattern
 
+    times_mode(efficiency)
     cat, m, hw = entries(catalog, model, hardware)
     st = setup(cat, hw, dtype=dtype)
     try:
@@ -199,6 +207,7 @@ def generate_kv(
             mode,
             name,
             tuple(_tier(cat, k) for k in host_tier or ()),
+            efficiency,
         )
     except FieldError as e:
         fail(f"--{e.field.split('.')[-1]}: expected {e.expected}, got {e.got!r}")

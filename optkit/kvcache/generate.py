@@ -25,6 +25,7 @@ def kv_instance(
     mode: str = "exclusive",
     name: str | None = None,
     host_tiers: tuple[Any, ...] = (),
+    efficiency: str = "calibrated",
 ) -> KvInstance:
     """HBM (``hbm_gb`` or the device's memory) minus the weights holds KV; the host
     memory behind the host link is the external tier.
@@ -38,7 +39,15 @@ def kv_instance(
     query head its own K/V, as the paper's simulator did); ``host_gbs`` overrides the
     host memory bandwidth; ``weights_per_step`` adds one layer's weight read to
     every step.
+
+    ``efficiency``: ``calibrated`` reads HBM at the memory efficiency fitted to measured
+    decode-attention kernels (the same KV read; ``optkit.costmodel`` calibration), a
+    prediction of the real GPU; ``roofline`` at the datasheet bandwidth, so bounds of the
+    instance are bounds on the real machine. Host tiers and links stay at their datasheet
+    bandwidths either way (no measurement covers them). ``generated_by`` records which.
     """
+    if efficiency not in ("calibrated", "roofline"):
+        raise ValueError(f"efficiency: expected calibrated or roofline, got {efficiency!r}")
     if hardware.host_memory is None and not host_tiers:
         raise ValueError(
             f"hardware {hardware.key!r} has no host memory tier in the catalog: give the "
@@ -58,8 +67,20 @@ def kv_instance(
     s = float(kv_bytes_per_token_layer(model, setup.precision)) * kv_scale
     link = hardware.host_link.bandwidth_gbs * 1e9
     external = tuple(host_tiers) or (hardware.host_memory,)
+    hbm_peak = hardware.bandwidth_gbs * 1e9
+    eta, meta = 1.0, {"times": "roofline", "hbm_bandwidth_peak": hbm_peak}
+    if efficiency == "calibrated":
+        from optkit.costmodel.fit import default_calibration
+        from optkit.costmodel.predict import has_calibration
+
+        if has_calibration(hardware):
+            eta = default_calibration().eta_attn_decode
+            meta.update(times="calibrated", hbm_efficiency=eta)
+        else:
+            meta["times_note"] = f"{hardware.key} has no calibration: datasheet bandwidths"
+    meta["host_note"] = "host tiers and links at datasheet bandwidths (not measured)"
     tiers = (
-        Tier("hbm", hbm - wb, hardware.bandwidth_gbs * 1000000000.0),
+        Tier("hbm", hbm - wb, hbm_peak * eta),
         *tuple(
             Tier(
                 t.key,
@@ -87,6 +108,7 @@ def kv_instance(
         mode=mode,
         name=label,
         trace_spec=pattern.to_dict(),
+        meta={"model": model.key, "hardware": hardware.key, **meta},
     )
 
 

@@ -99,6 +99,7 @@ class KvInstance:
     name: str = ""
     trace_spec: dict[str, Any] = field(default_factory=dict, compare=False)
     problem: str = "kv_placement"
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.tiers) < 2:
@@ -216,6 +217,8 @@ class KvInstance:
         else:
             csr = self.trace.materialize()
             d["trace"] = {"reads": [csr.row(t).tolist() for t in range(csr.steps_total)]}
+        if self.meta:
+            d["generated_by"] = self.meta
         return d
 
     @classmethod
@@ -266,6 +269,7 @@ class KvInstance:
             mode=d.get("mode", "exclusive"),
             name=str(d.get("name", "")),
             trace_spec=dict(spec) if isinstance(spec, dict) and "reads" not in spec else {},
+            meta=dict(d.get("generated_by") or {}),
         )
 
 

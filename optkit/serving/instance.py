@@ -53,6 +53,47 @@ class IterationModel:
             tau_c=tau_c,
         )
 
+    @classmethod
+    def from_calibrated(
+        cls, model: Any, hardware: Any, setup: Any, cal: Any = None
+    ) -> tuple[IterationModel, float]:
+        """Coefficients fitted to the calibrated forward passes of ``optkit.costmodel``
+        (formulations/serving.md, "Which times"), each at or above the roofline's, so
+        τ_calibrated ≥ τ_roofline at every (N, A, C). Returns the model and the median
+        relative error of the fitted form against the calibrated passes it was fitted on."""
+        from scipy.optimize import least_squares
+
+        from optkit.costmodel.predict import forward_time
+
+        lo = cls.from_costmodel(model, hardware, setup)
+        # decode iterations (b sequences, c cached tokens each) and prefill iterations
+        b, c = np.meshgrid(2.0 ** np.arange(0, 9), [128.0, 512.0, 2048.0, 8192.0])
+        b, c = b.ravel(), c.ravel()
+        s = 2.0 ** np.arange(4, 14)
+        t_dec, _ = forward_time(model, hardware, b, 1.0, c, setup, cal)
+        t_pre, _ = forward_time(model, hardware, 1.0, s, 0.0, setup, cal)
+        N = np.concatenate([b, s])
+        A = np.concatenate([0 * b, s * (s + 1) / 2])
+        C = np.concatenate([b * c, 0 * s])
+        t = np.concatenate([np.asarray(t_dec, float), np.asarray(t_pre, float)])
+        x_lo = np.array([lo.tau_w, lo.kappa, lo.gamma, lo.delta, lo.tau_c])
+        # scaled so every coordinate is ~1 at the roofline (a floor of 1e-12 s keeps the
+        # scale of a zero coefficient, e.g. tau_c at TP 1, usable)
+        scale = np.maximum(x_lo, [1e-6, 1e-12, 1e-15, 1e-12, 1e-6])
+
+        def form(x: np.ndarray) -> np.ndarray:
+            tw, k, g, d, tc = x * scale
+            return np.maximum(tw, k * N) + g * A + d * C + tc
+
+        fit = least_squares(
+            lambda x: form(x) / t - 1.0,
+            np.maximum(1.3 * x_lo / scale, x_lo / scale + 1e-3),
+            bounds=(x_lo / scale, np.inf),
+        )
+        x = np.maximum(fit.x * scale, x_lo)
+        err = float(np.median(np.abs(form(x / scale) / t - 1.0)))
+        return cls(*map(float, x)), err
+
     def to_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in ("tau_w", "kappa", "gamma", "delta", "tau_c")}
 

@@ -235,6 +235,29 @@ def generate_kv(*options):
     )  # fmt: skip
 
 
+def test_generate_kv_times_calibrated_or_roofline(tmp_path):
+    from optkit.costmodel.fit import default_calibration
+
+    docs = {}
+    for eff in ("calibrated", "roofline"):
+        r = generate_kv("--hbm-gb", "16.1", "--efficiency", eff, "--out", tmp_path / f"{eff}.json")
+        assert r.returncode == 0, r.stderr
+        docs[eff] = json.loads((tmp_path / f"{eff}.json").read_text())
+    cal, roof = docs["calibrated"], docs["roofline"]
+    assert cal["generated_by"]["times"] == "calibrated" and roof["generated_by"]["times"] == "roofline"
+    eta = default_calibration().eta_attn_decode
+    assert 0 < eta < 1
+    assert cal["tiers"][0]["bandwidth"] == pytest.approx(roof["tiers"][0]["bandwidth"] * eta)
+    assert cal["tiers"][1:] == roof["tiers"][1:]  # host tiers: datasheet either way
+    # the generated_by record survives a read; slower HBM never lowers the bound
+    a, b = (parse_instance(docs[e]) for e in ("calibrated", "roofline"))
+    assert a.meta == cal["generated_by"]
+    lb = [max(x.value for x in bounds(i, "cheap")) for i in (a, b)]
+    assert lb[1] <= lb[0] * (1 + 1e-12)
+    r = generate_kv("--efficiency", "peak", "--out", tmp_path / "x.json")
+    assert r.returncode == 2 and "--efficiency: expected calibrated or roofline" in r.stderr
+
+
 def test_cli_generate_simulate_bound_solve(tmp_path):
     path = tmp_path / "kv.json"
     r = generate_kv("--hbm-gb", "16.1", "--out", path)

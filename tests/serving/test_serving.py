@@ -126,6 +126,38 @@ def test_iteration_model_tracks_the_roofline():
     assert it.prefill(2048) == pytest.approx(roof, rel=0.15)
 
 
+@pytest.mark.parametrize("tp", [1, 4])
+def test_calibrated_iterations_sit_above_the_roofline_and_fit_the_passes(tp):
+    from optkit.costmodel.predict import forward_time
+    from optkit.serving.generate import serving_instance
+
+    cat = builtin_catalog()
+    m, h = cat.get_model("llama-2-13b"), cat.get_hardware("a100-80gb")
+    st_ = Setup(tp=tp)
+    roof = IterationModel.from_costmodel(m, h, st_)
+    cal, err = IterationModel.from_calibrated(m, h, st_)
+    assert err < 0.05
+    for k, v in roof.to_dict().items():
+        assert cal.to_dict()[k] >= v
+    # the fitted form follows calibrated passes it was not fitted on
+    for b, c in [(3, 300), (24, 1500), (100, 700)]:
+        t, _ = forward_time(m, h, b, 1, c, st_)
+        assert cal.time(b, 0, b * c) == pytest.approx(float(t), rel=0.1)
+    t, _ = forward_time(m, h, 1, 1000, 0, st_)
+    assert cal.prefill(1000) == pytest.approx(float(t), rel=0.1)
+    # the instance keeps the roofline beside the calibrated times; its T^LB is the smaller
+    from optkit.costmodel.traces import read_trace
+
+    tr = read_trace(TRACE)
+    a = serving_instance(tr, m, h, 2, st_, arrivals=False)
+    b = serving_instance(tr, m, h, 2, st_, arrivals=False, efficiency="roofline")
+    assert a.meta["times"] == "calibrated" and b.meta["times"] == "roofline"
+    assert a.meta["iteration_roofline"] == roof.to_dict() == b.iteration.to_dict()
+    assert lower_bound(b).value <= lower_bound(a).value
+    with pytest.raises(ValueError, match="efficiency: expected calibrated or roofline"):
+        serving_instance(tr, m, h, 2, st_, efficiency="peak")
+
+
 def test_instance_round_trip_and_errors(tmp_path):
     inst = inst_of([5, 7], [2, 3], [0.0, 1.5], clients=2)
     d = json.loads(json.dumps(inst.to_dict()))
@@ -195,3 +227,12 @@ def test_cli_generate_simulate_solve(tmp_path):
         tmp_path / "x.json",
     )
     assert big.returncode == 2 and "does not fit" in big.stderr
+    for extra, msg in [
+        (("--efficiency", "peak"), "--efficiency: expected calibrated or roofline, got 'peak'"),
+        (("--memory-eff", "0.7"), "--compute-eff/--memory-eff apply to --efficiency roofline"),
+    ]:
+        r = run(
+            "generate", "serving", "--trace", TRACE, "--model", "llama-2-7b",
+            "--hardware", "a100-80gb", "--clients", "1", *extra, "--out", tmp_path / "y.json",
+        )  # fmt: skip
+        assert r.returncode == 2 and msg in r.stderr and not (tmp_path / "y.json").exists()
