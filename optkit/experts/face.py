@@ -18,7 +18,7 @@ from optkit.result import Bound, Result, Verdict, best_bound, finalize
 from optkit.solvers import SolverOptions
 
 #: ``auto`` tries the policies in this order while time is left
-AUTO_ORDER = ("belady", "reuse", "predict", "lru", "lfu", "pin")
+AUTO_ORDER = ("belady", "forecast", "predict", "lru", "lfu", "pin")
 
 
 class ExpertCache(Problem):

@@ -178,48 +178,68 @@ class Predict(Lru):
         )
 
 
-class Reuse(Lru):
-    """Ours, guided by the offline optimum: Belady evicts the unit used farthest in the
-    future; online, estimate that next use as ``last use + mean reuse interval`` of the
-    unit (from the training trace when given, updated with the intervals seen so far)
-    and evict the unit whose estimated next use is farthest."""
+class Forecast(Lru):
+    """Ours, guided by the offline optimum: Belady evicts the unit whose next use is
+    farthest; online, forecast that next use. Unit (l, e) can only be used when layer l
+    comes round, ``d`` steps from now (1..L); at each visit a unit of layer l is used with
+    probability ``p1_l`` if the previous token used it and ``p0_l`` otherwise (a two-state
+    chain per layer, counted on the training trace and on the trace so far). Expected
+    steps to the next use: ``d + L·(1 − p)/p0_l``, ``p`` the chance at the next visit;
+    the farthest goes first. On the cyclic layer order this keeps the units whose layer
+    comes next, which LRU evicts first (formulations/expert_cache.md, "Policies")."""
 
-    name = "reuse"
+    name = "forecast"
 
     def __init__(self, train: np.ndarray | None = None) -> None:
         self.train = train
 
     def reset(self, inst: ExpertInstance) -> None:
-        U = inst.units
-        self.gap_sum = np.zeros(U)
-        self.gap_n = np.zeros(U)
-        self.seen = np.full(U, -1, dtype=np.int64)
+        L, E = inst.layers, inst.experts
+        self.L, self.E = L, E
+        # per layer and state (0: the previous token did not use the unit, 1: it did):
+        # visits of a unit in that state, and uses; a prior of one use in k/E·2 visits
+        base = inst.top_k / E
+        self.trials = np.full((2, L), 2.0)
+        self.used = np.full((2, L), 2.0 * base)
+        self.last_tok = np.full(L * E, -(10**9), dtype=np.int64)
+        self.layer = np.repeat(np.arange(L), E)
         train = self.train if self.train is not None else inst.train
-        if train is not None:  # intervals between uses in the training steps
-            units = (np.arange(inst.layers)[None, :, None] * inst.experts + train).reshape(
-                -1, inst.top_k
-            )
-            last = np.full(U, -1, dtype=np.int64)
-            for n, r in enumerate(units):
-                had = last[r] >= 0
-                np.add.at(self.gap_sum, r[had], n - last[r][had])
-                np.add.at(self.gap_n, r[had], 1)
-                last[r] = n
-        # an unseen unit: one full pass of the layers (a typical interval), lightly
-        self.prior = inst.layers * inst.experts / inst.top_k
+        if train is not None and len(train) > 1:
+            now = np.zeros((len(train), L, E), dtype=bool)
+            np.put_along_axis(now, train, True, axis=2)
+            prev, cur = now[:-1], now[1:]
+            for st in (0, 1):
+                m = prev == bool(st)
+                self.trials[st] += m.sum(axis=(0, 2))
+                self.used[st] += (m & cur).sum(axis=(0, 2))
 
     def decide(
         self, n: int, needed: np.ndarray, state: CacheState
     ) -> tuple[np.ndarray, np.ndarray]:
-        had = self.seen[needed] >= 0
-        self.gap_sum[needed[had]] += n - self.seen[needed[had]]
-        self.gap_n[needed[had]] += 1
-        self.seen[needed] = n
+        L, E = self.L, self.E
+        i, l0 = divmod(n, L)
+        if i > 0:  # learn this visit of layer l0 (causal)
+            units = np.arange(l0 * E, (l0 + 1) * E)
+            warm = self.last_tok[units] == i - 1
+            hot = int(warm.sum())
+            used_hot = int(np.count_nonzero(self.last_tok[needed] == i - 1))
+            self.trials[1, l0] += hot
+            self.trials[0, l0] += E - hot
+            self.used[1, l0] += used_hot
+            self.used[0, l0] += len(needed) - used_hot
+        self.last_tok[needed] = i
         return super().decide(n, needed, state)
 
     def score(self, state: CacheState) -> np.ndarray:
-        mean_gap = (self.gap_sum + self.prior) / (self.gap_n + 1.0)
-        return -(state.last_use + mean_gap)  # lowest score: farthest estimated next use
+        L = self.L
+        i, l0 = divmod(state.step, L)
+        d = (self.layer - l0) % L
+        d[d == 0] = L
+        nxt = i + (self.layer <= l0)  # the token of the unit's next visit
+        p = self.used / self.trials  # (2, L)
+        pl = np.where(self.last_tok == nxt - 1, p[1][self.layer], p[0][self.layer])
+        expect = d + L * (1.0 - pl) / p[0][self.layer]
+        return -expect  # lowest score: farthest forecast next use
 
 
 class Belady(Lru):
@@ -268,7 +288,7 @@ POLICIES: dict[str, type] = {
     "lfu": Lfu,
     "pin": Pin,
     "predict": Predict,
-    "reuse": Reuse,
+    "forecast": Forecast,
     "belady": Belady,
 }
 
@@ -276,4 +296,4 @@ POLICIES: dict[str, type] = {
 def make(name: str, train: np.ndarray | None = None) -> Any:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")
-    return POLICIES[name](train) if name in ("pin", "predict", "reuse") else POLICIES[name]()
+    return POLICIES[name](train) if name in ("pin", "predict", "forecast") else POLICIES[name]()
