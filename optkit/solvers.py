@@ -321,6 +321,8 @@ def dual_bound(
     try:
         if backend == "highs" and model is not None:
             b = float(model.getInfo().mip_dual_bound)
+            # PuLP does not hand HiGHS the objective's constant: add it back
+            b += float(getattr(getattr(prob, "objective", None), "constant", 0.0) or 0.0)
             if math.isfinite(b):
                 bound = max(bound, b)
         elif backend == "scip" and model is not None:

@@ -149,9 +149,7 @@ def cost(
 ) -> None:
     """Latency, throughput, memory and bottleneck of one configuration; the roofline
     (a proven lower bound) beside the prediction."""
-    times_mode(
-        efficiency, compute_eff=compute_eff, memory_eff=memory_eff, network_eff=network_eff
-    )
+    times_mode(efficiency, compute_eff=compute_eff, memory_eff=memory_eff, network_eff=network_eff)
     from optkit.costmodel.summary import summary
 
     cat, m, hw = entries(catalog, model, hardware)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,17 @@ from optkit.experts.check import check
 from optkit.experts.instance import ExpertInstance
 from optkit.experts.plan import ExpertPlan
 from optkit.experts.policies import POLICIES, make
-from optkit.experts.simulate import replay
+from optkit.experts.simulate import Replay, replay
 from optkit.io import Refused
 from optkit.problems import Problem, SimReport
 from optkit.result import Bound, Result, Verdict, best_bound, finalize
 from optkit.solvers import SolverOptions
+
+
+def _left(clock: Any) -> float | None:
+    left = clock.left()
+    return None if left is None else max(0.05, left)
+
 
 #: ``auto`` tries the policies in this order while time is left
 AUTO_ORDER = ("belady", "forecast", "predict", "lru", "lfu", "pin")
@@ -23,7 +30,7 @@ AUTO_ORDER = ("belady", "forecast", "predict", "lru", "lfu", "pin")
 
 class ExpertCache(Problem):
     name = "expert_cache"
-    methods = ("auto", *POLICIES)
+    methods = ("auto", "milp", *POLICIES)
     bound_methods = BOUND_METHODS
     policies = tuple(POLICIES)
     unit = "s"
@@ -48,15 +55,18 @@ class ExpertCache(Problem):
         return ExpertInstance.from_dict(data, base)  # a routing file is relative to it
 
     def bounds_of(self, inst: Any, method: str, time_limit_s: float) -> list[Bound]:
-        return bounds(inst, method)
+        return bounds(inst, method, time_limit_s=time_limit_s)
 
     def solve_with(
         self, inst: Any, method: str, options: SolverOptions | None, backend: str | None
     ) -> Result:
-        clock = (options or SolverOptions()).deadline()
+        from optkit.experts.milp import MAX_VARIABLES, milp, size
+
+        opts = options or SolverOptions()
+        clock = opts.deadline()
         optimum = replay(inst, make("belady"))  # the loads bound, and auto's first plan
-        bound = best_bound(bounds(inst, loads=optimum.plan.loads))
-        names = list(AUTO_ORDER) if method == "auto" else [method]
+        bound = best_bound(bounds(inst, "cheap", loads=optimum.plan.loads))
+        names = [] if method == "milp" else list(AUTO_ORDER) if method == "auto" else [method]
         best: Any = None
         log = [f"bound {bound.kind} = {bound.value:.6g}"]
         for name in names:
@@ -69,13 +79,28 @@ class ExpertCache(Problem):
                 best is None or rep.verdict.objective < best.verdict.objective
             ):
                 best = rep
+        solver = "replay"
+        small = size(inst) <= MAX_VARIABLES
+        if method == "milp" or (method == "auto" and small and not clock.expired()):
+            upper = (best or optimum).verdict.objective
+            out = milp(inst, upper, replace(opts, time_limit_s=_left(clock)), backend or "highs")
+            solver = backend or "highs"
+            log.append(f"milp: {out.status}, bound {out.bound:.6g}")
+            bound = max(bound, Bound(out.bound, "milp"), key=lambda b: b.value)
+            if out.plan is not None:
+                v = check(inst, out.plan)
+                log.append(f"milp plan: {v.objective:.6g} (checked)")
+                if v.valid and (best is None or v.objective < best.verdict.objective):
+                    best = Replay("milp", out.plan, v)
+            if best is None:  # the MILP found nothing in time: the optimum's plan
+                best = optimum
         return finalize(
             objective=None if best is None else best.verdict.objective,
             bound=bound.value,
             plan=None if best is None else best.plan,
             violations=() if best is None else best.verdict.violations,
             runtime_s=clock.elapsed(),
-            solver="replay",
+            solver=solver,
             method=f"auto:{best.policy}" if method == "auto" and best else method,
             log=tuple(log),
         )

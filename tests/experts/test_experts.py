@@ -52,7 +52,7 @@ def test_belady_fewest_loads_and_bounds_below_every_plan(inst):
     fewest = reps["belady"].plan.loads
     assert all(fewest <= r.plan.loads for r in reps.values())
     ceiling = reps["belady"].verdict.details["reuse_rate"]
-    lb = max(b.value for b in bounds(inst))
+    lb = max(b.value for b in bounds(inst, "cheap"))
     for r in reps.values():
         assert lb <= r.verdict.objective * (1 + 1e-9) + 1e-12
         assert r.verdict.details["reuse_rate"] <= ceiling + 1e-12
@@ -100,7 +100,9 @@ def test_hand_case():
     # loads 0..2 for step 0, compute 2..3; step 1 loads 3..5, compute 5..6; step 2: 8..9
     r = replay(tiny(), make("lru"))
     assert r.plan.loads == 6 and r.verdict.objective == pytest.approx(9.0)
-    assert max(b.value for b in bounds(tiny())) == pytest.approx(7.0)  # 6 loads + 1
+    assert max(b.value for b in bounds(tiny(), "cheap")) == pytest.approx(7.0)  # 6 loads + 1
+    # no slot is ever free to load ahead: the LP relaxation proves LRU's 9 optimal
+    assert max(b.value for b in bounds(tiny())) == pytest.approx(9.0)
 
 
 def test_check_catches_broken_plans():
@@ -169,6 +171,65 @@ def test_real_routing_and_cli(tmp_path):
     r = run("simulate", out, "--policy", "lru", "--json")
     m = json.loads(r.stdout)["metrics"]
     assert 0 <= m["reuse_rate"] <= m["reuse_rate_ceiling"] <= 1
+
+
+def test_milp_prefetches_to_the_proven_optimum():
+    # one layer, 2 slots, c = 2, tau = 1, experts 0, 1, 2 in turn: demand loads end at 9;
+    # prefetching 1 with 0 and then 2 during step 1 hides every load but the first: 7,
+    # the compute bound (3 x 2 + 1)
+    inst = ExpertInstance(
+        1, 4, 1, 1.0, 2, 1.0, 0.0, np.array([2.0]), np.array([[[0]], [[1]], [[2]]])
+    )
+    assert replay(inst, make("lru")).verdict.objective == pytest.approx(9.0)
+    res = experts.EXPERT_CACHE.solve(inst, "milp")
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(7.0)
+    assert check(inst, res.plan).objective == pytest.approx(7.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(inst=instances())
+def test_milp_optimum_between_the_bounds_and_every_policy(inst):
+    from optkit.experts.milp import MAX_VARIABLES, lp_bound, milp, size
+    from optkit.solvers import SolverOptions
+
+    if inst.steps > 10 or size(inst) > MAX_VARIABLES:
+        return
+    times = [replay(inst, make(p)).verdict.objective for p in experts.POLICIES]
+    out = milp(inst, min(times), SolverOptions(time_limit_s=20))
+    assert out.status == "optimal"
+    v = check(inst, out.plan)
+    assert v.valid and v.objective <= out.objective * (1 + 1e-6) + 1e-12
+    assert v.objective <= min(times) * (1 + 1e-9) + 1e-12
+    cheap = max(b.value for b in bounds(inst, "cheap"))
+    lp = lp_bound(inst, min(times))
+    rel = 1e-6 * max(abs(v.objective), inst.load_time)
+    assert cheap <= v.objective + rel and lp is not None and lp <= v.objective + rel
+    assert out.bound <= v.objective + rel
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e3])
+def test_milp_scales_with_the_time_unit(scale):
+    rng = np.random.default_rng(5)
+    routing = np.stack([[rng.choice(4, 2, replace=False) for _ in range(2)] for _ in range(4)])
+    base = ExpertInstance(2, 4, 2, 3.5e8, 4, 2.5e10, 1e-5, np.full(2, 2e-3), routing)
+    scaled = ExpertInstance(
+        2, 4, 2, 3.5e8, 4, 2.5e10 / scale, 1e-5 * scale, np.full(2, 2e-3 * scale), routing
+    )
+    a, b = (experts.EXPERT_CACHE.solve(i, "milp") for i in (base, scaled))
+    assert a.status is Status.OPTIMAL and b.status is Status.OPTIMAL
+    assert b.objective == pytest.approx(a.objective * scale, rel=1e-6)
+
+
+def test_milp_refuses_a_large_instance_with_a_reason(tmp_path):
+    rng = np.random.default_rng(0)
+    routing = np.stack([[rng.choice(8, 2, replace=False) for _ in range(8)] for _ in range(40)])
+    inst = ExpertInstance(8, 8, 2, 1.0, 16, 1.0, 0.0, np.full(8, 0.1), routing, name="big")
+    f = tmp_path / "big.json"
+    f.write_text(json.dumps(inst.to_dict()))
+    r = run("solve", f, "--method", "milp")
+    assert r.returncode == 2 and "expert-cache MILP would have" in r.stderr
+    r = run("solve", f, "--json", "--time-limit", "2")  # auto: the policies, no MILP
+    assert r.returncode == 0 and json.loads(r.stdout)["verified"]
 
 
 def test_solve_reports_the_best_plan():

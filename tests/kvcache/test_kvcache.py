@@ -244,7 +244,9 @@ def test_generate_kv_times_calibrated_or_roofline(tmp_path):
         assert r.returncode == 0, r.stderr
         docs[eff] = json.loads((tmp_path / f"{eff}.json").read_text())
     cal, roof = docs["calibrated"], docs["roofline"]
-    assert cal["generated_by"]["times"] == "calibrated" and roof["generated_by"]["times"] == "roofline"
+    assert (
+        cal["generated_by"]["times"] == "calibrated" and roof["generated_by"]["times"] == "roofline"
+    )
     eta = default_calibration().eta_attn_decode
     assert 0 < eta < 1
     assert cal["tiers"][0]["bandwidth"] == pytest.approx(roof["tiers"][0]["bandwidth"] * eta)
