@@ -1,6 +1,6 @@
 """Expert caching on real Mixtral-8x7B routing (../shared/data/mixtral_moe_routing).
 
-python benchmarks/experts/run.py [synthetic]
+python benchmarks/experts/run.py [synthetic|milp|speed]
 
 Train on GSM8K problem 0 (pinning, prediction and reuse statistics), evaluate on GSM8K
 problem 1 and HumanEval problem 0, for caches of 12.5%-75% of the 256 experts, on an
@@ -8,6 +8,11 @@ RTX 4090 (PCIe 4.0 x16) and a GH200 (NVLink-C2C), fp16 weights. Per policy: reus
 rate (1 - loads/uses; Belady's is the ceiling of every plan), hit rate, time per
 token, speed-up over LRU, and the share of the LRU -> optimum reuse gap it closes.
 Results: results/experts.csv and results/reuse_vs_cache.png.
+
+``milp``: the timed MILP's optimum (prefetches scheduled on the link) on windows of the
+real trace small enough for it (2 tokens x 8 layers), beside Belady's time (fewest
+loads, demand only) and the policies: results/milp.csv.
+``speed``: median decision time per policy and replayed layer-steps/s: results/speed.csv.
 """
 
 from __future__ import annotations
@@ -128,8 +133,94 @@ def synthetic() -> None:
     write_csv(HERE / "results" / "synthetic.csv", rows)
 
 
+def milp_windows() -> None:
+    """Windows of 2 tokens x the first 8 MoE layers of the held-out traces (64 units),
+    caches of 4-32 experts, RTX 4090 and GH200 link/compute: the MILP's proven optimum
+    against Belady (demand loads, fewest loads) and every policy."""
+    import dataclasses
+
+    from optkit.experts.milp import milp
+    from optkit.solvers import SolverOptions
+
+    cat = builtin_catalog()
+    model = cat.get_model("mixtral-8x7b")
+    rows = []
+    for hw_key in ("rtx-4090", "gh200"):
+        hw = cat.get_hardware(hw_key)
+        for test, path, pid in (
+            ("gsm8k-1", "gsm8k_p0_p1_routing.jsonl", 1),
+            ("humaneval-0", "humaneval_p0_routing.jsonl", None),
+        ):
+            r = read_routing(DATA / path, "gsm8k" if pid else None, pid)
+            for start in (0, 40):
+                full = expert_instance(model, hw, r[start : start + 2], 0.25, Setup())
+                for cap in (4, 8, 16):
+                    inst = dataclasses.replace(
+                        full,
+                        layers=8,
+                        routing=full.routing[:, :8],
+                        compute=full.compute[:8],
+                        capacity=cap,
+                        name=f"{test}-t{start}-c{cap}",
+                    )
+                    reps = {p: replay(inst, make(p)).verdict.objective for p in POLICIES}
+                    out = milp(inst, min(reps.values()), SolverOptions(time_limit_s=20))
+                    row = {
+                        "hardware": hw_key,
+                        "window": inst.name,
+                        "capacity": cap,
+                        "milp_status": out.status,
+                        "milp_ms": None if out.objective is None else round(1e3 * out.objective, 4),
+                        "milp_bound_ms": round(1e3 * out.bound, 4),
+                        **{f"{p}_ms": round(1e3 * t, 4) for p, t in reps.items()},
+                    }
+                    rows.append(row)
+                    print(row, flush=True)
+    write_csv(HERE / "results" / "milp.csv", rows)
+
+
+def speed() -> None:
+    """Median decision time per policy (a replay with the policy's decide timed) and
+    layer-steps/s of the whole replay with its check, on HumanEval 0 at 25% cache."""
+    import time
+
+    import numpy as np
+
+    cat = builtin_catalog()
+    model = cat.get_model("mixtral-8x7b")
+    train = read_routing(DATA / "gsm8k_p0_p1_routing.jsonl", "gsm8k", 0)
+    r = read_routing(DATA / "humaneval_p0_routing.jsonl")
+    inst = expert_instance(model, cat.get_hardware("rtx-4090"), r, 0.25, Setup())
+    inst = type(inst)(**{**inst.__dict__, "train": train})
+    rows = []
+    for name in POLICIES:
+        pol = make(name)
+        times: list[float] = []
+        inner = pol.decide
+
+        def timed(n, needed, state, inner=inner, times=times):
+            t0 = time.perf_counter()
+            out = inner(n, needed, state)
+            times.append(time.perf_counter() - t0)
+            return out
+
+        pol.decide = timed
+        t0 = time.perf_counter()
+        replay(inst, pol)
+        wall = time.perf_counter() - t0
+        rows.append(
+            {
+                "policy": name,
+                "steps": inst.steps,
+                "decision_median_us": round(1e6 * float(np.median(times)), 2),
+                "decision_p99_us": round(1e6 * float(np.percentile(times, 99)), 2),
+                "replay_steps_per_s": round(inst.steps / wall),
+            }
+        )
+        print(rows[-1], flush=True)
+    write_csv(HERE / "results" / "speed.csv", rows)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "synthetic":
-        synthetic()
-    else:
-        main()
+    what = sys.argv[1] if len(sys.argv) > 1 else "main"
+    {"synthetic": synthetic, "milp": milp_windows, "speed": speed}.get(what, main)()
