@@ -242,6 +242,66 @@ class Forecast(Lru):
         return -expect  # lowest score: farthest forecast next use
 
 
+class Prefetch(Forecast):
+    """``forecast`` with prefetching in which demand loads jump the queue. The link is
+    FIFO and a started copy is not preempted (a DMA engine), so the only way for a
+    demand load never to wait behind guesses is to keep no queue of them: one unit is
+    prefetched only at a step with no demand load and an idle link, so a miss at the
+    next step waits at most for that one copy. The unit: layer l+1's expert most likely
+    given R_{i,l} (ProMoE's layer-to-layer transitions, learned as ``predict`` does),
+    loaded into a free slot, or over ``forecast``'s victim when its own forecast next
+    use ``1 + L·(1 − q)/p0`` (q: the predicted chance) is sooner than the victim's —
+    the comparison MIN makes with the true next uses. And only when it pays: right, the
+    copy starts one compute step ``c`` earlier than the demand load would (gain
+    ``q·min(c, τ)``); wrong, a miss at the next step (chance ``m``, the running share of
+    steps with a miss) waits for it (loss ``(1 − q)·m·max(0, τ − c)``)."""
+
+    name = "prefetch"
+
+    def reset(self, inst: ExpertInstance) -> None:
+        super().reset(inst)
+        self.guess = Predict(self.train)
+        self.guess.reset(inst)
+        self.tau, self.c = inst.load_time, inst.compute
+        self.steps = self.missed = 1.0  # a prior of one step, with a miss
+
+    def decide(
+        self, n: int, needed: np.ndarray, state: CacheState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        L, E = self.L, self.E
+        layer = n % L
+        g = self.guess
+        experts = needed - layer * E
+        if layer > 0 and g.prev is not None:  # the transition table, learned causally
+            g.trans[layer - 1][np.ix_(g.prev, experts)] += 1.0
+        g.prev = experts
+        miss, out = super().decide(n, needed, state)
+        self.steps += 1.0
+        self.missed += bool(len(miss))
+        busy = bool(np.any(state.held & (state.arrive > state.now)))
+        if len(miss) or busy or layer + 1 >= L:
+            return miss, out
+        counts = g.trans[layer][experts]
+        q = (counts / counts.sum(axis=1, keepdims=True)).mean(axis=0) * len(needed)
+        order = np.argsort(-q, kind="stable")
+        cand = [(layer + 1) * E + int(e) for e in order if not state.held[(layer + 1) * E + e]]
+        if not cand:
+            return miss, out
+        x = cand[0]
+        qx = min(1.0, float(q[x - (layer + 1) * E]))
+        c, tau, m = float(self.c[layer]), self.tau, self.missed / self.steps
+        if qx * min(c, tau) <= (1.0 - qx) * m * max(0.0, tau - c):
+            return miss, out
+        if state.free() > 0:
+            return np.array([x]), out
+        score = self.score(state)
+        victim = _victims(state, 1, needed, score)
+        p0 = self.used[0, layer + 1] / self.trials[0, layer + 1]
+        if len(victim) and 1 + L * (1 - qx) / p0 < -score[victim[0]]:
+            return np.array([x]), victim
+        return miss, out
+
+
 class Belady(Lru):
     """Offline: demand loads, evict the unit whose next use is farthest (MIN): the
     fewest loads any plan can make with C slots."""
@@ -289,6 +349,7 @@ POLICIES: dict[str, type] = {
     "pin": Pin,
     "predict": Predict,
     "forecast": Forecast,
+    "prefetch": Prefetch,
     "belady": Belady,
 }
 
@@ -296,4 +357,4 @@ POLICIES: dict[str, type] = {
 def make(name: str, train: np.ndarray | None = None) -> Any:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")
-    return POLICIES[name](train) if name in ("pin", "predict", "forecast") else POLICIES[name]()
+    return POLICIES[name](train) if name in ("pin", "predict", "forecast", "prefetch") else POLICIES[name]()
