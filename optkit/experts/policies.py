@@ -357,4 +357,5 @@ POLICIES: dict[str, type] = {
 def make(name: str, train: np.ndarray | None = None) -> Any:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; expected one of {', '.join(POLICIES)}")
-    return POLICIES[name](train) if name in ("pin", "predict", "forecast", "prefetch") else POLICIES[name]()
+    learns = ("pin", "predict", "forecast", "prefetch")  # take a training trace
+    return POLICIES[name](train) if name in learns else POLICIES[name]()
