@@ -249,6 +249,14 @@ def generate_experts(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of --synthetic.")] = 0,
+    prefill_batch: Annotated[
+        int,
+        typer.Option(
+            "--prefill-batch",
+            help="Prefill: this many tokens pass each layer together and need the union "
+            "of their experts (1: decode, token by token).",
+        ),
+    ] = 1,
 ) -> None:
     """An expert-cache instance: a routing trace on a model and a GPU from the catalog."""
     from optkit.experts.generate import expert_instance
@@ -279,6 +287,7 @@ def generate_experts(
             st,
             name,
             source,
+            prefill_batch,
         )
     except FieldError as e:
         fail(f"{routing}: {e}")
@@ -287,7 +296,9 @@ def generate_experts(
     _emit(
         inst.to_dict(),
         output_file,
-        f"{inst.tokens} tokens x {inst.layers} layers, {inst.capacity} of {inst.units} experts "
+        f"{inst.tokens} tokens"
+        + (f" in batches of {inst.batch}" if inst.batch > 1 else "")
+        + f" x {inst.layers} layers, {inst.capacity} of {inst.units} experts "
         f"on the GPU, {inst.expert_bytes / 1e6:.0f} MB each, load {inst.load_time * 1e3:.2f} ms",
     )
 

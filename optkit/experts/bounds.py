@@ -21,7 +21,7 @@ def bounds(
     loads: int | None = None,
     time_limit_s: float = 60.0,
 ) -> list[Bound]:
-    """``compute`` (Σ c + kτ) and ``loads`` (M*·τ + the last step's compute); ``loads``:
+    """``compute`` (Σ c + |R_0|·τ) and ``loads`` (M*·τ + the last step's compute); ``loads``:
     M* when the caller has replayed Belady already (it is not replayed twice). ``lp``
     adds the timed MILP's LP relaxation (tiny instances; formulations/expert_cache.md);
     ``auto`` adds it when the instance is within the MILP's size."""
@@ -29,7 +29,8 @@ def bounds(
         raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
     comp = inst.step_compute()
     tau = inst.load_time
-    out = [Bound(float(comp.sum()) + inst.top_k * tau, "compute")]
+    first = len(inst.needed()[0]) if inst.batch > 1 else inst.top_k
+    out = [Bound(float(comp.sum()) + first * tau, "compute")]
     m = min_loads(inst) if loads is None else loads
     out.append(Bound(m * tau + float(comp[-1]), "loads"))
     from optkit.experts.milp import MAX_VARIABLES, lp_bound, size

@@ -67,9 +67,10 @@ def check(inst: ExpertInstance, plan: ExpertPlan) -> Verdict:
         prefetched[r] = False
         begin = max(end, float(arrive[r].max()))
         end = begin + float(comp[n])
+    uses = sum(len(r) for r in need)
     details: dict[str, Any] = {
-        "hit_rate": hits / need.size,
-        "reuse_rate": 1.0 - loads / need.size,
+        "hit_rate": hits / uses,
+        "reuse_rate": 1.0 - loads / uses,
         "loads": loads,
         "prefetches_used": useful,
         "stall_s": end - float(comp.sum()),

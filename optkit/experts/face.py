@@ -46,6 +46,7 @@ class ExpertCache(Problem):
         "compute",
         "routing",
         "train_routing",
+        "batch",
     )
 
     def instance_class(self) -> Any:

@@ -1,10 +1,12 @@
 """Expert-cache instances from the catalog and a routing trace.
 
 Expert bytes: ``mlp_mats × hidden × expert_ffn`` weights at the setup's stored bits
-per weight. Compute per layer step (batch 1 decode, memory-bound roofline): the
-layer's attention weights and its k experts read once from device memory,
-``(attn + k·expert) bytes / bandwidth``, or the FLOP time when larger. The link is
-the hardware's host link (catalog, per direction) with its latency.
+per weight. Compute per layer step (roofline): the layer's attention weights and the
+experts the step uses read once from device memory, or the FLOP time when larger —
+decode (batch 1): k experts, 2 FLOP per weight; prefill (``batch`` B tokens per step):
+the mean size ū of the union of a batch's experts, 2·B·(attn + k·expert) weight FLOPs
+(attention scores, quadratic in the prompt, are left out: a lower estimate). The link
+is the hardware's host link (catalog, per direction) with its latency.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def expert_instance(
     setup: Any,
     name: str | None = None,
     source: dict[str, Any] | None = None,
+    batch: int = 1,
 ) -> ExpertInstance:
     """``cache_share`` of all experts fit in the GPU's expert slots (at least top-k)."""
     if not model.is_moe:
@@ -42,8 +45,19 @@ def expert_instance(
     d, dh = model.hidden, model.head_dim
     expert_bytes = model.mlp_mats * d * model.expert_ffn * bits / 8
     attn_bytes = (d * (model.heads + 2 * model.kv_heads) * dh + model.heads * dh * d) * bits / 8
-    layer_bytes = attn_bytes + k * expert_bytes
-    flops = 2 * layer_bytes * 8 / bits  # two FLOP per weight at batch 1
+    if not 1 <= batch <= 100_000:
+        raise ValueError(f"prefill batch: expected 1..100,000 tokens, got {batch}")
+    union = float(k)
+    if batch > 1:  # the mean number of distinct experts a batch's tokens use per layer
+        n = -(-len(routing) // batch) * batch
+        pad = np.concatenate([routing, np.repeat(routing[-1:], n - len(routing), axis=0)])
+        chunks = pad.reshape(-1, batch, L, k)
+        hit = np.zeros((len(chunks), L, E), dtype=bool)
+        for j in range(batch):
+            np.put_along_axis(hit, chunks[:, j], True, axis=2)
+        union = float(hit.sum(axis=2).mean())
+    layer_bytes = attn_bytes + union * expert_bytes
+    flops = 2 * batch * (attn_bytes + k * expert_bytes) * 8 / bits  # 2 FLOP per weight
     peak = hardware.peak_flops(setup.precision.math_type) * setup.efficiency.compute
     bw = hardware.bandwidth_gbs * 1e9 * setup.efficiency.memory
     c = max(layer_bytes / bw, flops / peak)
@@ -59,7 +73,9 @@ def expert_instance(
         latency=link.latency_us * 1e-6,
         compute=np.full(L, c),
         routing=routing,
-        name=name or f"{model.key}-{hardware.key}-c{capacity}",
+        batch=batch,
+        name=name
+        or f"{model.key}-{hardware.key}-c{capacity}" + (f"-b{batch}" if batch > 1 else ""),
         meta={
             "model": model.key,
             "hardware": hardware.key,

@@ -34,6 +34,9 @@ class ExpertInstance:
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
     #: an optional training trace (other prompts) that predictive policies learn from
     train: np.ndarray | None = field(default=None, repr=False)
+    #: tokens per step: 1 decodes token by token; B > 1 is prefill, the B tokens of a
+    #: batch pass each layer together and need the union of their experts
+    batch: int = 1
 
     problem = "expert_cache"
     sense = "min"
@@ -70,6 +73,17 @@ class ExpertInstance:
                     "train_routing", f"tokens × {L} layers × {k} ids in 0..{E - 1}", t.shape
                 )
             object.__setattr__(self, "train", t)
+        if not (is_int(self.batch) and 1 <= self.batch <= 100_000):
+            raise FieldError("batch", "an integer in [1, 100,000] (tokens per step)", self.batch)
+        if self.batch > 1:
+            most = max(len(u) for u in self.needed())
+            if most > self.capacity:
+                raise FieldError(
+                    "capacity",
+                    f"at least {most}: the experts one prefill batch of {self.batch} tokens "
+                    "needs at one layer",
+                    self.capacity,
+                )
         if c.shape != (L,) or np.any(c < 0) or not np.all(np.isfinite(c)):
             raise FieldError("compute", f"{L} finite times >= 0 (seconds per layer step)", c.shape)
 
@@ -79,8 +93,13 @@ class ExpertInstance:
         return len(self.routing)
 
     @property
+    def batches(self) -> int:
+        """Steps per layer: tokens, or prefill batches of ``batch`` tokens."""
+        return -(-self.tokens // self.batch)
+
+    @property
     def steps(self) -> int:
-        return self.tokens * self.layers
+        return self.batches * self.layers
 
     @property
     def units(self) -> int:
@@ -91,13 +110,28 @@ class ExpertInstance:
         """τ = λ + s/B: one expert over the link."""
         return self.latency + self.expert_bytes / self.bandwidth
 
-    def needed(self) -> np.ndarray:
-        """(steps, k) unit ids each step uses, steps in order n = i·L + l."""
+    def needed(self) -> list[np.ndarray]:
+        """The unit ids each step uses, steps in order n = i·L + l (i: token, or batch):
+        k per step when decoding, the union over the batch's tokens in prefill."""
         layer = np.arange(self.layers)[None, :, None]
-        return (layer * self.experts + self.routing).reshape(self.steps, self.top_k)
+        units = layer * self.experts + self.routing  # (N, L, k)
+        if self.batch == 1:
+            return list(units.reshape(self.steps, self.top_k))
+        out = []
+        for i in range(0, self.tokens, self.batch):
+            chunk = units[i : i + self.batch]
+            out.extend(np.unique(chunk[:, layer_]) for layer_ in range(self.layers))
+        return out
+
+    @property
+    def uses(self) -> int:
+        """Σ_n |R_n|: the expert uses of the whole trace."""
+        if self.batch == 1:
+            return self.tokens * self.layers * self.top_k
+        return sum(len(r) for r in self.needed())
 
     def step_compute(self) -> np.ndarray:
-        return np.tile(self.compute, self.tokens)
+        return np.tile(self.compute, self.batches)
 
     # --- JSON ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -117,6 +151,8 @@ class ExpertInstance:
         }
         if self.train is not None:
             d["train_routing"] = self.train.tolist()
+        if self.batch != 1:
+            d["batch"] = self.batch
         if self.meta:
             d["generated_by"] = self.meta
         return d
@@ -150,6 +186,7 @@ class ExpertInstance:
             name=str(d.get("name", "")),
             meta=dict(d.get("generated_by") or {}),
             train=_routing(d["train_routing"], base) if "train_routing" in d else None,
+            batch=d.get("batch", 1),
         )
 
 

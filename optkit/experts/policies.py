@@ -311,8 +311,8 @@ class Belady(Lru):
     def reset(self, inst: ExpertInstance) -> None:
         need = inst.needed()
         self.S = len(need)
-        steps = np.repeat(np.arange(self.S), need.shape[1])
-        units = need.ravel()
+        steps = np.repeat(np.arange(self.S), [len(r) for r in need])
+        units = np.concatenate(need)
         order = np.lexsort((steps, units))  # occurrences of each unit, in step order
         self.occ = steps[order]
         self.start = np.searchsorted(units[order], np.arange(inst.units + 1))

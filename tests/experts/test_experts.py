@@ -232,6 +232,44 @@ def test_milp_refuses_a_large_instance_with_a_reason(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["verified"]
 
 
+@settings(max_examples=25, deadline=None)
+@given(inst=instances(), batch=st.integers(2, 6))
+def test_prefill_steps_need_the_union_of_the_batch(inst, batch):
+    import dataclasses
+
+    from optkit.experts.milp import MAX_VARIABLES, milp, size
+
+    most = max(
+        len(np.unique(inst.routing[i : i + batch, layer]))
+        for i in range(0, inst.tokens, batch)
+        for layer in range(inst.layers)
+    )
+    if most > inst.capacity:  # a batch needs more experts than the GPU holds
+        with pytest.raises(FieldError, match="capacity"):
+            dataclasses.replace(inst, batch=batch)
+        return
+    pre = dataclasses.replace(inst, batch=batch)
+    need = pre.needed()
+    assert len(need) == pre.steps == -(-inst.tokens // batch) * inst.layers
+    for n, r in enumerate(need):
+        i, layer = divmod(n, inst.layers)
+        want = np.unique(inst.routing[i * batch : (i + 1) * batch, layer]) + layer * inst.experts
+        assert r.tolist() == want.tolist()
+    assert pre.uses == sum(len(r) for r in need)
+    reps = {p: replay(pre, make(p)) for p in experts.POLICIES}
+    lb = max(b.value for b in bounds(pre, "cheap"))
+    for name, r in reps.items():
+        assert r.verdict.valid, (name, r.verdict.violations)
+        assert lb <= r.verdict.objective * (1 + 1e-9) + 1e-12
+        assert reps["belady"].plan.loads <= r.plan.loads
+    if pre.steps <= 8 and size(pre) <= MAX_VARIABLES:
+        best = min(r.verdict.objective for r in reps.values())
+        out = milp(pre, best)
+        assert out.status == "optimal" and check(pre, out.plan).objective <= best * (1 + 1e-9)
+    back = ExpertInstance.from_dict(json.loads(json.dumps(pre.to_dict())))
+    assert back.batch == batch and back.steps == pre.steps
+
+
 def test_solve_reports_the_best_plan():
     res = experts.EXPERT_CACHE.solve(tiny())
     assert res.status in (Status.OPTIMAL, Status.FEASIBLE) and res.verified
