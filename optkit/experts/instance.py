@@ -117,7 +117,7 @@ class ExpertInstance:
         units = layer * self.experts + self.routing  # (N, L, k)
         if self.batch == 1:
             return list(units.reshape(self.steps, self.top_k))
-        out = []
+        out: list[np.ndarray] = []
         for i in range(0, self.tokens, self.batch):
             chunk = units[i : i + self.batch]
             out.extend(np.unique(chunk[:, layer_]) for layer_ in range(self.layers))
