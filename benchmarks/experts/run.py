@@ -1,6 +1,6 @@
 """Expert caching on real Mixtral-8x7B routing (../shared/data/mixtral_moe_routing).
 
-python benchmarks/experts/run.py [synthetic|milp|speed]
+python benchmarks/experts/run.py [synthetic|milp|prefill|speed]
 
 Train on GSM8K problem 0 (pinning, prediction and reuse statistics), evaluate on GSM8K
 problem 1 and HumanEval problem 0, for caches of 12.5%-75% of the 256 experts, on an
@@ -12,6 +12,8 @@ Results: results/experts.csv and results/reuse_vs_cache.png.
 ``milp``: the timed MILP's optimum (prefetches scheduled on the link) on windows of the
 real trace small enough for it (2 tokens x 8 layers), beside Belady's time (fewest
 loads, demand only) and the policies: results/milp.csv.
+``prefill``: prefill mode (batches of 16 tokens need the union of their experts), every
+policy's time and speed-up over LRU: results/prefill.csv.
 ``speed``: median decision time per policy and replayed layer-steps/s: results/speed.csv.
 """
 
@@ -179,6 +181,38 @@ def milp_windows() -> None:
     write_csv(HERE / "results" / "milp.csv", rows)
 
 
+def prefill() -> None:
+    cat = builtin_catalog()
+    model = cat.get_model("mixtral-8x7b")
+    train = read_routing(DATA / "gsm8k_p0_p1_routing.jsonl", "gsm8k", 0)
+    rows = []
+    for hw_key in ("rtx-4090", "gh200"):
+        for test, r in (
+            ("gsm8k-1", read_routing(DATA / "gsm8k_p0_p1_routing.jsonl", "gsm8k", 1)),
+            ("humaneval-0", read_routing(DATA / "humaneval_p0_routing.jsonl")),
+        ):
+            for share in SHARES:
+                inst = expert_instance(model, cat.get_hardware(hw_key), r, share, Setup(), batch=16)
+                inst = type(inst)(**{**inst.__dict__, "train": train})
+                reps = {p: replay(inst, make(p)).verdict for p in POLICIES}
+                lb = max(b.value for b in bounds(inst, "cheap"))
+                for name, v in reps.items():
+                    rows.append(
+                        {
+                            "hardware": hw_key,
+                            "test": test,
+                            "cache_share": share,
+                            "policy": name,
+                            "reuse_rate": round(v.details["reuse_rate"], 4),
+                            "time_ms": round(1e3 * v.objective, 3),
+                            "speedup_vs_lru": round(reps["lru"].objective / v.objective, 3),
+                            "bound_ms": round(1e3 * lb, 3),
+                        }
+                    )
+                print(rows[-len(reps) :], flush=True)
+    write_csv(HERE / "results" / "prefill.csv", rows)
+
+
 def speed() -> None:
     """Median decision time per policy (a replay with the policy's decide timed) and
     layer-steps/s of the whole replay with its check, on HumanEval 0 at 25% cache."""
@@ -223,4 +257,6 @@ def speed() -> None:
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "main"
-    {"synthetic": synthetic, "milp": milp_windows, "speed": speed}.get(what, main)()
+    {"synthetic": synthetic, "milp": milp_windows, "prefill": prefill, "speed": speed}.get(
+        what, main
+    )()
