@@ -34,13 +34,14 @@ def check(inst: ExpertInstance, plan: ExpertPlan) -> Verdict:
             break
         adds, evicts = plan.steps[n]
         r = need[n]
-        bad = [u for u in (*adds.tolist(), *evicts.tolist()) if not 0 <= u < U]
+        ev, ad = evicts.tolist(), adds.tolist()
+        bad = [u for u in (*ad, *ev) if not 0 <= u < U]
         if bad:
             v.append(f"step {n}: unit {bad[0]} outside 0..{U - 1}")
             continue
-        if len(np.unique(evicts)) != len(evicts) or not held[evicts].all():
+        if len(set(ev)) != len(ev) or not held[evicts].all():
             v.append(f"step {n}: evicts a unit not on the GPU (or twice)")
-        if np.isin(evicts, r).any():
+        if not set(ev).isdisjoint(r.tolist()):
             v.append(f"step {n}: evicts a unit this step uses")
         gone = evicts[held[evicts]]
         if len(gone) and np.any(arrive[gone] > end):
@@ -49,7 +50,7 @@ def check(inst: ExpertInstance, plan: ExpertPlan) -> Verdict:
         arrive[gone] = np.inf
         prefetched[gone] = False
         hits += int(np.count_nonzero(held[r] & (arrive[r] <= end)))
-        if len(np.unique(adds)) != len(adds) or held[adds].any():
+        if len(set(ad)) != len(ad) or held[adds].any():
             v.append(f"step {n}: loads a unit already on the GPU (or twice)")
         for u in adds[~held[adds]].tolist():
             start = max(end, link)

@@ -55,7 +55,9 @@ def _victims(state: CacheState, count: int, keep: np.ndarray, score: np.ndarray)
     if count <= 0:
         return EMPTY
     cand = np.flatnonzero(state.held & (state.arrive <= state.now))
-    cand = cand[~np.isin(cand, keep)]
+    out = np.zeros(len(state.held), dtype=bool)
+    out[keep] = True
+    cand = cand[~out[cand]]
     order = np.lexsort((cand, score[cand]))
     return cand[order[:count]]
 
@@ -75,8 +77,10 @@ class Lru:
         self, n: int, needed: np.ndarray, state: CacheState
     ) -> tuple[np.ndarray, np.ndarray]:
         miss = needed[~state.held[needed]]
-        out = _victims(state, len(miss) - state.free(), needed, self.score(state))
-        return miss, out
+        count = len(miss) - state.free()
+        if count <= 0:  # room for every miss: no victim to score
+            return miss, EMPTY
+        return miss, _victims(state, count, needed, self.score(state))
 
 
 class Lfu(Lru):
@@ -337,7 +341,7 @@ class Belady(Lru):
         if count <= 0:
             return miss, EMPTY
         cand = np.flatnonzero(state.held & (state.arrive <= state.now))
-        cand = cand[~np.isin(cand, needed)]
+        cand = cand[~np.isin(cand, needed, kind="table")]
         far = self._next_use(n, cand)
         order = np.lexsort((cand, -far))  # farthest next use first (ties: lowest id)
         return miss, cand[order[:count]]
