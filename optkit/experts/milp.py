@@ -125,6 +125,21 @@ def plan_of(inst: ExpertInstance, v: dict) -> ExpertPlan:
     return ExpertPlan.of(steps)
 
 
+def _solve(
+    inst: ExpertInstance, upper: float, integer: bool, opts: SolverOptions | None, backend: str
+) -> tuple[Any, dict]:
+    """Build and solve within ``opts.time_limit_s`` (building counts against it)."""
+    import time
+    from dataclasses import replace
+
+    opts = opts or SolverOptions()
+    t0 = time.monotonic()
+    prob, v, _ = build(inst, upper, integer)
+    if opts.time_limit_s is not None:
+        opts = replace(opts, time_limit_s=max(0.05, opts.time_limit_s - time.monotonic() + t0))
+    return solve_pulp(prob, backend, opts), v
+
+
 def milp(
     inst: ExpertInstance,
     upper: float,
@@ -132,15 +147,7 @@ def milp(
     backend: str = "highs",
 ) -> MilpOutcome:
     """The exact timed MILP within ``opts.time_limit_s``; ``upper``: a known plan's time."""
-    import time
-    from dataclasses import replace
-
-    opts = opts or SolverOptions()
-    t0 = time.monotonic()
-    prob, v, _ = build(inst, upper)
-    if opts.time_limit_s is not None:  # building counts against the limit
-        opts = replace(opts, time_limit_s=max(0.05, opts.time_limit_s - time.monotonic() + t0))
-    ans = solve_pulp(prob, backend, opts, integral=False)
+    ans, v = _solve(inst, upper, True, opts, backend)
     tau = inst.load_time
     bound = max(0.0, ans.bound) * tau
     if ans.objective is None:
@@ -151,15 +158,7 @@ def milp(
 def lp_bound(inst: ExpertInstance, upper: float, opts: SolverOptions | None = None) -> float | None:
     """The LP relaxation's optimum (s): a lower bound on every plan's total time; None
     when the LP did not finish within the limit."""
-    import time
-    from dataclasses import replace
-
-    opts = opts or SolverOptions()
-    t0 = time.monotonic()
-    prob, _, _ = build(inst, upper, integer=False)
-    if opts.time_limit_s is not None:
-        opts = replace(opts, time_limit_s=max(0.05, opts.time_limit_s - time.monotonic() + t0))
-    ans = solve_pulp(prob, "highs", opts)
+    ans, _ = _solve(inst, upper, False, opts, "highs")
     if ans.status != "optimal" or ans.objective is None:
         return None
     return ans.objective * inst.load_time
