@@ -7,6 +7,10 @@ python benchmarks/serving/run.py perf     # decision cost at batch 256, simulato
 python benchmarks/serving/run.py mip      # tiny instances: T^LB and schedulers vs the optimum
 python benchmarks/serving/run.py calibrate  # the insertion test's multiplier, on 30 study cases
 python benchmarks/serving/run.py all
+
+Instances use roofline iteration times (``efficiency="roofline"``): the recorded results
+and the seed paper's comparison were made with them; ``serving_instance``'s default is
+now the calibrated times (formulations/serving.md, "Which times").
 """
 
 from __future__ import annotations
@@ -66,7 +70,9 @@ def run_gsm8k() -> None:
     m, h = CAT.get_model("llama-65b"), CAT.get_hardware("a100-80gb")
     rows = []
     for clients, tp in ((2, 4), (4, 2), (1, 8)):
-        inst = serving_instance(tr, m, h, clients, Setup(tp=tp), max_batch=256, arrivals=False)
+        inst = serving_instance(
+            tr, m, h, clients, Setup(tp=tp), max_batch=256, arrivals=False, efficiency="roofline"
+        )
         lb, base, hyb = _run_pair(inst)
         for label, r in (("baseline fcfs", base), ("hybrid (plan + insertion test)", hyb)):
             mt = metrics(inst, r)
@@ -106,10 +112,14 @@ def _study_case(rng, c: int, traces: dict):
     )
     clients, tp = [(1, 8), (2, 4), (4, 2)][int(rng.integers(0, 3))]
     try:
-        inst = serving_instance(sub, m, h, clients, Setup(tp=tp), arrivals=False)
+        inst = serving_instance(
+            sub, m, h, clients, Setup(tp=tp), arrivals=False, efficiency="roofline"
+        )
     except FieldError:  # a long request does not fit a TP2 client's KV: use 2 x TP4
         clients, tp = 2, 4
-        inst = serving_instance(sub, m, h, clients, Setup(tp=tp), arrivals=False)
+        inst = serving_instance(
+            sub, m, h, clients, Setup(tp=tp), arrivals=False, efficiency="roofline"
+        )
     return name, n, clients, tp, inst
 
 
@@ -159,7 +169,7 @@ def run_study(cases: int = 100) -> None:
 def run_online(n: int = 2000) -> None:
     tr = read_trace(TRACES["azure-conv"]).slice(0, n)
     m, h = CAT.get_model("llama-2-13b"), CAT.get_hardware("a100-80gb")
-    inst = serving_instance(tr, m, h, 2, Setup(tp=1), max_batch=128)
+    inst = serving_instance(tr, m, h, 2, Setup(tp=1), max_batch=128, efficiency="roofline")
     lb = lower_bound(inst).value
     rows = []
     for sched, kw in (("fcfs", {}), ("sarathi", {}), ("hybrid", {})):
@@ -246,7 +256,9 @@ def run_perf() -> None:
     # simulator: decode iterations per second on a decode-heavy instance
     tr = read_trace(TRACES["sharegpt"]).slice(0, 4000)
     m, h = CAT.get_model("llama-2-7b"), CAT.get_hardware("a100-80gb")
-    inst = serving_instance(tr, m, h, 4, Setup(), max_batch=256, arrivals=False)
+    inst = serving_instance(
+        tr, m, h, 4, Setup(), max_batch=256, arrivals=False, efficiency="roofline"
+    )
     rates = []
     for _ in range(3):
         t0 = time.perf_counter()
