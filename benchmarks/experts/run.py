@@ -19,6 +19,7 @@ policy's time and speed-up over LRU: results/prefill.csv.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def main() -> None:
         for test, routing in tests.items():
             for share in SHARES:
                 inst = expert_instance(model, hw, routing, share, Setup())
-                inst = type(inst)(**{**inst.__dict__, "train": train})
+                inst = dataclasses.replace(inst, train=train)
                 reps = {p: replay(inst, make(p)) for p in POLICIES}
                 lb = max(b.value for b in bounds(inst))
                 lru, opt = reps["lru"].verdict, reps["belady"].verdict
@@ -139,7 +140,6 @@ def milp_windows() -> None:
     """Windows of 2 tokens x the first 8 MoE layers of the held-out traces (64 units),
     caches of 4-32 experts, RTX 4090 and GH200 link/compute: the MILP's proven optimum
     against Belady (demand loads, fewest loads) and every policy."""
-    import dataclasses
 
     from optkit.experts.milp import milp
     from optkit.solvers import SolverOptions
@@ -165,8 +165,13 @@ def milp_windows() -> None:
                         capacity=cap,
                         name=f"{test}-t{start}-c{cap}",
                     )
-                    reps = {p: replay(inst, make(p)).verdict.objective for p in POLICIES}
-                    out = milp(inst, min(reps.values()), SolverOptions(time_limit_s=20))
+                    reps = {p: replay(inst, make(p)) for p in POLICIES}
+                    out = milp(
+                        inst,
+                        min(r.verdict.objective for r in reps.values()),
+                        reps["belady"].plan.loads,
+                        SolverOptions(time_limit_s=20),
+                    )
                     row = {
                         "hardware": hw_key,
                         "window": inst.name,
@@ -174,7 +179,7 @@ def milp_windows() -> None:
                         "milp_status": out.status,
                         "milp_ms": None if out.objective is None else round(1e3 * out.objective, 4),
                         "milp_bound_ms": round(1e3 * out.bound, 4),
-                        **{f"{p}_ms": round(1e3 * t, 4) for p, t in reps.items()},
+                        **{f"{p}_ms": round(1e3 * r.verdict.objective, 4) for p, r in reps.items()},
                     }
                     rows.append(row)
                     print(row, flush=True)
@@ -193,7 +198,7 @@ def prefill() -> None:
         ):
             for share in SHARES:
                 inst = expert_instance(model, cat.get_hardware(hw_key), r, share, Setup(), batch=16)
-                inst = type(inst)(**{**inst.__dict__, "train": train})
+                inst = dataclasses.replace(inst, train=train)
                 reps = {p: replay(inst, make(p)).verdict for p in POLICIES}
                 lb = max(b.value for b in bounds(inst, "cheap"))
                 for name, v in reps.items():
@@ -225,7 +230,7 @@ def speed() -> None:
     train = read_routing(DATA / "gsm8k_p0_p1_routing.jsonl", "gsm8k", 0)
     r = read_routing(DATA / "humaneval_p0_routing.jsonl")
     inst = expert_instance(model, cat.get_hardware("rtx-4090"), r, 0.25, Setup())
-    inst = type(inst)(**{**inst.__dict__, "train": train})
+    inst = dataclasses.replace(inst, train=train)
     rows = []
     for name in POLICIES:
         pol = make(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optkit.experts.instance import ExpertInstance
 from optkit.experts.policies import Belady
-from optkit.experts.simulate import replay
+from optkit.experts.simulate import Replay, replay
 from optkit.result import Bound
 
 BOUND_METHODS = ("auto", "cheap", "lp")
@@ -18,24 +18,23 @@ def min_loads(inst: ExpertInstance) -> int:
 def bounds(
     inst: ExpertInstance,
     method: str = "auto",
-    loads: int | None = None,
+    belady: Replay | None = None,
     time_limit_s: float = 60.0,
 ) -> list[Bound]:
-    """``compute`` (Σ c + |R_0|·τ) and ``loads`` (M*·τ + the last step's compute); ``loads``:
-    M* when the caller has replayed Belady already (it is not replayed twice). ``lp``
+    """``compute`` (Σ c + |R_0|·τ) and ``loads`` (M*·τ + the last step's compute);
+    ``belady``: Belady's replay when the caller has it (it is not replayed twice). ``lp``
     adds the timed MILP's LP relaxation (tiny instances; formulations/expert_cache.md);
     ``auto`` adds it when the instance is within the MILP's size."""
+    from optkit.experts.milp import MAX_VARIABLES, lp_bound, size
+    from optkit.solvers import SolverOptions
+
     if method not in BOUND_METHODS:
         raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
     comp = inst.step_compute()
     tau = inst.load_time
-    first = len(inst.needed()[0]) if inst.batch > 1 else inst.top_k
-    out = [Bound(float(comp.sum()) + first * tau, "compute")]
-    m = min_loads(inst) if loads is None else loads
-    out.append(Bound(m * tau + float(comp[-1]), "loads"))
-    from optkit.experts.milp import MAX_VARIABLES, lp_bound, size
-    from optkit.solvers import SolverOptions
-
+    out = [Bound(float(comp.sum()) + len(inst.needed()[0]) * tau, "compute")]
+    opt = belady or replay(inst, Belady())
+    out.append(Bound(opt.plan.loads * tau + float(comp[-1]), "loads"))
     small = size(inst) <= MAX_VARIABLES
     if method == "lp" and not small:
         out.append(
@@ -47,8 +46,8 @@ def bounds(
             )
         )
     elif method == "lp" or (method == "auto" and small):
-        upper = replay(inst, Belady()).verdict.objective
-        lp = lp_bound(inst, upper, SolverOptions(time_limit_s=time_limit_s))
+        opts = SolverOptions(time_limit_s=time_limit_s)
+        lp = lp_bound(inst, opt.verdict.objective, opt.plan.loads, opts)
         out.append(
             Bound(lp, "lp")
             if lp is not None

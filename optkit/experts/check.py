@@ -68,7 +68,7 @@ def check(inst: ExpertInstance, plan: ExpertPlan) -> Verdict:
         prefetched[r] = False
         begin = max(end, float(arrive[r].max()))
         end = begin + float(comp[n])
-    uses = sum(len(r) for r in need)
+    uses = inst.uses
     details: dict[str, Any] = {
         "hit_rate": hits / uses,
         "reuse_rate": 1.0 - loads / uses,

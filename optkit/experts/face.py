@@ -18,12 +18,6 @@ from optkit.problems import Problem, SimReport
 from optkit.result import Bound, Result, Verdict, best_bound, finalize
 from optkit.solvers import SolverOptions
 
-
-def _left(clock: Any) -> float | None:
-    left = clock.left()
-    return None if left is None else max(0.05, left)
-
-
 #: ``auto`` tries the policies in this order while time is left
 AUTO_ORDER = ("belady", "forecast", "predict", "lru", "lfu", "pin")
 
@@ -66,7 +60,7 @@ class ExpertCache(Problem):
         opts = options or SolverOptions()
         clock = opts.deadline()
         optimum = replay(inst, make("belady"))  # the loads bound, and auto's first plan
-        bound = best_bound(bounds(inst, "cheap", loads=optimum.plan.loads))
+        bound = best_bound(bounds(inst, "cheap", belady=optimum))
         names = [] if method == "milp" else list(AUTO_ORDER) if method == "auto" else [method]
         best: Any = None
         log = [f"bound {bound.kind} = {bound.value:.6g}"]
@@ -82,9 +76,11 @@ class ExpertCache(Problem):
                 best = rep
         solver = "replay"
         small = size(inst) <= MAX_VARIABLES
-        if method == "milp" or (method == "auto" and small and not clock.expired()):
+        proven = best is not None and best.verdict.objective <= bound.value * (1 + 1e-9)
+        if method == "milp" or (method == "auto" and small and not proven and not clock.expired()):
             upper = (best or optimum).verdict.objective
-            out = milp(inst, upper, replace(opts, time_limit_s=_left(clock)), backend or "highs")
+            left = replace(opts, time_limit_s=opts.remaining(clock.elapsed()))
+            out = milp(inst, upper, optimum.plan.loads, left, backend or "highs")
             solver = backend or "highs"
             log.append(f"milp: {out.status}, bound {out.bound:.6g}")
             bound = max(bound, Bound(out.bound, "milp"), key=lambda b: b.value)
@@ -136,7 +132,7 @@ class ExpertCache(Problem):
             "time_per_token_s": rep.verdict.objective / inst.tokens,
             "speedup_vs_lru": lru.verdict.objective / rep.verdict.objective,
         }
-        b = best_bound(bounds(inst, loads=opt.plan.loads))
+        b = best_bound(bounds(inst, belady=opt))
         return SimReport(
             self.name, policy, rep.verdict.objective, b, m, time.perf_counter() - t0, rep
         )

@@ -3,6 +3,7 @@ slots, the host link, compute per layer step, and a routing trace."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,25 +111,33 @@ class ExpertInstance:
         """τ = λ + s/B: one expert over the link."""
         return self.latency + self.expert_bytes / self.bandwidth
 
-    def needed(self) -> list[np.ndarray]:
+    def needed(self) -> Sequence[np.ndarray]:
         """The unit ids each step uses, steps in order n = i·L + l (i: token, or batch):
-        k per step when decoding, the union over the batch's tokens in prefill."""
+        k per step when decoding (one (steps, k) array), the union over the batch's tokens
+        in prefill (a list). Computed once per instance (the instance is immutable);
+        callers must not modify it."""
+        cached = self.__dict__.get("_needed")
+        if cached is not None:
+            return cached
         layer = np.arange(self.layers)[None, :, None]
         units = layer * self.experts + self.routing  # (N, L, k)
+        out: Sequence[np.ndarray]
         if self.batch == 1:
-            return list(units.reshape(self.steps, self.top_k))
-        out: list[np.ndarray] = []
-        for i in range(0, self.tokens, self.batch):
-            chunk = units[i : i + self.batch]
-            out.extend(np.unique(chunk[:, layer_]) for layer_ in range(self.layers))
+            out = units.reshape(self.steps, self.top_k)
+        else:
+            out = [
+                np.unique(units[i : i + self.batch, layer_])
+                for i in range(0, self.tokens, self.batch)
+                for layer_ in range(self.layers)
+            ]
+        self.__dict__["_needed"] = out
         return out
 
     @property
     def uses(self) -> int:
         """Σ_n |R_n|: the expert uses of the whole trace."""
-        if self.batch == 1:
-            return self.tokens * self.layers * self.top_k
-        return sum(len(r) for r in self.needed())
+        need = self.needed()
+        return need.size if isinstance(need, np.ndarray) else sum(len(r) for r in need)
 
     def step_compute(self) -> np.ndarray:
         return np.tile(self.compute, self.batches)

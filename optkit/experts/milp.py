@@ -43,12 +43,13 @@ def size(inst: ExpertInstance) -> int:
     return 2 * U * S + S * (S + 1) // 2 + 3 * S
 
 
-def build(inst: ExpertInstance, upper: float, integer: bool = True) -> tuple[Any, dict, int]:
+def build(
+    inst: ExpertInstance, upper: float, m_star: int, integer: bool = True
+) -> tuple[Any, dict]:
     """The PuLP model; ``upper`` (s) is the time of a known plan (no optimum is above it)
-    and sets the big-M. Returns (problem, variables, Belady's M*)."""
+    and sets the big-M; ``m_star``: Belady's fewest loads (a cut). Returns (problem,
+    variables)."""
     import pulp
-
-    from optkit.experts.bounds import min_loads
 
     refuse_above(
         size(inst), MAX_VARIABLES, "expert-cache MILP", "use the policies and `bound` instead"
@@ -58,7 +59,7 @@ def build(inst: ExpertInstance, upper: float, integer: bool = True) -> tuple[Any
     c = inst.step_compute() / tau
     need = inst.needed()
     nu = next_use(inst)
-    ub = upper / tau
+    ub = upper / tau * (1 + 1e-9)  # relative slack: the known plan itself stays feasible
     big = ub + U
     cat = pulp.LpBinary if integer else pulp.LpContinuous
     prob = pulp.LpProblem(inst.name.replace("-", "_") or "expert_cache", pulp.LpMinimize)
@@ -105,9 +106,8 @@ def build(inst: ExpertInstance, upper: float, integer: bool = True) -> tuple[Any
             for v in batch:
                 prob += z >= v
             prob += b[n] >= s[m] + pulp.lpSum(batch) - big * (1 - z)
-    m_star = min_loads(inst)
     prob += pulp.lpSum(a.values()) >= m_star
-    return prob, {"x": x, "a": a, "nu": nu}, m_star
+    return prob, {"x": x, "a": a, "nu": nu}
 
 
 def plan_of(inst: ExpertInstance, v: dict) -> ExpertPlan:
@@ -126,7 +126,12 @@ def plan_of(inst: ExpertInstance, v: dict) -> ExpertPlan:
 
 
 def _solve(
-    inst: ExpertInstance, upper: float, integer: bool, opts: SolverOptions | None, backend: str
+    inst: ExpertInstance,
+    upper: float,
+    m_star: int,
+    integer: bool,
+    opts: SolverOptions | None,
+    backend: str,
 ) -> tuple[Any, dict]:
     """Build and solve within ``opts.time_limit_s`` (building counts against it)."""
     import time
@@ -134,7 +139,7 @@ def _solve(
 
     opts = opts or SolverOptions()
     t0 = time.monotonic()
-    prob, v, _ = build(inst, upper, integer)
+    prob, v = build(inst, upper, m_star, integer)
     if opts.time_limit_s is not None:
         opts = replace(opts, time_limit_s=max(0.05, opts.time_limit_s - time.monotonic() + t0))
     return solve_pulp(prob, backend, opts), v
@@ -143,11 +148,13 @@ def _solve(
 def milp(
     inst: ExpertInstance,
     upper: float,
+    m_star: int,
     opts: SolverOptions | None = None,
     backend: str = "highs",
 ) -> MilpOutcome:
-    """The exact timed MILP within ``opts.time_limit_s``; ``upper``: a known plan's time."""
-    ans, v = _solve(inst, upper, True, opts, backend)
+    """The exact timed MILP within ``opts.time_limit_s``; ``upper``: a known plan's time,
+    ``m_star``: Belady's fewest loads."""
+    ans, v = _solve(inst, upper, m_star, True, opts, backend)
     tau = inst.load_time
     bound = max(0.0, ans.bound) * tau
     if ans.objective is None:
@@ -155,10 +162,12 @@ def milp(
     return MilpOutcome(plan_of(inst, v), ans.objective * tau, bound, ans.status)
 
 
-def lp_bound(inst: ExpertInstance, upper: float, opts: SolverOptions | None = None) -> float | None:
+def lp_bound(
+    inst: ExpertInstance, upper: float, m_star: int, opts: SolverOptions | None = None
+) -> float | None:
     """The LP relaxation's optimum (s): a lower bound on every plan's total time; None
     when the LP did not finish within the limit."""
-    ans, _ = _solve(inst, upper, False, opts, "highs")
+    ans, _ = _solve(inst, upper, m_star, False, opts, "highs")
     if ans.status != "optimal" or ans.objective is None:
         return None
     return ans.objective * inst.load_time

@@ -143,19 +143,28 @@ class Predict(Lru):
             a, b = tok[layer], tok[layer + 1]
             self.trans[layer][np.ix_(a, b)] += 1.0
 
+    def observe(self, n: int, needed: np.ndarray) -> tuple[int, np.ndarray]:
+        """Learn step n's transition online (causal); its layer and expert ids."""
+        layer = n % self.L
+        experts = needed - layer * self.E
+        if layer > 0 and self.prev is not None:
+            self.trans[layer - 1][np.ix_(self.prev, experts)] += 1.0
+        self.prev = experts
+        return layer, experts
+
+    def next_layer(self, layer: int, experts: np.ndarray) -> np.ndarray:
+        """(E,): the mean over ``experts`` of P(e' at layer + 1 | e at layer)."""
+        counts = self.trans[layer][experts]  # next-layer counts after each expert
+        return (counts / counts.sum(axis=1, keepdims=True)).mean(axis=0)
+
     def decide(
         self, n: int, needed: np.ndarray, state: CacheState
     ) -> tuple[np.ndarray, np.ndarray]:
-        layer = n % self.L
-        experts = needed - layer * self.E
-        if layer > 0 and self.prev is not None:  # learn online (causal)
-            self.trans[layer - 1][np.ix_(self.prev, experts)] += 1.0
-        self.prev = experts
+        layer, experts = self.observe(n, needed)
         miss, out = super().decide(n, needed, state)
         if layer + 1 >= self.L:
             return miss, out
-        counts = self.trans[layer][experts]  # (k, E): next-layer counts after each expert
-        prob = (counts / counts.sum(axis=1, keepdims=True)).mean(axis=0)
+        prob = self.next_layer(layer, experts)
         top = np.argsort(-prob, kind="stable")[: self.k]
         top = top[prob[top] >= CONFIDENT]  # a guess that is likely wrong costs a slot
         nxt = (layer + 1) * self.E + top
@@ -273,20 +282,14 @@ class Prefetch(Forecast):
         self, n: int, needed: np.ndarray, state: CacheState
     ) -> tuple[np.ndarray, np.ndarray]:
         L, E = self.L, self.E
-        layer = n % L
-        g = self.guess
-        experts = needed - layer * E
-        if layer > 0 and g.prev is not None:  # the transition table, learned causally
-            g.trans[layer - 1][np.ix_(g.prev, experts)] += 1.0
-        g.prev = experts
+        layer, experts = self.guess.observe(n, needed)
         miss, out = super().decide(n, needed, state)
         self.steps += 1.0
         self.missed += bool(len(miss))
         busy = bool(np.any(state.held & (state.arrive > state.now)))
         if len(miss) or busy or layer + 1 >= L:
             return miss, out
-        counts = g.trans[layer][experts]
-        q = (counts / counts.sum(axis=1, keepdims=True)).mean(axis=0) * len(needed)
+        q = self.guess.next_layer(layer, experts) * len(needed)  # expected uses of each
         order = np.argsort(-q, kind="stable")
         cand = [(layer + 1) * E + int(e) for e in order if not state.held[(layer + 1) * E + e]]
         if not cand:

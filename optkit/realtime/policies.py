@@ -5,6 +5,7 @@ when a backend falls idle (a ready job to start there, or None to leave it idle)
 from __future__ import annotations
 
 import heapq
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -17,17 +18,20 @@ INF = float("inf")
 LOOKAHEAD = 16
 
 
-class Policy:
+class Policy(ABC):
+    """The protocol; ``reset`` and ``on_release`` do nothing unless a policy keeps state."""
+
     name = ""
 
-    def reset(self, st: State) -> None:
+    def reset(self, st: State) -> None:  # noqa: B027 (an optional hook: a no-op)
         """Called once before the replay."""
 
-    def on_release(self, j: int, st: State) -> None:
+    def on_release(self, j: int, st: State) -> None:  # noqa: B027 (an optional hook)
         """Job j became ready (it is in ``st.ready``)."""
 
+    @abstractmethod
     def next(self, b: int, st: State) -> int | None:
-        raise NotImplementedError  # every policy below implements it
+        """The ready job to start on idle backend ``b``, or None to leave it idle."""
 
 
 def _first(st: State, b: int, key: list[float], eft: bool) -> int | None:

@@ -77,9 +77,11 @@ class IterationModel:
         C = np.concatenate([b * c, 0 * s])
         t = np.concatenate([np.asarray(t_dec, float), np.asarray(t_pre, float)])
         x_lo = np.array([lo.tau_w, lo.kappa, lo.gamma, lo.delta, lo.tau_c])
-        # scaled so every coordinate is ~1 at the roofline (a floor of 1e-12 s keeps the
-        # scale of a zero coefficient, e.g. tau_c at TP 1, usable)
-        scale = np.maximum(x_lo, [1e-6, 1e-12, 1e-15, 1e-12, 1e-6])
+        # scaled so every coordinate is ~1 at the roofline; a zero coefficient (tau_c at
+        # TP 1) is scaled by the mean time over the mean of its feature (unit-free)
+        feature = [np.ones_like(N), N, A, C, np.ones_like(N)]
+        typical = np.array([t.mean() / max(f.mean(), 1e-300) for f in feature])
+        scale = np.where(x_lo > 0, x_lo, typical)
 
         def form(x: np.ndarray) -> np.ndarray:
             tw, k, g, d, tc = x * scale
