@@ -4,6 +4,7 @@ for P||Cmax by a search on the capacity C (formulations/makespan.md)."""
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from collections.abc import Callable
 
 import numpy as np
@@ -21,26 +22,33 @@ def lp_range(
     """(proven lower, upper) on the value of a bin-packing LP relaxation (so the lower
     one bounds the number of bins); None when it was not solved.
 
-    Column generation (:mod:`optkit.packing.colgen`) for few distinct sizes and a
-    large capacity (at most ``COLGEN_MAX_TYPES`` sizes, at least ``COLGEN_MIN_CELLS``
-    sizes x capacity, its pricing table permitting); else the arc-flow LP (then
-    lower == upper), which is faster on small graphs. ``pool``: column generation's
-    patterns, shared across calls on the same sizes.
+    The arc-flow LP (then lower == upper) below ``COLGEN_MIN_CELLS`` sizes x capacity
+    or when its compressed graph is small; else column generation
+    (:mod:`optkit.packing.colgen`), which also serves every capacity the arc-flow
+    graph cannot (its bound is then the pricing grid's when the table is too large).
+    ``pool``: column generation's patterns, shared across calls on the same sizes.
     """
     from optkit.packing import colgen
+    from optkit.packing.arcflow import GraphTooLarge, build_graph
 
-    types = len(np.unique(sizes))
-    if types <= colgen.COLGEN_MAX_TYPES and types * capacity >= colgen.COLGEN_MIN_CELLS:
+    cells = len(np.unique(sizes)) * capacity
+    if graph is None and colgen.COLGEN_MIN_CELLS <= cells <= colgen.ARCFLOW_BUILD_CELLS:
+        with suppress(GraphTooLarge):
+            graph = build_graph(sizes, capacity)
+    small = graph is not None and graph.n_arcs <= colgen.ARCFLOW_MAX_ARCS
+    if cells < colgen.COLGEN_MIN_CELLS or small:
         try:
-            gg = colgen.lp_bound(sizes, capacity, time_limit_s=time_limit_s, pool=pool)
-        except colgen.TooLarge:
+            sol = solve(sizes, capacity, graph=graph, relax=True, time_limit_s=time_limit_s)
+        except GraphTooLarge:
             pass
         else:
-            return gg.lower, gg.upper
-    sol = solve(sizes, capacity, graph=graph, relax=True, time_limit_s=time_limit_s)
-    if sol.status != "optimal" or sol.lp_value is None:
+            if sol.status != "optimal" or sol.lp_value is None:
+                return None
+            return sol.lp_value, sol.lp_value
+    gg = colgen.lp_bound(sizes, capacity, time_limit_s=time_limit_s, pool=pool)
+    if gg.iterations == 0:
         return None
-    return sol.lp_value, sol.lp_value
+    return gg.lower, gg.upper
 
 
 def makespan_lp_bound(

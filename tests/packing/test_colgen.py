@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optkit.packing import BinPackingInstance, arcflow, colgen
+from optkit.packing import BinPackingInstance, arcflow, colgen, knapsack
 from optkit.packing.lpbound import makespan_lp_bound
 
 from .helpers import brute_bins
@@ -47,7 +47,8 @@ def test_an_early_stop_still_brackets_the_lp(s, W, K):
 def test_pricing_by_hand():
     # profits 3, 2, 2 for sizes 5, 3, 2 (one, two, one copies), capacity 8:
     # 5 + 3 (5) beats 3 + 3 + 2 (6)? no: 3 + 3 + 2 = 8 -> 2 + 2 + 2 = 6 > 5
-    value, a = colgen.price(np.array([3.0, 2.0, 2.0]), np.array([5, 3, 2]), np.array([1, 2, 1]), 8)
+    got = knapsack.price(np.array([3.0, 2.0, 2.0]), np.array([5, 3, 2]), np.array([1, 2, 1]), 8)
+    value, a = got.upper, got.patterns[0]
     assert value == pytest.approx(6.0) and a.tolist() == [0, 2, 1]
 
 
@@ -60,7 +61,7 @@ def test_a_pool_of_patterns_gives_the_same_value():
     fresh = colgen.lp_bound(s, 8 * 990 + 7)
     assert pool and again.lower == pytest.approx(fresh.lower, abs=1e-6)
     assert again.iterations < fresh.iterations
-    assert first.lower >= again.lower - 1e-9  # more room, no more bins
+    assert first.lower >= again.lower - 1e-8  # more room, no more bins
 
 
 def test_makespan_search_with_few_sizes_uses_the_same_lp():
@@ -70,10 +71,10 @@ def test_makespan_search_with_few_sizes_uses_the_same_lp():
     p = rng.choice(np.arange(9000, 9100, 10), size=41)
     lo = int(-(-p.sum() // 5))
     by_cg = makespan_lp_bound(p, 5, lo, lo + 2000)
-    colgen_types = colgen.COLGEN_MAX_TYPES
+    cells = colgen.COLGEN_MIN_CELLS
     try:
-        colgen.COLGEN_MAX_TYPES = 0  # force the arc-flow LP
+        colgen.COLGEN_MIN_CELLS = 10**12  # force the arc-flow LP
         by_af = makespan_lp_bound(p, 5, lo, lo + 2000)
     finally:
-        colgen.COLGEN_MAX_TYPES = colgen_types
+        colgen.COLGEN_MIN_CELLS = cells
     assert by_cg >= by_af > lo
