@@ -4,8 +4,8 @@ for P||Cmax by a search on the capacity C (formulations/makespan.md)."""
 from __future__ import annotations
 
 import time
-from contextlib import suppress
 from collections.abc import Callable
+from contextlib import suppress
 
 import numpy as np
 
