@@ -52,6 +52,17 @@ class LPSolution:
     artificial: float  # total value of the artificial columns (0: a real LP solution)
 
 
+#: Cover duals π, arc duals y (by arc code) and their dual objective.
+Duals = tuple[np.ndarray, dict[int, float], float]
+
+
+def _mix(center: Duals, now: Duals) -> Duals:
+    """ALPHA x center + (1 - ALPHA) x now (a convex combination stays dual-signed)."""
+    keys = set(center[1]) | set(now[1])
+    y = {k: ALPHA * center[1].get(k, 0.0) + (1 - ALPHA) * now[1].get(k, 0.0) for k in keys}
+    return ALPHA * center[0] + (1 - ALPHA) * now[0], y, ALPHA * center[2] + (1 - ALPHA) * now[2]
+
+
 class Master:
     """The restricted master over the types (sizes ``weights`` non-increasing, demands
     ``demand``) with one row per branched arc, solved by column generation.
@@ -96,12 +107,8 @@ class Master:
 
     def path(self, a: np.ndarray) -> np.ndarray:
         """Arc codes of pattern ``a`` (items by non-increasing size)."""
-        codes, h = [], 0
-        for t in np.flatnonzero(a).tolist():
-            for _ in range(int(a[t])):
-                codes.append(t * (self.W + 1) + h)
-                h += int(self.w[t])
-        return np.asarray(codes, dtype=np.int64)
+        types, heights = knapsack.path(a, self.w)
+        return types * (self.W + 1) + heights
 
     def add(self, a: np.ndarray) -> bool:
         """Add pattern ``a`` (if new and feasible); True when added."""
@@ -157,7 +164,7 @@ class Master:
             self.h.changeRowBounds(t, float(self.d[t]), self.inf)
 
     # -- column generation --------------------------------------------------------
-    def _duals(self) -> tuple[np.ndarray, dict[int, float], float]:
+    def _duals(self) -> Duals:
         """Cover duals π, arc duals y, and their objective: clipped to the signs and
         sizes the master's dual needs (π ≥ 0, π, |y| ≤ M, y ≥ 0 only on a row with a
         lower bound, y ≤ 0 only on one with an upper bound)."""
@@ -183,19 +190,18 @@ class Master:
     def solve(
         self,
         clock: Deadline | None = None,
-        prune_at: float | None = None,
         decide: float | None = None,
     ) -> LPSolution | None:
         """Column generation on the current demands and arc bounds; None when stopped
         before the first LP.
 
-        ``prune_at``: stop once ⌈lower − 1e-6⌉ ≥ prune_at (the node cannot beat an
-        incumbent of that many bins). ``decide``: stop once the LP is known to be
-        above ``decide`` (lower > decide + 1e-6) or at most it (upper ≤ decide).
+        ``decide``: stop once the LP is known to be above ``decide`` (lower > decide +
+        1e-6) or at most it (upper ≤ decide).
         """
         import highspy
 
-        lower, it, center, exact = -math.inf, 0, None, True
+        lower, it, exact = -math.inf, 0, True
+        center: Duals | None = None  # the duals of the best bound so far
         while True:
             if clock is not None:
                 left = clock.left()
@@ -211,44 +217,41 @@ class Master:
             it += 1
             upper = float(self.h.getInfo().objective_function_value)
             last = (np.asarray(self.h.getSolution().col_value), upper, len(self._col))
-            pi, y, obj = self._duals()
-            priced_at_center = center is not None
-            if priced_at_center:
-                cpi, cy, cobj = center
-                spi = ALPHA * cpi + (1 - ALPHA) * pi
-                keys = set(cy) | set(y)
-                sy = {k: ALPHA * cy.get(k, 0.0) + (1 - ALPHA) * y.get(k, 0.0) for k in keys}
-                sobj = ALPHA * cobj + (1 - ALPHA) * obj
-                got = self._price(spi, sy)
-                lower = max(lower, sobj / max(got.upper, 1.0))
-                if lower == sobj / max(got.upper, 1.0):
-                    center = (spi, sy, sobj)
-                arcs = self._arc_duals(y)
-                good = [
-                    a for a in got.patterns if knapsack.path_price(a, pi, self.w, arcs) > 1 + EPS
-                ]
+            now = self._duals()
+            good: list[np.ndarray] = []
+            if center is not None:  # Wentges: price the smoothed duals first
+                smooth = _mix(center, now)
+                got, bound = self._farley(smooth)
                 exact &= got.exact
-            if not priced_at_center or not good:  # mis-price (or first): at the LP's duals
-                got = self._price(pi, y)
-                exact &= got.exact
-                bound = obj / max(got.upper, 1.0)
                 if bound >= lower:
-                    lower, center = bound, (pi, y, obj)
+                    lower, center = bound, smooth
+                arcs = self._arc_duals(now[1]) or None
+                good = [
+                    a
+                    for a in got.patterns
+                    if knapsack.path_price(a, now[0], self.w, arcs) > 1 + EPS
+                ]
+            if not good:  # the first pricing, or a mis-price: at the LP's own duals
+                got, bound = self._farley(now)
+                exact &= got.exact
+                if bound >= lower:
+                    lower, center = bound, now
                 good = [a for a, v in zip(got.patterns, got.prices, strict=True) if v > 1 + EPS]
                 if not good:  # no column prices out at the LP's duals
                     if got.exact:
                         lower = max(lower, min(upper, bound))
                     break
-            if prune_at is not None and math.ceil(lower - 1e-6) >= prune_at:
-                break
             if decide is not None and (lower > decide + 1e-6 or upper <= decide):
                 break
             if not any([self.add(a) for a in good]):
                 break  # only known columns price out: tolerances; stop here
         return self._solution(lower, it, exact, last)
 
-    def _price(self, pi: np.ndarray, y: dict[int, float]) -> knapsack.Priced:
-        return knapsack.price(pi, self.w, self.d, self.W, self._arc_duals(y) or None)
+    def _farley(self, duals: Duals) -> tuple[knapsack.Priced, float]:
+        """The pricing of ``duals`` and Farley's bound from them."""
+        pi, y, obj = duals
+        got = knapsack.price(pi, self.w, self.d, self.W, self._arc_duals(y) or None)
+        return got, obj / max(got.upper, 1.0)
 
     def _solution(
         self, lower: float, it: int, exact: bool, last: tuple[np.ndarray, float, int]

@@ -34,7 +34,6 @@ class Priced:
     patterns: list[np.ndarray]  # feasible patterns (counts per type), best first
     prices: list[float]  # their exact prices
     exact: bool  # upper is the knapsack's optimum (the first pattern attains it)
-    step: int  # grid step g (1: exact heights)
 
 
 def _groups(counts: np.ndarray, weights: np.ndarray, capacity: int, use: np.ndarray) -> list:
@@ -78,7 +77,7 @@ def _dp(
                     if 0 <= start < len(adj):
                         adj[start] += y
             cand = cand + adj
-        better = cand > best[w:] + 1e-12
+        better = cand > best[w:]  # no tolerance: ``upper`` must not fall below the optimum
         take[i, w:] = better
         best[w:] = np.where(better, cand, best[w:])
     finite = np.isfinite(best)
@@ -96,19 +95,23 @@ def _dp(
     return value, out
 
 
+def path(a: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The arcs of pattern ``a`` (``weights`` non-increasing): the type of each item in
+    non-increasing size and the height at which it starts."""
+    types = np.repeat(np.arange(len(a)), a)
+    heights = np.cumsum(weights[types]) - weights[types]
+    return types, heights
+
+
 def path_price(
     a: np.ndarray, profit: np.ndarray, weights: np.ndarray, arcs: dict[int, ArcDuals] | None
 ) -> float:
     """The price of pattern ``a``: π·a plus the arc duals on its path."""
     value = float(profit @ a)
     if arcs:
-        h = 0
-        for t in np.flatnonzero(a).tolist():
-            duals = arcs.get(t)
-            for _ in range(int(a[t])):
-                if duals:
-                    value += duals.get(h, 0.0)
-                h += int(weights[t])
+        types, heights = path(a, weights)
+        for t, h in zip(types.tolist(), heights.tolist(), strict=True):
+            value += arcs.get(t, {}).get(h, 0.0)
     return value
 
 
@@ -119,22 +122,23 @@ def price(
     capacity: int,
     arcs: dict[int, ArcDuals] | None = None,
     columns: int = COLUMNS,
-    table: int = MAX_TABLE,
+    table: int | None = None,
 ) -> Priced:
     """Price the master's duals (``weights`` non-increasing; ``arcs``: {type: {height:
     dual}} of its branching rows). Exact when the table fits ``table`` cells; beyond
     it (only without arc duals) a grid bound and patterns from the rounded-up grid."""
     weights = np.asarray(weights, dtype=np.int64)
+    table = MAX_TABLE if table is None else table
     # a type of no profit can still matter with arc duals (it shifts the heights after it)
     use = ((profit > 0) | bool(arcs)) & (counts > 0)
     groups = _groups(counts, weights, capacity, use)
     if not groups:
-        return Priced(0.0, [], [], True, 1)
+        return Priced(0.0, [], [], True)
     cells = len(groups) * (capacity + 1)
     if cells <= table:
         value, pats = _dp(profit, weights, groups, capacity, arcs, columns)
         prices = [path_price(a, profit, weights, arcs) for a in pats]
-        return Priced(max(value, 0.0), pats, prices, True, 1)
+        return Priced(max(value, 0.0), pats, prices, True)
     if arcs:
         raise ValueError("arc duals need the exact table (the grid has no heights)")
     g = math.ceil(cells / table)
@@ -147,4 +151,4 @@ def price(
     _, pats = _dp(profit, high, hg, cap, None, columns) if hg else (0.0, [])
     pats = [a for a in pats if int(a @ weights) <= capacity]
     prices = [path_price(a, profit, weights, None) for a in pats]
-    return Priced(max(upper, 0.0), pats, prices, False, g)
+    return Priced(max(upper, 0.0), pats, prices, False)

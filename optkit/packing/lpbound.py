@@ -31,6 +31,7 @@ def lp_range(
     from optkit.packing import colgen
     from optkit.packing.arcflow import GraphTooLarge, build_graph
 
+    t0 = time.perf_counter()
     cells = len(np.unique(sizes)) * capacity
     if graph is None and colgen.COLGEN_MIN_CELLS <= cells <= colgen.ARCFLOW_BUILD_CELLS:
         with suppress(GraphTooLarge):
@@ -45,7 +46,8 @@ def lp_range(
             if sol.status != "optimal" or sol.lp_value is None:
                 return None
             return sol.lp_value, sol.lp_value
-    gg = colgen.lp_bound(sizes, capacity, time_limit_s=time_limit_s, pool=pool)
+    left = None if time_limit_s is None else max(0.01, time_limit_s - (time.perf_counter() - t0))
+    gg = colgen.lp_bound(sizes, capacity, time_limit_s=left, pool=pool)  # the graph's time counted
     if gg.iterations == 0:
         return None
     return gg.lower, gg.upper

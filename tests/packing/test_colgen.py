@@ -78,3 +78,95 @@ def test_makespan_search_with_few_sizes_uses_the_same_lp():
     finally:
         colgen.COLGEN_MIN_CELLS = cells
     assert by_cg >= by_af > lo
+
+
+def _patterns(w: np.ndarray, d: np.ndarray, W: int):
+    """Every pattern (counts per type) of sizes ``w`` with demands ``d``, by enumeration."""
+    out = [np.zeros(len(w), dtype=np.int64)]
+    for t in range(len(w)):
+        out = [
+            np.where(np.arange(len(w)) == t, k, a)
+            for a in out
+            for k in range(int(d[t]) + 1)
+            if int(a @ w) + k * int(w[t]) <= W
+        ]
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 30), st.integers(1, 3)), min_size=1, max_size=5),
+    st.integers(30, 70),
+    st.lists(st.floats(-1.0, 1.0), min_size=3, max_size=3),
+    st.data(),
+)
+def test_pricing_with_arc_duals_is_the_best_path(types, W, ys, data):
+    # the DP over heights charges an arc dual where a type-t item starts at height h;
+    # it must find the best pattern of an enumeration, priced along its path
+    sizes = {}
+    for s, d in types:
+        sizes[s] = sizes.get(s, 0) + d
+    w = np.array(sorted(sizes, reverse=True), dtype=np.int64)
+    d = np.array([sizes[s] for s in w.tolist()], dtype=np.int64)
+    profit = np.array(data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(w), max_size=len(w))))
+    pats = _patterns(w, d, W)
+    arcs: dict[int, dict[int, float]] = {}
+    for y in ys:  # duals on arcs that some pattern crosses
+        a = pats[data.draw(st.integers(0, len(pats) - 1))]
+        kinds, heights = knapsack.path(a, w)
+        if len(kinds):
+            k = data.draw(st.integers(0, len(kinds) - 1))
+            arcs.setdefault(int(kinds[k]), {})[int(heights[k])] = y
+    best = max(knapsack.path_price(a, profit, w, arcs) for a in pats)
+    got = knapsack.price(profit, w, d, W, arcs or None)
+    assert got.exact and got.upper == pytest.approx(max(best, 0.0), rel=1e-9, abs=1e-12)
+    if got.patterns:
+        assert got.prices[0] == pytest.approx(got.upper, rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(1_000, 400_000), min_size=1, max_size=6),
+    st.integers(400_000, 1_000_000),
+    st.integers(1, 3),
+)
+def test_the_grid_bounds_the_knapsack_and_its_patterns_fit(sizes, W, copies):
+    # in bytes: the table is too large, so the grid's rounded-down sizes must bound
+    # the optimum and its rounded-up patterns must fit
+    w = np.array(sorted(set(sizes), reverse=True), dtype=np.int64)
+    d = np.full(len(w), copies, dtype=np.int64)
+    profit = w / W  # the LP's duals are proportional to the sizes at the end
+    exact = knapsack.price(profit, w, d, W)
+    grid = knapsack.price(profit, w, d, W, table=5_000)
+    assert not grid.exact and exact.exact
+    assert grid.upper >= exact.upper * (1 - 1e-12)
+    assert all(int(a @ w) <= W and np.all(a <= d) for a in grid.patterns)
+
+
+def test_lp_bound_is_unit_free():
+    # the same items in units 1,000 times smaller: the same number of bins
+    rng = np.random.default_rng(11)
+    s = rng.integers(20, 60, size=30)
+    small, large = colgen.lp_bound(s, 100), colgen.lp_bound(s * 1000, 100_000)
+    assert small.optimal and large.optimal
+    assert large.lower == pytest.approx(small.lower, rel=1e-8)
+
+
+def test_a_forbidden_arc_and_a_forced_arc():
+    # sizes 5, 4, 3 with W = 9: forbidding the arc (type 0 at height 0) leaves the
+    # size-5 items no pattern (each starts with them), so only artificials cover them;
+    # forcing the arc (type 1 at height 5) to carry 2 puts two 5+4 bins in the LP
+    w, d = np.array([5, 4, 3]), np.array([2, 2, 2])
+    m = colgen.Master(w, d, 9)
+    code = 0 * (9 + 1) + 0
+    m.set_arc_bounds({code: (-m.inf, 0.0)})
+    got = m.solve()
+    assert got is not None and got.artificial == pytest.approx(2.0)
+    assert m.arc_flows(got.values).get(code, 0.0) == pytest.approx(0.0, abs=1e-9)
+    forced = 1 * (9 + 1) + 5
+    m.set_arc_bounds({forced: (2.0, m.inf)})
+    got = m.solve()
+    assert got is not None and got.artificial == pytest.approx(0.0, abs=1e-9)
+    assert m.arc_flows(got.values)[forced] >= 2.0 - 1e-9
+    # the bound stays below the best packing that obeys the row: 5+4, 5+4, 3+3 = 3 bins
+    assert got.bound.lower <= 3.0 + 1e-9
