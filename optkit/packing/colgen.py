@@ -191,12 +191,16 @@ class Master:
         self,
         clock: Deadline | None = None,
         decide: float | None = None,
+        cutoff: float | None = None,
+        integer: bool = False,
     ) -> LPSolution | None:
         """Column generation on the current demands and arc bounds; None when stopped
         before the first LP.
 
         ``decide``: stop once the LP is known to be above ``decide`` (lower > decide +
-        1e-6) or at most it (upper ≤ decide).
+        1e-6) or at most it (upper ≤ decide). ``cutoff``: stop once lower > cutoff +
+        1e-6 (the node proves more bins than ``cutoff``: pruned). ``integer``: stop once
+        ⌈lower⌉ = ⌈upper⌉ (the rounded bound cannot rise any more; a tree's node).
         """
         import highspy
 
@@ -242,6 +246,10 @@ class Master:
                         lower = max(lower, min(upper, bound))
                     break
             if decide is not None and (lower > decide + 1e-6 or upper <= decide):
+                break
+            if cutoff is not None and lower > cutoff + 1e-6:
+                break
+            if integer and math.ceil(lower - 1e-6) >= math.ceil(upper - 1e-6):
                 break
             if not any([self.add(a) for a in good]):
                 break  # only known columns price out: tolerances; stop here

@@ -50,6 +50,12 @@ def _groups(counts: np.ndarray, weights: np.ndarray, capacity: int, use: np.ndar
     return out
 
 
+def table_cells(counts: np.ndarray, weights: np.ndarray, capacity: int) -> int:
+    """Cells of the exact table when every type can be used (copy groups x heights)."""
+    use = np.asarray(counts) > 0
+    return len(_groups(counts, weights, capacity, use)) * (capacity + 1)
+
+
 def _dp(
     profit: np.ndarray,
     weights: np.ndarray,
