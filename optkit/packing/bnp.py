@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,8 +18,8 @@ import numpy as np
 
 from optkit.packing import knapsack
 from optkit.packing.colgen import Master
-from optkit.packing.instance import BinPackingInstance
 from optkit.packing.heuristics import first_fit_decreasing
+from optkit.packing.instance import BinPackingInstance
 from optkit.packing.mbs import mbs
 from optkit.solvers import Deadline
 
@@ -40,7 +39,7 @@ class BnPOutcome:
     plan: np.ndarray | None  # bin of every item: the best packing known (None: none given or found)
     bins: int | None  # its number of bins
     bound: int  # proven: every packing needs at least this many bins
-    status: str  # "optimal" (bins == bound) or "time_limit"
+    status: str  # "optimal" (bins == bound), "goal" (the goal's question answered), "time_limit"
     nodes: int  # tree nodes solved
     note: str = ""
 
@@ -130,13 +129,17 @@ def branch_and_price(
     time_limit_s: float | None = None,
     incumbent: np.ndarray | None = None,
     lower: int = 0,
+    goal: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BnPOutcome:
     """Minimum number of bins by branch-and-price, within ``time_limit_s``.
 
     ``incumbent``: a packing (bin of every item) to start from; ``lower``: a proven
-    bound from elsewhere. The result's plan is the best of the incumbent, the dive's
-    and the tree's packings; its bound the best of ``lower`` and the tree's."""
+    bound from elsewhere. ``goal``: only ask whether ``goal`` bins suffice: the tree
+    prunes every node that cannot pack into ``goal`` bins and stops at the first
+    packing that does (a bound above ``goal`` then answers no). The result's plan is
+    the best of the incumbent's, the dive's and the tree's packings; its bound the best
+    of ``lower`` and the tree's."""
     clock = Deadline(time_limit_s)
     say = log or (lambda _m: None)
     s = np.asarray(sizes, dtype=np.int64)
@@ -146,86 +149,87 @@ def branch_and_price(
     if int(s.max()) > W:
         raise ValueError("an item is larger than the capacity")
     pk = _Packer(s, W)
-    best_plan = incumbent
-    if best_plan is None:
-        best_plan = pk.plan(pk.close(pk.d))
+    best_plan = incumbent if incumbent is not None else pk.plan(pk.close(pk.d))
     best = int(best_plan.max()) + 1
     bound = max(int(lower), 1)
+    # the tree prunes at ``aim`` (a node whose bound reaches it cannot help)
+    aim = best if goal is None else min(best, goal + 1)
+    nodes = 0
 
-    def result(status: str, nodes: int, note: str = "") -> BnPOutcome:
+    def result(status: str, note: str = "") -> BnPOutcome:
         lb = min(bound, best)
         return BnPOutcome(best_plan, best, lb, "optimal" if lb >= best else status, nodes, note)
 
-    if bound >= best:
-        return result("optimal", 0)
+    def answered() -> bool:  # the question is settled
+        return bound >= aim or (goal is not None and best <= goal)
+
+    if answered():
+        return result("goal")
     master = Master(pk.w, pk.d, W)
-    root = master.solve(clock, cutoff=best - 1)
+    root = master.solve(clock, cutoff=aim - 1)
     if root is None:
-        return result("time_limit", 0, "the root LP was not solved in time")
+        return result("time_limit", "the root LP was not solved in time")
+    nodes = 1
     bound = max(bound, _ceil(root.bound.lower))
-    say(f"branch-and-price: root LP {root.bound.lower:.4f} ({root.bound.iterations} it.), bound {bound}")
-    if bound >= best:
-        return result("optimal", 1)
+    say(f"branch-and-price: root LP {root.bound.lower:.4f}, bound {bound}")
+    if answered():
+        return result("goal")
     tree = knapsack.table_cells(pk.d, pk.w, W) <= knapsack.MAX_TABLE
 
     diving = Deadline(clock.part(DIVE_SHARE if tree else 1.0))
-    found = None
+    found: list[np.ndarray] | None = None
     for disc, backtracks in DIVES:
         found = _dive(master, pk, bound, diving, disc, backtracks)
         if found is not None or diving.expired():
             break
+    master.set_demand(pk.d)
     if found is not None and len(found) < best:
         best_plan, best = pk.plan(found), len(found)
-        say(f"branch-and-price: dive found {best} bins")
-    master.set_demand(pk.d)
-    if bound >= best:
-        return result("optimal", 1)
+        aim = min(aim, best)
+        say(f"branch-and-price: the dive packs {best} bins")
+    if answered():
+        return result("goal")
     if not tree:
-        return result("time_limit", 1, "the tree needs the exact pricing table (capacity too large)")
+        return result("time_limit", "the tree needs the exact pricing table (capacity too large)")
 
     # Best-bound tree over arc bounds; the root is re-solved (the dive changed the master).
     heap: list[tuple[int, int, int, dict[int, tuple[float, float]]]] = [(bound, 0, 0, {})]
-    count = nodes = 0
-    while heap:
-        nb, negdepth, _, arcs = heap[0]
-        bound = max(bound, min(nb, best))
-        if nb >= best:
-            heap.clear()
-            break
-        if clock.expired():
-            break
-        heapq.heappop(heap)
+    count = 0
+    unresolved = aim  # the least bound of a node closed without being solved
+    while heap and heap[0][0] < aim and not clock.expired():
+        nb, negdepth, _, arcs = heapq.heappop(heap)
         master.set_arc_bounds(arcs)
-        sol = master.solve(clock, cutoff=best - 1, integer=True)
-        if sol is None:
+        sol = master.solve(clock, cutoff=aim - 1, integer=True)
+        if sol is None:  # stopped before its first LP: still open
             heapq.heappush(heap, (nb, negdepth, -1, arcs))
             break
         nodes += 1
         lb = max(nb, _ceil(sol.bound.lower))
-        if lb >= best:
+        if lb >= aim:
             continue
         if clock.expired():  # stopped at the limit: the node stays open with what it proved
             heapq.heappush(heap, (lb, negdepth, -1, arcs))
             break
         flows = master.arc_flows(sol.values)
         code, x = _most_fractional(flows)
-        if code is None:  # integral arc flows: a packing of ⌈z⌉ bins, this node's optimum
-            if sol.artificial <= 1e-6:
-                bins = decompose(flows, pk.w, W)
-                if len(bins) < best:
-                    best_plan, best = pk.plan(bins), len(bins)
-                    say(f"branch-and-price: node {nodes} packs {best} bins")
+        if code is None:  # integral arc flows: a packing of z bins
+            bins = decompose(flows, pk.w, W) if sol.artificial <= 1e-6 else []
+            if bins and len(bins) < best:
+                best_plan, best = pk.plan(bins), len(bins)
+                aim = min(aim, best)
+                say(f"branch-and-price: node {nodes} packs {best} bins")
+                if answered():
+                    break
+            if not bins or len(bins) > lb:  # not this node's optimum (its LP was not reached)
+                unresolved = min(unresolved, lb)
             continue
         lo, hi = arcs.get(code, (-math.inf, math.inf))
         for child in ((lo, float(math.floor(x))), (float(math.ceil(x)), hi)):
             count += 1
             heapq.heappush(heap, (lb, negdepth - 1, count, {**arcs, code: child}))
-    if not heap:
-        bound = best
-    else:
-        bound = max(bound, min(best, heap[0][0]))
     master.set_arc_bounds({})
-    return result("time_limit", nodes)
+    bound = max(bound, min(aim, unresolved, heap[0][0] if heap else aim))
+    return result("goal" if answered() else "time_limit")
 
 
 def _most_fractional(flows: dict[int, float]) -> tuple[int | None, float]:

@@ -22,7 +22,7 @@ from optkit.result import Bound, Verdict, best_bound
 Instance = MakespanInstance | BinPackingInstance
 
 MAKESPAN_METHODS = ("auto", "lpt", "multifit", "kk", "mbs", "local", "milp", "cpsat", "arcflow")
-BINPACKING_METHODS = ("auto", "ffd", "bfd", "mbs", "milp", "cpsat", "arcflow")
+BINPACKING_METHODS = ("auto", "ffd", "bfd", "mbs", "milp", "cpsat", "arcflow", "bnp")
 HEURISTIC_METHODS = ("lpt", "multifit", "kk", "mbs", "local", "ffd", "bfd")
 
 
@@ -47,7 +47,7 @@ def unsupported(inst: Instance, method: str) -> str:
             return "method 'cpsat' needs integral times (uniform machines: use milp or auto)"
         if method == "arcflow" and not (inst.kind == "identical" and integral):
             return "method 'arcflow' needs identical machines and integral durations"
-    elif method in ("cpsat", "arcflow", "mbs") and not inst.integral:
+    elif method in ("cpsat", "arcflow", "mbs", "bnp") and not inst.integral:
         return f"method {method!r} needs integral sizes and capacity"
     return ""
 

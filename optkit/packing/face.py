@@ -37,7 +37,12 @@ class _Packing(Problem):
         return driver.unsupported(inst, method)
 
     def backend_for(self, method: str, backend: str | None) -> str:
-        fits = {"milp": MILP_BACKENDS, "cpsat": ("cpsat",), "arcflow": ("highs",)}
+        fits = {
+            "milp": MILP_BACKENDS,
+            "cpsat": ("cpsat",),
+            "arcflow": ("highs",),
+            "bnp": ("highs",),
+        }
         if backend is not None and method in fits and backend not in fits[method]:
             return (
                 f"solver {backend!r} does not run method {method!r}; expected one of "

@@ -33,7 +33,7 @@ from optkit.solvers import (
     require,
 )
 
-EXACT_METHODS = ("milp", "cpsat", "arcflow")
+EXACT_METHODS = ("milp", "cpsat", "arcflow", "bnp")
 
 
 def _heuristic_plans(
@@ -155,22 +155,22 @@ def solve(
     lower = lb.value
     used_solver, used_method = "heuristic", f"{method}:{best_name}" if method == "auto" else method
 
-    if method == "auto" and not meets(best_obj, lower):
+    if method == "auto" and not meets(best_obj, lower) and not _by_bnp(inst, solver):
         found, proven = _packing_at_bound(inst, best_obj, lower, clock.slice(0.7), say)
         lower = max(lower, proven)
         if found is not None:
             best_name, best_plan = found
             best_obj = _objective(inst, best_plan)
             used_method = f"auto:{best_name}"
-    need_exact = method in ("milp", "cpsat", "arcflow") or (
-        method == "auto" and not meets(best_obj, lower)
-    )
+    need_exact = method in EXACT_METHODS or (method == "auto" and not meets(best_obj, lower))
     if need_exact and method == "auto" and _too_large(inst, best_obj):
         say("exact stage skipped: the model would be too large for this machine")
         need_exact = False
     if need_exact:
         stage = method if method != "auto" else _auto_exact(inst, solver, best_obj)
         backend = solver if stage == "milp" else ("cpsat" if stage == "cpsat" else "highs")
+        if stage == "bnp":
+            backend = "highs"
         if stage == "milp" and backend is None:
             backend = "highs"
         stage_opts = clock.options(opts)
@@ -314,8 +314,21 @@ def _solve_scaled(
 MAX_ASSIGNMENT_VARS = 300_000
 
 
+def _by_bnp(inst: Instance, solver: str | None) -> bool:
+    """``auto`` closes a bin-packing gap by branch-and-price (its root LP and dive
+    replace the at-bound stage): integral sizes, at most 20,000 items, no back-end asked for."""
+    return (
+        isinstance(inst, BinPackingInstance)
+        and inst.integral
+        and inst.n <= 20_000
+        and solver is None
+    )
+
+
 def _too_large(inst: Instance, ub: float) -> bool:
     """True when no exact method of ``auto`` fits: no arc-flow graph and a huge assignment model."""
+    if _by_bnp(inst, None):
+        return False
     if isinstance(inst, BinPackingInstance):
         if inst.integral and inst.capacity <= arcflow.MAX_CAPACITY:
             return False
@@ -332,6 +345,8 @@ def _auto_exact(inst: Instance, solver: str | None, ub: float) -> str:
     if solver == "cpsat":
         return "cpsat"
     if isinstance(inst, BinPackingInstance):
+        if _by_bnp(inst, solver):
+            return "bnp"
         if inst.integral and inst.capacity <= arcflow.MAX_CAPACITY:
             return "arcflow"
         return "cpsat" if inst.integral else "milp"
@@ -367,6 +382,7 @@ def _bounded_exact(
     limit = opts.time_limit_s
     bins = int(round(ub)) if isinstance(inst, BinPackingInstance) else inst.m
     big = inst.n * bins > BIG_MODEL_CELLS  # its MILP, CP-SAT model or arc-flow graph
+    big &= stage != "bnp"  # it keeps to the clock itself (and a stopped child proves nothing)
     if not big or limit is None:
         return _run_exact(inst, stage, backend, opts, warm, lb, ub, say, at_bound)
     inner = replace(opts, time_limit_s=max(0.05, limit - CHILD_REPLY_S))  # time to answer
@@ -399,6 +415,14 @@ def _run_exact(
                 raise ValueError("arc-flow needs integral sizes and capacity")
             progress: list[str] = []
             out = exact.arcflow_binpacking(inst, opts, upper, lb, warm, progress, at_bound)
+            for line in progress:
+                say(line)
+            return out
+        if stage == "bnp":
+            if not inst.integral:
+                raise ValueError("branch-and-price needs integral sizes and capacity")
+            progress = []
+            out = exact.bnp_binpacking(inst, opts, lb, warm, progress)
             for line in progress:
                 say(line)
             return out
