@@ -243,6 +243,68 @@ def _summary(rows: list[dict], time_limit: float, with_cbc: bool) -> None:
         )
 
 
+def _class_row(task: tuple[str, int, float]) -> dict:
+    from optkit.packing import BinPackingInstance, classes
+
+    name, seed, time_limit = task
+    g = classes.generate(name, seed)
+    inst = BinPackingInstance(float(g.capacity), g.sizes.astype(float))
+    t0 = time.perf_counter()
+    res = solve(inst, "auto", options=SolverOptions(time_limit))
+    wall = time.perf_counter() - t0
+    if g.optimum is not None:  # known by construction: the result must bracket it
+        assert res.objective is None or res.objective >= g.optimum - 1e-6, "objective below optimum"
+        assert res.bound is None or res.bound <= g.optimum + 1e-6, "bound above the optimum"
+    return {
+        "class": name,
+        "seed": seed,
+        "params": g.params,
+        "n": inst.n,
+        "capacity": g.capacity,
+        "known_optimum": g.optimum,
+        "status": res.status.value,
+        "objective": res.objective,
+        "bound": res.bound,
+        "runtime_s": round(res.runtime_s, 3),
+        "wall_s": round(wall, 3),
+        "method": res.method,
+    }
+
+
+def generated(
+    time_limit: float, per_class: int, workers: int = 2, only: list[str] | None = None
+) -> None:
+    """auto on ``per_class`` fresh instances of every class of optkit.packing.classes
+    (seeds 0..per_class-1, parameters cycling with the seed)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from optkit.packing import classes
+
+    names = only or list(classes.CLASSES)
+    out_name = f"classes_{time_limit:g}s.csv"
+    tasks = [(c, s, time_limit) for c in names for s in range(per_class)]
+    rows = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for row in pool.map(_class_row, tasks):
+            rows.append(row)
+            print(
+                f"{row['class']:13s} seed {row['seed']:3d} n {row['n']:5d} {row['status']:8s} "
+                f"{row['objective']!s:>7} bound {row['bound']!s:>7} {row['wall_s']:6.2f}s",
+                flush=True,
+            )
+            _write(out_name, rows)
+    print(f"\nauto, {time_limit:g} s, {per_class} per class:")
+    for c in names:
+        rs = [r for r in rows if r["class"] == c]
+        k = sum(r["status"] == "OPTIMAL" for r in rs)
+        ts = [r["wall_s"] for r in rs]
+        print(
+            f"  {c:13s} optimal {k:3d}/{len(rs):3d}  median {statistics.median(ts):6.2f} s  "
+            f"worst {max(ts):6.2f} s"
+        )
+    print(f"-> {RESULTS / out_name}")
+
+
 def online() -> None:
     """Online rules vs the offline bound on instances from real request lengths."""
     rows = []
@@ -310,12 +372,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("what", nargs="?", default="all", choices=["scale", "classic", "online", "all"])
+    ap.add_argument(
+        "what", nargs="?", default="all", choices=["scale", "classic", "classes", "online", "all"]
+    )
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--limit", type=int, default=None, help="only the first N classic instances")
     ap.add_argument("--no-cbc", action="store_true", help="skip the plain CBC MILP comparison")
     ap.add_argument("--workers", type=int, default=2, help="solves run at the same time")
     ap.add_argument("--offset", type=int, default=0, help="skip the first N classic instances")
+    ap.add_argument("--per-class", type=int, default=20, help="generated instances per class")
+    ap.add_argument("--classes", nargs="*", default=None, help="only these generated classes")
     a = ap.parse_args()
     if a.what in ("scale", "all"):
         scale()
@@ -323,6 +389,8 @@ def main() -> None:
         online()
     if a.what in ("classic", "all"):
         classic(a.time_limit, a.limit, not a.no_cbc, a.workers, a.offset)
+    if a.what in ("classes", "all"):
+        generated(a.time_limit, a.per_class, a.workers, a.classes)
 
 
 if __name__ == "__main__":

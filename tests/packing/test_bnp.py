@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optkit.packing import BinPackingInstance, arcflow, bnp
+from optkit.packing import BinPackingInstance, arcflow, bnp, classes
 from optkit.packing.driver import raw_check
 
 from .helpers import brute_bins
@@ -67,15 +67,11 @@ def test_goal_answers_the_question(s, W):
 
 @pytest.mark.parametrize("limit", [0.01, 0.2, 1.0])
 def test_a_stopped_tree_keeps_a_valid_bound_and_its_limit(tree_only, limit):
-    rng = np.random.default_rng(3)
-    sizes = rng.integers(200, 900, 45)
-    W = 2000
-    opt = arcflow.solve(sizes, W, time_limit_s=60, in_process=True)
-    assert opt.status == "optimal"
+    g = classes.falkenauer_t(np.random.default_rng(3), n=60)  # 20 full bins: optimum 20
     t0 = time.perf_counter()
-    out = bnp.branch_and_price(sizes, W, time_limit_s=limit, incumbent=np.arange(45))
+    out = bnp.branch_and_price(g.sizes, g.capacity, time_limit_s=limit, incumbent=np.arange(60))
     assert time.perf_counter() - t0 <= limit * 1.05 + 0.5
-    assert out.bound <= opt.bins <= out.bins == _bins_of(out.plan, sizes, W)
+    assert out.bound <= g.optimum <= out.bins == _bins_of(out.plan, g.sizes, g.capacity)
 
 
 def test_decompose_uses_every_arc():
@@ -94,3 +90,14 @@ def test_units_do_not_change_the_answer():
     a = bnp.branch_and_price(sizes, 150, time_limit_s=20)
     b = bnp.branch_and_price(sizes * 1000, 150_000, time_limit_s=20)
     assert a.status == b.status == "optimal" and a.bins == b.bins
+
+
+@pytest.mark.parametrize("name", sorted(classes.CLASSES))
+def test_every_class_generates_valid_sizes(name):
+    for seed in range(3):
+        g = classes.generate(name, seed)
+        assert len(g.sizes) > 0 and g.sizes.min() >= 1 and g.sizes.max() <= g.capacity
+        if g.optimum is not None:  # a perfect packing by construction: L1 is the optimum
+            assert int(g.sizes.sum()) == g.optimum * g.capacity
+        again = classes.generate(name, seed)
+        assert np.array_equal(g.sizes, again.sizes)  # the seed fixes the instance
