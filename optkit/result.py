@@ -97,6 +97,8 @@ class Bound:
         d: dict[str, Any] = {"kind": self.kind, "value": _num(self.value)}
         if not self.obtained:
             d.update(status=self.status, reason=self.reason)
+        elif self.reason:  # obtained, with a caveat (e.g. weaker than its name says)
+            d.update(reason=self.reason)
         return d
 
 

@@ -114,7 +114,14 @@ def lp_bound(
             return Bound.missing("LP", "too_large", str(e))
         if got is None:
             return Bound.missing("LP", "time_limit", "the LP was not solved in the time limit")
-        return Bound(float(math.ceil(got[0] - 1e-6)), "LP")
+        lower, upper = got
+        if lower < upper - 1e-6 * max(1.0, upper):  # proven, but not the LP itself
+            why = (
+                f"column generation stopped at Farley's bound {lower:.4f} below the LP "
+                f"(at most {upper:.4f}): the time limit or the pricing grid of a large capacity"
+            )
+            return Bound(float(math.ceil(lower - 1e-6)), "LP", reason=why)
+        return Bound(float(math.ceil(lower - 1e-6)), "LP")
     if inst.kind != "identical" or not inst.integral:
         why = "the LP bound needs identical machines and integral durations"
         return Bound.missing("LP", "not_applicable", why)

@@ -411,8 +411,11 @@ def arcflow_binpacking(
     return ExactOutcome(best, lb, "time_limit", "highs", note)
 
 
-#: Share of the time the low-waste pattern model may take before branch-and-price.
+#: Share of the time the low-waste pattern model may take before branch-and-price, and
+#: at least this many seconds (half of it for the enumeration: Falkenauer T501 needs
+#: about 2 s of it, more than 15% of a 10 s limit leaves).
 PATTERN_SHARE = 0.15
+PATTERN_MIN_S = 5.0
 
 
 def bnp_binpacking(
@@ -423,9 +426,10 @@ def bnp_binpacking(
     progress: list[str] | None = None,
 ) -> ExactOutcome:
     """Branch-and-price (:mod:`optkit.packing.bnp`) with the whole time limit: the
-    root LP, the dive at its bound, then the tree while a gap remains. First, with up
-    to ``PATTERN_SHARE`` of the time, the low-waste pattern model at the bound (it
-    settles perfect packings, Falkenauer T, faster than the dive)."""
+    root LP, the dive at its bound, then the tree while a gap remains. First, with
+    ``PATTERN_SHARE`` of the time (at least ``PATTERN_MIN_S``), the low-waste pattern
+    model at the bound (it settles perfect packings, Falkenauer T, faster than the
+    dive)."""
     from optkit.packing.bnp import branch_and_price
     from optkit.packing.patterns import pattern_packing
 
@@ -434,7 +438,9 @@ def bnp_binpacking(
     K = int(math.ceil(lower - 1e-9))
     say = (lambda _m: None) if progress is None else progress.append
     if warm is None or len(np.unique(warm)) > K:
-        pat = pattern_packing(sizes, W, K, clock.part(PATTERN_SHARE))
+        left = clock.left()
+        budget = None if left is None else min(left, max(PATTERN_SHARE * left, PATTERN_MIN_S))
+        pat = pattern_packing(sizes, W, K, budget)
         say(f"low-waste patterns at {K}: {pat.status} ({pat.patterns:,} patterns)")
         if pat.plan is not None:
             return ExactOutcome(pat.plan, float(K), "optimal", "highs", "low-waste patterns")
