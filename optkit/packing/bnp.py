@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from optkit.packing import knapsack
-from optkit.packing.colgen import Master
+from optkit.packing.bins import plan_of_bins
+from optkit.packing.colgen import Master, ceil_bins
 from optkit.packing.heuristics import first_fit_decreasing
 from optkit.packing.instance import BinPackingInstance
 from optkit.packing.mbs import mbs
@@ -44,10 +45,6 @@ class BnPOutcome:
     note: str = ""
 
 
-def _ceil(x: float) -> int:
-    return math.ceil(x - 1e-6)
-
-
 class _Packer:
     """Types (sizes non-increasing ``w``, demands ``d``) and the plan of a set of bins
     given as patterns (counts per type) over the items ``sizes``."""
@@ -58,22 +55,10 @@ class _Packer:
         w, d = np.unique(sizes, return_counts=True)
         self.w, self.d = w[::-1].copy(), d[::-1].copy()
 
-    def plan(self, bins: list[np.ndarray]) -> np.ndarray:
-        """Bin of every item: bin b takes a_t items of type t while any are left."""
-        pools = {int(v): np.flatnonzero(self.sizes == v).tolist() for v in self.w.tolist()}
-        plan = np.full(len(self.sizes), -1, dtype=np.int64)
-        b = 0
-        for a in bins:
-            used = False
-            for t in np.flatnonzero(a).tolist():
-                pool = pools[int(self.w[t])]
-                for _ in range(min(int(a[t]), len(pool))):
-                    plan[pool.pop()] = b
-                    used = True
-            b += used
-        if (plan < 0).any():
-            raise AssertionError("the bins do not hold every item")
-        return plan
+    def plan(self, bins: list[np.ndarray]) -> np.ndarray | None:
+        """Bin of every item: bin b takes a_t items of type t while any are left; None
+        when the bins leave an item out."""
+        return plan_of_bins(self.sizes, (np.repeat(self.w, a) for a in bins))
 
     def close(self, rest: np.ndarray) -> list[np.ndarray]:
         """The best of FFD and (on few items) MBS' on the items ``rest`` (counts per
@@ -149,8 +134,8 @@ def branch_and_price(
     if int(s.max()) > W:
         raise ValueError("an item is larger than the capacity")
     pk = _Packer(s, W)
-    best_plan = incumbent if incumbent is not None else pk.plan(pk.close(pk.d))
-    best = int(best_plan.max()) + 1
+    best_plan = incumbent if incumbent is not None else _whole(pk.plan(pk.close(pk.d)))
+    best = len(np.unique(best_plan))  # bins in use (labels need not be 0..k-1)
     bound = max(int(lower), 1)
     # the tree prunes at ``aim`` (a node whose bound reaches it cannot help)
     aim = best if goal is None else min(best, goal + 1)
@@ -170,7 +155,7 @@ def branch_and_price(
     if root is None:
         return result("time_limit", "the root LP was not solved in time")
     nodes = 1
-    bound = max(bound, _ceil(root.bound.lower))
+    bound = max(bound, ceil_bins(root.bound.lower))
     say(f"branch-and-price: root LP {root.bound.lower:.4f}, bound {bound}")
     if answered():
         return result("goal")
@@ -184,7 +169,7 @@ def branch_and_price(
             break
     master.set_demand(pk.d)
     if found is not None and len(found) < best:
-        best_plan, best = pk.plan(found), len(found)
+        best_plan, best = _whole(pk.plan(found)), len(found)
         aim = min(aim, best)
         say(f"branch-and-price: the dive packs {best} bins")
     if answered():
@@ -204,7 +189,7 @@ def branch_and_price(
             heapq.heappush(heap, (nb, negdepth, -1, arcs))
             break
         nodes += 1
-        lb = max(nb, _ceil(sol.bound.lower))
+        lb = max(nb, ceil_bins(sol.bound.lower))
         if lb >= aim:
             continue
         if clock.expired():  # stopped at the limit: the node stays open with what it proved
@@ -214,8 +199,11 @@ def branch_and_price(
         code, x = _most_fractional(flows)
         if code is None:  # integral arc flows: a packing of z bins
             bins = decompose(flows, pk.w, W) if sol.artificial <= 1e-6 else []
-            if bins and len(bins) < best:
-                best_plan, best = pk.plan(bins), len(bins)
+            plan = pk.plan(bins) if bins else None  # None: rounded flows left an item out
+            if plan is None:
+                bins = []
+            elif len(bins) < best:
+                best_plan, best = plan, len(bins)
                 aim = min(aim, best)
                 say(f"branch-and-price: node {nodes} packs {best} bins")
                 if answered():
@@ -230,6 +218,13 @@ def branch_and_price(
     master.set_arc_bounds({})
     bound = max(bound, min(aim, unresolved, heap[0][0] if heap else aim))
     return result("goal" if answered() else "time_limit")
+
+
+def _whole(plan: np.ndarray | None) -> np.ndarray:
+    """A plan that must hold every item (FFD's, the dive's: they cover the demands)."""
+    if plan is None:
+        raise AssertionError("the bins do not hold every item")
+    return plan
 
 
 def _most_fractional(flows: dict[int, float]) -> tuple[int | None, float]:
@@ -297,7 +292,7 @@ def _dive(
             return None
         master.set_demand(rest)
         sol = master.solve(clock, cutoff=target - fixed, integer=True)
-        if sol is None or fixed + _ceil(sol.bound.lower) > target:
+        if sol is None or fixed + ceil_bins(sol.bound.lower) > target:
             dead = True
         else:
             levels.append(_Level(rest, fixed, disc, _moves(master, sol.values, rest, disc)))

@@ -18,7 +18,8 @@ docstring says ``-style`` and what differs.
   drawn so that they sum to about m x d̄.
 - Schoenfield-style hard (Schoenfield 2002 built the 28 "hard" instances by search,
   not by a published formula): n in [160, 200], W = 1,000, sizes in [W/20, 3W/4]
-  with most mass near W/4..W/2, which makes the LP tight and packings scarce.
+  with most mass near W/4..W/2. Measured, these are NOT hard (``auto`` proves all
+  of 20 in about 2 s, benchmarks/packing/README.md): a shape, not a Hard28 proxy.
 - AI-style (Delorme, Iori & Martello 2016, "augmented IRUP"): bins cut into 3–4
   items each, sizes mostly in (W/5, W/2), W in [2,000, 2,500] for n ≈ 200, so the
   optimum is the number of bins and every bin of an optimal packing is full; many

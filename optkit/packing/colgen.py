@@ -52,6 +52,12 @@ class LPSolution:
     artificial: float  # total value of the artificial columns (0: a real LP solution)
 
 
+def ceil_bins(x: float) -> int:
+    """The bins a proven fractional bound ``x`` proves (a count: the 1e-6 absorbs the
+    LP's rounding, not a unit)."""
+    return math.ceil(x - 1e-6)
+
+
 #: Cover duals π, arc duals y (by arc code) and their dual objective.
 Duals = tuple[np.ndarray, dict[int, float], float]
 
@@ -249,7 +255,7 @@ class Master:
                 break
             if cutoff is not None and lower > cutoff + 1e-6:
                 break
-            if integer and math.ceil(lower - 1e-6) >= math.ceil(upper - 1e-6):
+            if integer and ceil_bins(lower) >= ceil_bins(upper):
                 break
             if not any([self.add(a) for a in good]):
                 break  # only known columns price out: tolerances; stop here

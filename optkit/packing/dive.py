@@ -17,6 +17,7 @@ from optkit.packing.arcflow import (
     fractional_paths,
     solve,
 )
+from optkit.packing.bins import plan_of_bins
 
 #: Rounds of fixings a failed dive undoes (one MILP on the rest after each).
 DIVE_BACKTRACKS = 3
@@ -167,12 +168,11 @@ def _plan_of_bins(
 ) -> np.ndarray:
     """The plan: ``bins`` (arrays of sizes) first, then the items of sizes ``rest[0]`` in
     their bins ``rest[1]`` after them."""
-    plan = np.full(len(s), -1, dtype=np.int64)
-    pools = {int(w): np.flatnonzero(s == w).tolist() for w in np.unique(s).tolist()}
-    for b, sizes in enumerate(bins):
-        for w in sizes.tolist():
-            plan[pools[w].pop()] = b
+    held = list(bins)
     if rest is not None:
-        for w, b in zip(rest[0].tolist(), rest[1].tolist(), strict=True):
-            plan[pools[w].pop()] = b + len(bins)
+        k = int(rest[1].max()) + 1 if len(rest[1]) else 0
+        held += [rest[0][rest[1] == b] for b in range(k)]
+    plan = plan_of_bins(s, held)
+    if plan is None:
+        raise AssertionError("the dive's bins do not hold every item")
     return plan

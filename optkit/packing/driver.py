@@ -15,6 +15,7 @@ import numpy as np
 from optkit.packing import arcflow
 from optkit.packing import bounds as B
 from optkit.packing.check import check_binpacking, check_makespan
+from optkit.packing.colgen import ceil_bins
 from optkit.packing.instance import BinPackingInstance, MakespanInstance
 from optkit.packing.lpbound import lp_range, makespan_lp_bound
 from optkit.result import Bound, Verdict, best_bound
@@ -120,8 +121,8 @@ def lp_bound(
                 f"column generation stopped at Farley's bound {lower:.4f} below the LP "
                 f"(at most {upper:.4f}): the time limit or the pricing grid of a large capacity"
             )
-            return Bound(float(math.ceil(lower - 1e-6)), "LP", reason=why)
-        return Bound(float(math.ceil(lower - 1e-6)), "LP")
+            return Bound(float(ceil_bins(lower)), "LP", reason=why)
+        return Bound(float(ceil_bins(lower)), "LP")
     if inst.kind != "identical" or not inst.integral:
         why = "the LP bound needs identical machines and integral durations"
         return Bound.missing("LP", "not_applicable", why)

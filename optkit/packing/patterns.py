@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from optkit.packing.bins import plan_of_bins
 from optkit.solvers import CHILD_REPLY_S, call_with_deadline
 
 #: Enumeration stops (and the model is not built) beyond this many patterns.
@@ -148,13 +149,12 @@ def pattern_packing(
     if x_val is None:
         return PatternOutcome(None, False, len(pats), "time limit")
     x = np.round(x_val).astype(np.int64)
-    pools = {int(v): list(np.flatnonzero(sizes == v)) for v in values}
-    plan = np.full(len(sizes), -1, dtype=np.int64)
-    b = 0
-    for p in map(int, np.flatnonzero(x)):
-        for _ in range(int(x[p])):
-            for k, m in pats[p]:
-                for _ in range(m):
-                    plan[pools[int(values[k])].pop()] = b
-            b += 1
+    held = [
+        np.repeat([int(values[k]) for k, _ in pats[p]], [m for _, m in pats[p]])
+        for p in map(int, np.flatnonzero(x))
+        for _ in range(int(x[p]))
+    ]
+    plan = plan_of_bins(sizes, held)
+    if plan is None:  # the model's rows are equalities: a rounded answer covers every item
+        return PatternOutcome(None, False, len(pats), "rounded answer left an item out")
     return PatternOutcome(plan, False, len(pats), "feasible")

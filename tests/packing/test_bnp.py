@@ -90,6 +90,11 @@ def test_units_do_not_change_the_answer():
     a = bnp.branch_and_price(sizes, 150, time_limit_s=20)
     b = bnp.branch_and_price(sizes * 1000, 150_000, time_limit_s=20)
     assert a.status == b.status == "optimal" and a.bins == b.bins
+    # in bytes (W = 150 MB): the pricing runs on its grid, no tree; what it returns
+    # still brackets the optimum and packs every item
+    big = sizes * 1_000_000
+    c = bnp.branch_and_price(big, 150_000_000, time_limit_s=20)
+    assert c.bound <= a.bins <= c.bins == _bins_of(c.plan, big, 150_000_000)
 
 
 @pytest.mark.parametrize("name", sorted(classes.CLASSES))
@@ -101,3 +106,19 @@ def test_every_class_generates_valid_sizes(name):
             assert int(g.sizes.sum()) == g.optimum * g.capacity
         again = classes.generate(name, seed)
         assert np.array_equal(g.sizes, again.sizes)  # the seed fixes the instance
+
+
+def test_an_incumbent_with_gaps_in_its_labels_counts_its_bins():
+    sizes = np.array([60, 60, 40, 40])
+    gappy = np.array([0, 7, 0, 7])  # two bins, labelled 0 and 7
+    out = bnp.branch_and_price(sizes, 100, time_limit_s=10, incumbent=gappy)
+    assert out.bins == out.bound == 2 and out.status == "optimal"
+
+
+def test_plan_of_bins_drops_surplus_sizes_and_reports_a_missing_item():
+    from optkit.packing.bins import plan_of_bins
+
+    sizes = np.array([5, 3, 3])
+    plan = plan_of_bins(sizes, [np.array([5, 3, 3, 3]), np.array([])])  # one 3 too many
+    assert plan is not None and plan.tolist() == [0, 0, 0]
+    assert plan_of_bins(sizes, [np.array([5, 3])]) is None  # a 3 in no bin
