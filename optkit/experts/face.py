@@ -144,10 +144,9 @@ class ExpertCache(Problem):
         from optkit import plot
 
         def per_layer(plan: ExpertPlan) -> list[float]:
-            loads = np.zeros(inst.layers)
-            for n, (adds, _) in enumerate(plan.steps):
-                loads[n % inst.layers] += len(adds)
-            return loads.tolist()
+            per_step = plan.loads_per_step()
+            layer = np.arange(len(per_step)) % inst.layers
+            return np.bincount(layer, weights=per_step, minlength=inst.layers).tolist()
 
         opt = replay(inst, make("belady")).plan
         layers = list(range(inst.layers))

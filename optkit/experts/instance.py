@@ -133,6 +133,22 @@ class ExpertInstance:
         self.__dict__["_needed"] = out
         return out
 
+    def needed_csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """``needed()`` as one int64 array and offsets: step n uses
+        ``flat[off[n]:off[n + 1]]``. Computed once; callers must not modify it."""
+        cached = self.__dict__.get("_needed_csr")
+        if cached is not None:
+            return cached
+        need = self.needed()
+        if isinstance(need, np.ndarray):
+            flat = np.ascontiguousarray(need.ravel())
+            off = np.arange(self.steps + 1, dtype=np.int64) * self.top_k
+        else:
+            flat = np.concatenate(need).astype(np.int64)
+            off = np.concatenate([[0], np.cumsum([len(r) for r in need])]).astype(np.int64)
+        self.__dict__["_needed_csr"] = (flat, off)
+        return flat, off
+
     @property
     def uses(self) -> int:
         """Σ_n |R_n|: the expert uses of the whole trace."""

@@ -338,3 +338,67 @@ def test_generate_experts_synthetic(tmp_path):
         "0",
     )
     assert r.returncode == 2 and "--synthetic" in r.stderr
+
+
+class _FromPython:
+    """A built-in policy seen as a user's own: the replay calls ``decide`` from Python
+    step by step instead of running the compiled loop."""
+
+    def __init__(self, inner):
+        self.inner, self.name = inner, inner.name
+
+    def reset(self, inst):
+        self.inner.reset(inst)
+
+    def decide(self, n, needed, state):
+        return self.inner.decide(n, needed, state)
+
+
+@settings(max_examples=30)
+@given(inst=instances())
+def test_compiled_loop_and_python_protocol_make_the_same_plan(inst):
+    for name in experts.POLICIES:
+        fast = replay(inst, make(name))
+        slow = replay(inst, _FromPython(make(name)))
+        assert fast.plan.to_json() == slow.plan.to_json(), name
+        assert fast.verdict.objective == slow.verdict.objective
+
+
+@settings(max_examples=30)
+@given(inst=instances(), horizon=st.integers(0, 40))
+def test_lookahead_between_lru_and_belady(inst, horizon):
+    from optkit.experts.policies import Lookahead
+
+    far = replay(inst, Lookahead(horizon=inst.steps)).plan
+    assert far.to_json() == replay(inst, make("belady")).plan.to_json()
+    near = replay(inst, Lookahead(horizon=0)).plan
+    assert near.to_json() == replay(inst, make("lru")).plan.to_json()
+    mid = replay(inst, Lookahead(horizon=horizon))
+    assert mid.verdict.valid
+    assert mid.plan.loads >= far.loads
+
+
+def test_a_user_policy_with_a_bad_unit_is_refused():
+    class Bad:
+        name = "bad"
+
+        def reset(self, inst):
+            pass
+
+        def decide(self, n, needed, state):
+            return [99], []
+
+    with pytest.raises(ValueError, match=r"policy 'bad' at step 0: .* unit ids in 0\.\.3"):
+        replay(tiny(), Bad())
+
+
+def test_plan_csr_round_trip_and_per_step_views():
+    steps = [(np.array([0, 1]), np.zeros(0, np.int64)), ([], [1]), ([2], [])]
+    plan = ExpertPlan.of(steps)
+    assert len(plan) == 3 and plan.loads == 3
+    assert plan.loads_per_step().tolist() == [2, 0, 1]
+    assert [e.tolist() for _, e in plan.steps] == [[], [1], []]
+    back = ExpertPlan.from_json(json.loads(json.dumps(plan.to_json())))
+    assert back.to_json() == plan.to_json()
+    with pytest.raises(FieldError, match=r"plan\.steps\[0\]"):
+        ExpertPlan.from_json({"kind": "expert_moves", "steps": [[[2**70], []]]})
