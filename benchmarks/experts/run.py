@@ -33,6 +33,7 @@ from optkit import plot  # noqa: E402
 from optkit.costmodel import Setup, builtin_catalog  # noqa: E402
 from optkit.experts import POLICIES, bounds, make, read_routing, replay  # noqa: E402
 from optkit.experts.generate import expert_instance  # noqa: E402
+from optkit.experts.policies import OFFLINE  # noqa: E402
 from optkit.io import write_csv  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "mixtral_moe_routing"
@@ -83,7 +84,7 @@ def main() -> None:
                         }
                     )
                 best_online = max(
-                    (r for r in rows[-len(reps) :] if r["policy"] != "belady"),
+                    (r for r in rows[-len(reps) :] if r["policy"] not in OFFLINE),
                     key=lambda r: r["reuse_rate"],
                 )
                 print(

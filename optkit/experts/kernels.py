@@ -399,10 +399,8 @@ def prefetch(p, n, need, c, C, out_l, out_e):
     na, ne = forecast(f, n, need, c, C, out_l, out_e)
     pf[1] += 1.0
     pf[2] += 1.0 if na > 0 else 0.0
-    held, arrive, hl, cnt, now = c[0], c[3], c[4], c[6], c[7][0]
-    busy = False
-    for i in range(cnt[0]):
-        busy |= arrive[hl[i]] > now
+    held, hl, cnt = c[0], c[4], c[6]
+    busy = c[7][1] > c[7][0]  # the FIFO link is busy iff its last copy is in flight
     if na > 0 or busy or layer + 1 >= L:
         return na, ne
     next_layer(g, layer)

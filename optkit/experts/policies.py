@@ -233,8 +233,9 @@ class Lookahead(KernelPolicy):
     """Clairvoyant within a horizon: the next ``horizon`` layer steps' routing is known
     exactly (a perfect predictor ``horizon`` layers ahead, better than any real one);
     units used within it are kept, the farthest of them evicted first, the others by
-    LRU. Offline: it answers how much a better predictor could gain. ``horizon`` ≥ the
-    trace is Belady's MIN."""
+    LRU. Offline: it shows what knowing the next ``horizon`` steps adds to LRU (not a
+    bound on online policies). ``horizon`` 0 is LRU; ``horizon`` ≥ the trace is
+    Belady's MIN."""
 
     name = "lookahead"
     kernel = staticmethod(kernels.horizon)
