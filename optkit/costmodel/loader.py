@@ -200,6 +200,14 @@ def _hardware(key: str, raw: Any, path: str, cat: Catalog) -> Hardware:
         k = e.raw.get(name)
         if k is None and not required:
             return None
+        if isinstance(k, dict):  # {<what>: key, source: why this device has it}
+            if set(k) != {what, "source"}:
+                raise FieldError(f"{path}.{name}", f"a key or {{{what}: key, source: text}}", k)
+            source = k["source"]
+            if not isinstance(source, str) or not source.strip():
+                raise FieldError(f"{path}.{name}.source", "a non-empty text", source)
+            e.sources[name] = source
+            k = k[what]
         if not isinstance(k, str) or k not in table:
             raise FieldError(
                 f"{path}.{name}",

@@ -73,19 +73,20 @@ def check(inst: KvInstance, plan: Plan, progress: Callable[[int], None] | None =
         read[ids] = False
         hbm = inst.weight_bytes + s * (hit.sum() + len(pro) + (len(dem) if excl else 0) + int(new))
         t_max = hbm / inst.tiers[0].bandwidth
+        fetched = np.zeros(K, dtype=np.int64)
+        written = np.zeros(K, dtype=np.int64)
         for k in range(1, K):
-            fetched = np.count_nonzero(~hit & (homes[ids] == k)) + np.count_nonzero(
+            fetched[k] = np.count_nonzero(~hit & (homes[ids] == k)) + np.count_nonzero(
                 ~in_r & (homes[pro] == k)
             )
-            written = (np.count_nonzero(homes[dem] == k) if excl else 0) + int(
+            written[k] = (np.count_nonzero(homes[dem] == k) if excl else 0) + int(
                 homes[exists] == k and not (excl and new)
             )
-            tier = inst.tiers[k]
+            t_max = max(t_max, s * (fetched[k] + written[k]) / inst.tiers[k].bandwidth)
+        for g in inst.links:  # a shared link carries its tiers' transfers once each way
+            ks = list(g.tiers)
             t_max = max(
-                t_max,
-                s * (fetched + written) / tier.bandwidth,
-                s * fetched / tier.link_in,
-                s * written / tier.link_out,
+                t_max, s * fetched[ks].sum() / g.link_in, s * written[ks].sum() / g.link_out
             )
         times[t] = t_max
         resident[dem] = False

@@ -124,6 +124,14 @@ def build(inst: KvInstance, integer: bool = False) -> SparseModel:
         x0[unit_ids(inst, layer, np.flatnonzero(init[layer, :P]))] = 1.0
     col_lo[:LP] = col_hi[:LP] = x0
 
+    # one row per tier (its bandwidth: fetches and writes) and one per link and direction
+    # (the fetches, resp. writes, of every tier behind it); ``on``: units homed there
+    resources = [(inst.tiers[k].bandwidth, (k,), home == k, True, True) for k in range(1, K)]
+    for g in inst.links:
+        on = np.isin(home, g.tiers)
+        resources += [(g.link_in, g.tiers, on, True, False), (g.link_out, g.tiers, on, False, True)]
+    none = np.zeros(0, dtype=np.int64)
+
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []
@@ -193,33 +201,25 @@ def build(inst: KvInstance, integer: bool = False) -> SparseModel:
         read = np.zeros(Et, dtype=bool)
         read[R] = True
         hw = int(home[LP + t])
-        for k in range(1, K):
-            tier = inst.tiers[k]
-            mine_r = ys[home[R] == k]
-            none = np.zeros(0, dtype=np.int64)
-            mine_p = ps[(home[:Et] == k) & ~read] if has_moves else none
-            mine_d = ds[home[:Et] == k] if has_moves and exclusive else none
-            writes_here = hw == k
-            # write_k = 1 - x_new (exclusive) or 1 (inclusive) when the new unit's home is k
-            for bw, fetch, out in (
-                (tier.bandwidth, True, True),
-                (tier.link_in, True, False),
-                (tier.link_out, False, True),
-            ):
-                add([r], [t_col[t]], bw / B0)  # (B_k T - s·moves >= rhs) / s
-                rhs = 0.0
-                if fetch:
-                    add(np.full(len(mine_r), r), mine_r, -s)
-                    add(np.full(len(mine_p), r), mine_p, -s)
-                if out:
-                    add(np.full(len(mine_d), r), mine_d, -s)
-                    if writes_here:
-                        rhs = s
-                        if exclusive:
-                            add([r], [new_col], s)
-                lo.append(rhs)
-                hi.append(np.inf)
-                r += 1
+        for bw, ks, on, fetch, out in resources:
+            add([r], [t_col[t]], bw / B0)  # (B T - s·moves >= rhs) / s
+            rhs = 0.0
+            if fetch:
+                mine_r = ys[on[R]]
+                mine_p = ps[on[:Et] & ~read] if has_moves else none
+                add(np.full(len(mine_r), r), mine_r, -s)
+                add(np.full(len(mine_p), r), mine_p, -s)
+            if out:
+                mine_d = ds[on[:Et]] if has_moves and exclusive else none
+                add(np.full(len(mine_d), r), mine_d, -s)
+                # write = 1 - x_new (exclusive) or 1 (inclusive) where the new unit's home is
+                if hw in ks:
+                    rhs = s
+                    if exclusive:
+                        add([r], [new_col], s)
+            lo.append(rhs)
+            hi.append(np.inf)
+            r += 1
     A = coo_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, ncol)
     ).tocsc()

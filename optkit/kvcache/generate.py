@@ -31,9 +31,9 @@ def kv_instance(
     memory behind the host link is the external tier.
 
     ``host_tiers`` (catalog tiers, e.g. DDR5 behind a PCIe GPU, then CXL or NVMe) replace
-    the device's own host memory: a platform the catalog's GPU entry does not fix. Each
-    is reached over the GPU's host link, at most at the tier's own bandwidth; a link
-    shared by several tiers is charged per tier (not modelled as shared).
+    the device's host memory (its catalog platform: the DGX/HGX host's DDR for a PCIe
+    GPU, LPDDR5X for GH200). Every host tier is reached through the GPU's one host link,
+    so they share it: its bandwidth is charged once per direction for all of them.
 
     ``kv_scale`` multiplies the GQA-correct KV size (4 for LLaMA-3.1-8B gives every
     query head its own K/V, as the paper's simulator did); ``host_gbs`` overrides the
@@ -86,8 +86,9 @@ def kv_instance(
                 t.key,
                 t.capacity_gb * 1000000000.0,
                 ((host_gbs if i == 0 else None) or t.bandwidth_gbs) * 1000000000.0,
-                min(link, t.bandwidth_gbs * 1000000000.0),
-                min(link, t.bandwidth_gbs * 1000000000.0),
+                link,
+                link,
+                hardware.host_link.key,
             )
             for i, t in enumerate(external)
         ),

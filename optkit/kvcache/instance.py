@@ -5,14 +5,15 @@ JSON (``"problem": "kv_placement"``), units are bytes and bytes/s::
     {"problem": "kv_placement", "format_version": 1, "name": "...",
      "tiers": [{"name": "hbm", "capacity": 8e9, "bandwidth": 4.9e12},
                {"name": "lpddr5x", "capacity": 4.8e11, "bandwidth": 5e11,
-                "link_in": 4.5e11, "link_out": 4.5e11}],
+                "link_in": 4.5e11, "link_out": 4.5e11, "link": "nvlink-c2c"}],
      "unit_bytes": 131072, "layers": 32, "prompt": 31000, "decode": 10000,
      "weight_bytes": 0, "mode": "exclusive",
      "trace": {"pattern": "heavy-hitter", "sparsity": 0.6, "seed": 0}}
 
 ``trace`` is a pattern (generated on the fly), ``{"file": "reads.npz"}`` (relative
 to the instance file) or ``{"reads": [[...], ...]}`` (one list per step).
-Tier 0 is the accelerator's HBM; ``capacity`` is what is left for KV.
+Tier 0 is the accelerator's HBM; ``capacity`` is what is left for KV. External tiers
+naming the same ``link`` share it (bandwidth charged once per direction for all of them).
 """
 
 from __future__ import annotations
@@ -34,13 +35,17 @@ MODES = ("exclusive", "inclusive")
 
 @dataclass(frozen=True)
 class Tier:
-    """A memory tier; ``link_in``/``link_out`` are the link to the accelerator (external tiers)."""
+    """A memory tier; ``link_in``/``link_out`` are the link to the accelerator (external
+    tiers). External tiers with the same ``link`` name sit behind one physical link (a
+    PCIe GPU reaches host DRAM, CXL memory and an SSD through its one x16 link): their
+    transfers share its bandwidth, charged once per direction. ``""``: a link of its own."""
 
     name: str
     capacity: float
     bandwidth: float
     link_in: float = math.inf
     link_out: float = math.inf
+    link: str = ""
 
     @property
     def read_rate(self) -> float:
@@ -57,7 +62,19 @@ class Tier:
             d["link_in"] = self.link_in
         if math.isfinite(self.link_out):
             d["link_out"] = self.link_out
+        if self.link:
+            d["link"] = self.link
         return d
+
+
+@dataclass(frozen=True)
+class LinkGroup:
+    """One physical link and the external tiers (indices 1..K-1) behind it."""
+
+    name: str
+    link_in: float
+    link_out: float
+    tiers: tuple[int, ...]
 
 
 def _positive(
@@ -106,9 +123,18 @@ class KvInstance:
             raise FieldError("tiers", "HBM and at least one external tier", len(self.tiers))
         if self.mode not in MODES:
             raise FieldError("mode", "exclusive or inclusive", self.mode)
+        first: dict[str, int] = {}
         for k, t in enumerate(self.tiers[1:], start=1):
             if not math.isfinite(t.link_in) or not math.isfinite(t.link_out):
                 raise FieldError(f"tiers[{k}].link_in", "finite link bandwidths (bytes/s)", None)
+            j = first.setdefault(t.link, k) if t.link else k
+            o = self.tiers[j]
+            if (o.link_in, o.link_out) != (t.link_in, t.link_out):
+                raise FieldError(
+                    f"tiers[{k}].link_in",
+                    f"the link_in and link_out of tiers[{j}] (both behind link {t.link!r})",
+                    f"{t.link_in:g}, {t.link_out:g}",
+                )
         if self.external_units < self.units_total:
             raise FieldError(
                 "tiers",
@@ -152,10 +178,30 @@ class KvInstance:
     def external_units(self) -> int:
         return sum(self.units_in(t.capacity) for t in self.tiers[1:])
 
+    @cached_property
+    def links(self) -> tuple[LinkGroup, ...]:
+        """The physical links, each with the external tiers behind it (a tier without a
+        ``link`` name has a link of its own)."""
+        groups: dict[str, list[int]] = {}
+        for k, t in enumerate(self.tiers[1:], start=1):
+            groups.setdefault(t.link or f"#{k}", []).append(k)
+        return tuple(
+            LinkGroup(
+                self.tiers[ks[0]].link or self.tiers[ks[0]].name,
+                self.tiers[ks[0]].link_in,
+                self.tiers[ks[0]].link_out,
+                tuple(ks),
+            )
+            for ks in groups.values()
+        )
+
     @property
     def external_rate(self) -> float:
-        """B_ext = Σ_k min(B_k, L_k^in)."""
-        return sum(t.read_rate for t in self.tiers[1:])
+        """B_ext = Σ_g min(L_g^in, Σ_{k behind g} B_k): what the external tiers can deliver
+        per second through their links (Σ_k min(B_k, L_k^in) when every tier has its own)."""
+        return sum(
+            min(g.link_in, sum(self.tiers[k].bandwidth for k in g.tiers)) for g in self.links
+        )
 
     # --- placement rules shared by the simulator, the LP and check() ----------
     @cached_property
@@ -233,12 +279,19 @@ class KvInstance:
             path = f"tiers[{k}]"
             if not isinstance(t, dict):
                 raise FieldError(path, "an object with name, capacity, bandwidth", t)
-            unknown = set(t) - {"name", "capacity", "bandwidth", "link_in", "link_out"}
+            unknown = set(t) - {"name", "capacity", "bandwidth", "link_in", "link_out", "link"}
             if unknown:
                 raise FieldError(
                     f"{path}.{sorted(unknown)[0]}",
-                    "name, capacity, bandwidth, link_in, link_out",
+                    "name, capacity, bandwidth, link_in, link_out, link",
                     "unknown field",
+                )
+            link = t.get("link", "")
+            if not isinstance(link, str) or (k == 0 and link):
+                raise FieldError(
+                    f"{path}.link",
+                    "the name of the link an external tier sits behind (text)",
+                    link,
                 )
             if k > 0 and ("link_in" not in t or "link_out" not in t):
                 raise FieldError(
@@ -251,6 +304,7 @@ class KvInstance:
                     float(_positive(t, "bandwidth", path)),
                     float(_positive(t, "link_in", path)) if k else math.inf,
                     float(_positive(t, "link_out", path)) if k else math.inf,
+                    link,
                 )
             )
         layers = _count(d, "layers", 1, 10_000)

@@ -100,15 +100,14 @@ def step_time(
     link_in: np.ndarray,
     link_out: np.ndarray,
 ) -> float:
-    """max over resources of bytes / bandwidth (arrays indexed by external tier 1..K-1)."""
+    """max over resources of bytes / bandwidth (arrays indexed by external tier 1..K-1;
+    a link shared by several tiers carries the sum of theirs)."""
     t = hbm_bytes / inst.tiers[0].bandwidth
     for k, tier in enumerate(inst.tiers[1:]):
-        t = max(
-            t,
-            tier_bytes[k] / tier.bandwidth,
-            link_in[k] / tier.link_in,
-            link_out[k] / tier.link_out,
-        )
+        t = max(t, tier_bytes[k] / tier.bandwidth)
+    for g in inst.links:
+        ks = [k - 1 for k in g.tiers]
+        t = max(t, link_in[ks].sum() / g.link_in, link_out[ks].sum() / g.link_out)
     return t
 
 

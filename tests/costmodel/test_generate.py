@@ -156,7 +156,7 @@ def test_cli_cost_json_contract():
         ),
         (["--model", "bert-base", "--hardware", "h100-sxm", "--output", "5"], "is an encoder"),
         (
-            ["--model", "llama-2-7b", "--hardware", "a100-80gb", "--kv-tier", "0.5:"],
+            ["--model", "llama-2-7b", "--hardware", "ascend-910b", "--kv-tier", "0.5:"],
             "has no host memory",
         ),
     ],
