@@ -27,9 +27,9 @@ from optkit.kvcache import (
     unlimited_hbm,
 )
 from optkit.kvcache.driver import replay_plan
+from optkit.kvcache.exact import MILP_MAX_VARIABLES, model_size
 from optkit.kvcache.generate import kv_instance
 from optkit.kvcache.instance import KvInstance, Tier
-from optkit.kvcache.exact import MILP_MAX_VARIABLES, model_size
 from optkit.kvcache.policies import anneal
 from optkit.result import Status
 from optkit.solvers import SolverOptions
