@@ -126,7 +126,9 @@ def build(inst: KvInstance, integer: bool = False) -> SparseModel:
 
     # one row per tier (its bandwidth: fetches and writes) and one per link and direction
     # (the fetches, resp. writes, of every tier behind it); ``on``: units homed there
-    resources = [(inst.tiers[k].bandwidth, (k,), home == k, True, True) for k in range(1, K)]
+    resources: list[tuple[float, tuple[int, ...], np.ndarray, bool, bool]] = [
+        (inst.tiers[k].bandwidth, (k,), home == k, True, True) for k in range(1, K)
+    ]
     for g in inst.links:
         on = np.isin(home, g.tiers)
         resources += [(g.link_in, g.tiers, on, True, False), (g.link_out, g.tiers, on, False, True)]
