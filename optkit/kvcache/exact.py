@@ -290,15 +290,60 @@ def lp_bound(inst: KvInstance, time_limit_s: float | None = 60.0, threads: int =
     t2 = time.perf_counter()
     ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     value = None
-    if ok:
-        # In scaled units (one unit-transfer time = 1) the objective is a sum of
-        # nonnegative times; IPM stops at a relative duality gap of 1e-8
-        # (ipm_optimality_tolerance) with residuals 1e-7, so 1e-7 relative plus 1e-7
-        # of one unit-transfer time is taken off: never claim more than was solved.
-        v = float(h.getInfo().objective_function_value)
-        value = max(0.0, v - 1e-7 * (abs(v) + 1.0)) * model.time_unit
+    sol = h.getSolution()
+    if sol.dual_valid or ok:
+        # the certificate: the Lagrangian value of the solver's row duals, recomputed here
+        # (valid for any duals, so also for an interior point stopped at the time limit)
+        d = dual_bound(model, np.asarray(sol.row_dual, dtype=float))
+        value = None if d is None else d * model.time_unit
     status = "optimal" if ok else h.modelStatusToString(h.getModelStatus()).lower()
+    if value is not None and not ok:
+        status = f"{status} (dual bound of the last iterate)"
     return LpOutcome(value, status, model.n_cols, model.n_rows, t1 - t0, t2 - t1)
+
+
+def dual_bound(model: SparseModel, y: np.ndarray) -> float | None:
+    """A lower bound on the LP's optimum from any row multipliers ``y`` (weak duality):
+
+        L(y) = Σ_i y_i·(lo_i if y_i > 0 else hi_i) + Σ_j min over [l_j, u_j] of d_j·v_j,
+        d = c − Aᵀy,
+
+    after making ``y`` dual feasible where the model needs it: a multiplier on a row
+    side that is infinite is dropped, and a time column ``T_t`` (unbounded above, the
+    only unbounded column of each of its rows) whose reduced cost is negative has the
+    multipliers of its rows scaled down until it is 0. None when a reduced cost still
+    faces an infinite bound. Computed in float64 from the model's own data; 1e-9
+    relative is taken off for the rounding of these sums."""
+    y = y.copy()
+    y[(y > 0) & ~np.isfinite(model.row_lo)] = 0.0
+    y[(y < 0) & ~np.isfinite(model.row_hi)] = 0.0
+    A = model.A
+    free = np.flatnonzero(~np.isfinite(model.col_hi))
+    if len(free):
+        sub = A[:, free].tocsr()
+        if np.all(np.diff(sub.indptr) <= 1):  # each row holds at most one unbounded column
+            sc = sub.tocsc()
+            for k, j in enumerate(free):
+                seg = slice(sc.indptr[k], sc.indptr[k + 1])
+                rows, a = sc.indices[seg], sc.data[seg]
+                pull = float(np.dot(y[rows], a))
+                if pull > model.c[j]:
+                    y[rows] *= model.c[j] / pull if pull > 0 else 0.0
+    d = model.c - A.T @ y
+    lo, hi = model.col_lo, model.col_hi
+    at_lo, at_hi = d > 0, d < 0
+    if np.any(at_lo & ~np.isfinite(lo)):
+        return None
+    # a negative reduced cost left on an unbounded column: clip it (that column's
+    # rows could not be rescaled) only when it is rounding noise, else give up
+    bad = at_hi & ~np.isfinite(hi)
+    if np.any(d[bad] < -1e-12):
+        return None
+    at_hi &= ~bad
+    rows = np.where(y > 0, model.row_lo, np.where(y < 0, model.row_hi, 0.0))
+    value = float(np.dot(y, rows)) + float(np.dot(d[at_lo], lo[at_lo]))
+    value += float(np.dot(d[at_hi], hi[at_hi]))
+    return max(0.0, value - 1e-9 * (abs(value) + 1.0))
 
 
 @dataclass
