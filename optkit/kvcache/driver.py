@@ -57,6 +57,8 @@ def unsupported(inst: KvInstance, method: str) -> str:
     return ""
 
 
+#: Without a time limit ``auto`` runs the MILP only on models this small (it may take long).
+AUTO_MILP_UNTIMED = 20_000
 #: Generated traces up to this many reads are held in memory by ``solve`` (int32: 4 B each).
 MATERIALIZE_READS = 20_000_000
 
@@ -115,17 +117,7 @@ def solve(
                 log.append(f"{name}: stopped at the time limit")
                 break
             ranked.append((rep.total_time, name, plan))
-    milp_bound = None
-    if method == "milp" or (
-        method == "auto" and model_size(inst) <= MILP_MAX_VARIABLES and not clock.expired()
-    ):
-        out = milp(inst, clock.options(opts), backend)  # what the bounds and policies left
-        milp_bound = out.bound
-        log.append(f"milp {out.status}, bound {out.bound:.6g}")
-        if out.moves is not None:
-            plan = KvPlan.of(out.moves)
-            verdicts["milp"] = check(inst, plan)
-            ranked.append((verdicts["milp"].objective, "milp", plan))
+    # the best policy plan that verifies, before the MILP spends the time left
     obj: float | None = None
     name, best = method, None
     violations: tuple[str, ...] = ()
@@ -140,6 +132,25 @@ def solve(
             obj, name, best, violations = v.objective, cand, plan, v.violations
         if v.valid:
             break
+    milp_bound = None
+    most = MILP_MAX_VARIABLES if opts.time_limit_s is not None else AUTO_MILP_UNTIMED
+    if method == "milp" or (method == "auto" and model_size(inst) <= most and clock.fits(0.5)):
+        # the time left, less its plan's check; the verified policy plan is the MILP's
+        # first incumbent, so the MILP can only improve on it
+        left = clock.options(opts)
+        if left.time_limit_s is not None:
+            left = dataclasses.replace(
+                left, time_limit_s=max(0.05, left.time_limit_s - check_s - 0.1)
+            )
+        out = milp(inst, left, backend, start=best if not violations else None)
+        milp_bound = out.bound
+        log.append(f"milp {out.status}, bound {out.bound:.6g}")
+        if out.moves is not None:
+            plan = KvPlan.of(out.moves)
+            v = check(inst, plan)
+            log.append(f"milp: {v.objective:.6g}")
+            if v.valid and (obj is None or violations or v.objective < obj):
+                obj, name, best, violations = v.objective, "milp", plan, ()
     return finalize(
         objective=obj,
         bound=bound.value,

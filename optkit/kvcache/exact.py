@@ -23,6 +23,7 @@ verified. Values come back multiplied by ``time_unit``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -33,10 +34,18 @@ from scipy.sparse import coo_matrix, csc_matrix
 
 from optkit.kvcache.instance import KvInstance
 from optkit.kvcache.simulate import initial_placement
-from optkit.solvers import SolverOptions, highs_threads, new_highs, refuse_above, solve_pulp
+from optkit.solvers import (
+    CHILD_REPLY_S,
+    SolverOptions,
+    call_with_deadline,
+    highs_threads,
+    new_highs,
+    refuse_above,
+    solve_pulp,
+)
 
 #: Larger MILPs are refused with a message (the LP bound still works on them).
-MILP_MAX_VARIABLES = 20_000
+MILP_MAX_VARIABLES = 200_000
 
 
 @dataclass
@@ -53,6 +62,10 @@ class SparseModel:
     x_off: np.ndarray  # column of x[u, t] is x_off[t] + u
     last_new: int  # column of the last step's new unit
     time_unit: float  # seconds per unit of the T_t columns (objective × time_unit = s)
+    p_off: np.ndarray  # column of p[u, t] is p_off[t] + u (t < T-1); d likewise
+    d_off: np.ndarray
+    y_off: np.ndarray  # column of y for the i-th read of step t is y_off[t] + i
+    t_col: np.ndarray  # column of T_t
 
     @property
     def n_cols(self) -> int:
@@ -236,6 +249,10 @@ def build(inst: KvInstance, integer: bool = False) -> SparseModel:
         x_off,
         last_new,
         inst.unit_bytes / B0,
+        p_off,
+        d_off,
+        y_off,
+        t_col,
     )
 
 
@@ -395,21 +412,125 @@ def to_pulp(model: SparseModel, name: str = "kv_placement") -> tuple[Any, list[A
     return prob, v
 
 
+def start_columns(inst: KvInstance, model: SparseModel, plan: Any) -> np.ndarray:
+    """Every column's value for a plan (per step: promoted ids, demoted ids, new unit to
+    HBM), a MIP start. The model has no moves during the last step, so a plan's last
+    moves are dropped (and its new unit kept out of HBM if they made its room); the
+    times ``T_t`` are the largest their rows require."""
+    L, P, T = inst.layers, inst.prompt, inst.steps
+    LP = L * P
+    trace = inst.trace.materialize()
+    v = np.zeros(model.n_cols)
+    res = np.zeros(LP + T, dtype=bool)
+    res[:LP] = model.col_lo[:LP] > 0.5
+    for t in range(T):
+        Et = LP + t
+        v[model.x_off[t] : model.x_off[t] + Et] = res[:Et]
+        pro, dem, new = plan[t]
+        pro, dem = np.asarray(pro, dtype=np.int64), np.asarray(dem, dtype=np.int64)
+        R = unit_ids(inst, t % L, trace.row(t).astype(np.int64))
+        y = 1.0 - res[R]
+        if t < T - 1:
+            v[model.p_off[t] + pro] = 1.0
+            v[model.d_off[t] + dem] = 1.0
+            y = np.maximum(y, np.isin(R, pro))
+            res[dem] = False
+            res[pro] = True
+            res[Et] = bool(new)
+        else:
+            v[model.last_new] = float(bool(new) and res[:Et].sum() + 1 <= inst.hbm_units)
+        v[model.y_off[t] : model.y_off[t] + len(R)] = y
+    act = model.A @ v  # the T columns are 0 here
+    sub = model.A[:, model.t_col].tocsc()
+    for k, j in enumerate(model.t_col):
+        seg = slice(sub.indptr[k], sub.indptr[k + 1])
+        rows, a = sub.indices[seg], sub.data[seg]
+        pos = a > 0
+        need = (model.row_lo[rows[pos]] - act[rows[pos]]) / a[pos]
+        v[j] = max(0.0, float(need.max())) if len(need) else 0.0
+    return v
+
+
 def milp(
-    inst: KvInstance, opts: SolverOptions | None = None, backend: str = "highs"
+    inst: KvInstance,
+    opts: SolverOptions | None = None,
+    backend: str = "highs",
+    start: Any = None,
 ) -> MilpOutcome:
-    """Solve the MILP (refuses models above :data:`MILP_MAX_VARIABLES`)."""
+    """Solve the MILP (refuses models above :data:`MILP_MAX_VARIABLES`); ``start``: a
+    plan (e.g. the best policy's) given to the solver as its first incumbent."""
 
     check_size(inst)
+    t0 = time.perf_counter()
     opts = opts or SolverOptions()
     model = build(inst, integer=True)
+    x0 = None if start is None else start_columns(inst, model, start)
+    if backend == "highs":  # directly: PuLP's HiGHS takes no MIP start
+        if opts.time_limit_s is not None:
+            spent = time.perf_counter() - t0
+            opts = dataclasses.replace(opts, time_limit_s=max(0.05, opts.time_limit_s - spent))
+        return _milp_highs(inst, model, opts, x0)
     prob, v = to_pulp(model, inst.name.replace("-", "_") or "kv_placement")
-    ans = solve_pulp(prob, backend, opts)
+    if x0 is not None:
+        for var, x in zip(v, x0, strict=True):
+            var.setInitialValue(float(x))
+    if opts.time_limit_s is not None:  # the limit covers building the model too
+        spent = time.perf_counter() - t0
+        opts = dataclasses.replace(opts, time_limit_s=max(0.05, opts.time_limit_s - spent))
+    ans = solve_pulp(prob, backend, opts, warm_start=x0 is not None)
     bound = ans.bound * model.time_unit  # the model counts unit-transfer times
     if ans.objective is None:
         return MilpOutcome(None, bound, ans.status, backend)
     x = np.array([(var.value() or 0.0) for var in v])
     return MilpOutcome(moves_from_x(inst, model, x), bound, ans.status, backend)
+
+
+def _milp_highs(
+    inst: KvInstance, model: SparseModel, opts: SolverOptions, x0: np.ndarray | None
+) -> MilpOutcome:
+    """The MILP on HiGHS through highspy with ``x0`` as its MIP start, in a forked child
+    stopped at the limit (HiGHS' root cut loop can overrun its own; solvers.solve_pulp
+    does the same)."""
+    import highspy
+
+    limit = opts.time_limit_s
+    deadline = None if limit is None else limit + CHILD_REPLY_S
+    # HiGHS stops itself a little early (its checks are coarse), the child is stopped
+    # at the deadline for sure
+    own = None if limit is None else max(0.05, 0.95 * limit - CHILD_REPLY_S)
+
+    def run() -> tuple[str, float, np.ndarray | None]:
+        h = _highs(model, relax=False)
+        highs_threads(h, opts.threads)
+        h.setOptionValue("mip_rel_gap", 1e-9)
+        h.setOptionValue("random_seed", int(opts.seed))
+        if own is not None:
+            h.setOptionValue("time_limit", float(own))
+        if x0 is not None:
+            sol = highspy.HighsSolution()
+            sol.col_value = list(x0)
+            sol.value_valid = True
+            h.setSolution(sol)
+        h.run()
+        info, st = h.getInfo(), h.getModelStatus()
+        b = float(info.mip_dual_bound)
+        bound = max(0.0, b) if math.isfinite(b) else 0.0
+        has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        if st == highspy.HighsModelStatus.kOptimal:
+            word = "optimal"
+        elif st == highspy.HighsModelStatus.kInfeasible:
+            word = "infeasible"
+        else:
+            word = "feasible" if has else "time_limit"
+        x = np.asarray(h.getSolution().col_value, dtype=float) if has else None
+        return word, bound, x
+
+    got = call_with_deadline(run, deadline)
+    if got is None:  # stopped past the limit: nothing came back
+        return MilpOutcome(None, 0.0, "time_limit", "highs")
+    word, bound, x = got
+    moves = None if x is None else moves_from_x(inst, model, x)
+    return MilpOutcome(moves, bound * model.time_unit, word, "highs")
 
 
 def moves_from_x(

@@ -152,7 +152,7 @@ def test_check_reports_illegal_plans():
 
 
 def test_milp_refuses_large_models_with_a_message():
-    inst = small_instance(0, 3, 60, 12, 30, "heavy-hitter", "exclusive", 0.0)
+    inst = small_instance(0, 4, 200, 30, 30, "heavy-hitter", "exclusive", 0.0)
     assert model_size(inst) > MILP_MAX_VARIABLES
     with pytest.raises(
         TooLarge, match=r"the MILP would have [\d,]+ variables, more than the limit"
