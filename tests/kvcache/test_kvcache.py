@@ -461,3 +461,35 @@ def test_three_tiers_replay_check_bounds(seed, prompt, decode, cap, mode):
         out = milp(shared, SolverOptions(time_limit_s=20))
         if out.status == "optimal":
             assert lp <= check(shared, out.moves).objective * (1 + 1e-6)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    seed=st.integers(0, 100),
+    prompt=st.integers(3, 8),
+    decode=st.integers(1, 3),
+    cap=st.integers(0, 8),
+    mode=st.sampled_from(["exclusive", "inclusive"]),
+)
+def test_mip_start_of_a_policy_plan_is_feasible(seed, prompt, decode, cap, mode):
+    """start_columns turns a verified policy plan into a feasible point of the MILP whose
+    objective is at most the plan's (the last step's moves are dropped), and the MILP
+    started from it is never worse than the plan."""
+    from optkit.kvcache.exact import build, start_columns
+
+    p = Pattern("heavy-hitter", sparsity=0.5, sinks=1, window=2, drift=0.3, seed=seed)
+    tr = PatternTrace(p, 2, prompt, decode).materialize()
+    inst = three_tiers(tr, cap, True, mode)
+    rep = replay(inst, make("reactive"), record=True)
+    plan = replay_plan(inst, rep)
+    model = build(inst, integer=True)
+    v = start_columns(inst, model, plan)
+    act = model.A @ v
+    tol = 1e-9 * (1 + np.abs(act))
+    assert np.all(act >= model.row_lo - tol) and np.all(act <= model.row_hi + tol)
+    assert np.all(v >= model.col_lo) and np.all(v <= model.col_hi)
+    assert (model.c @ v) * model.time_unit <= rep.total_time * (1 + 1e-9)
+    out = milp(inst, SolverOptions(time_limit_s=10), start=plan)
+    assert out.moves is not None
+    got = check(inst, out.moves)
+    assert got.valid and got.objective <= rep.total_time * (1 + 1e-6)
