@@ -83,11 +83,11 @@ def check(inst: KvInstance, plan: Plan, progress: Callable[[int], None] | None =
                 homes[exists] == k and not (excl and new)
             )
             t_max = max(t_max, s * (fetched[k] + written[k]) / inst.tiers[k].bandwidth)
-        for g in inst.links:  # a shared link carries its tiers' transfers once each way
-            ks = list(g.tiers)
-            t_max = max(
-                t_max, s * fetched[ks].sum() / g.link_in, s * written[ks].sum() / g.link_out
-            )
+        # a shared link carries its tiers' transfers, once each way
+        link_in = np.bincount(inst.tier_link, fetched[1:], len(inst.links))
+        link_out = np.bincount(inst.tier_link, written[1:], len(inst.links))
+        for g, link in enumerate(inst.links):
+            t_max = max(t_max, s * link_in[g] / link.link_in, s * link_out[g] / link.link_out)
         times[t] = t_max
         resident[dem] = False
         resident[pro] = True

@@ -148,7 +148,9 @@ def solve(
         if out.moves is not None:
             plan = KvPlan.of(out.moves)
             v = check(inst, plan)
-            log.append(f"milp: {v.objective:.6g}")
+            log.append(
+                f"milp: {v.objective:.6g}" + (f" ({v.violations[0]})" if not v.valid else "")
+            )
             if v.valid and (obj is None or violations or v.objective < obj):
                 obj, name, best, violations = v.objective, "milp", plan, ()
     return finalize(

@@ -328,9 +328,11 @@ def dual_bound(model: SparseModel, y: np.ndarray) -> float | None:
     after making ``y`` dual feasible where the model needs it: a multiplier on a row
     side that is infinite is dropped, and a time column ``T_t`` (unbounded above, the
     only unbounded column of each of its rows) whose reduced cost is negative has the
-    multipliers of its rows scaled down until it is 0. None when a reduced cost still
-    faces an infinite bound. Computed in float64 from the model's own data; 1e-9
-    relative is taken off for the rounding of these sums."""
+    multipliers of its rows scaled down until it is just above 0 (a factor 1e-12 short,
+    so rounding cannot leave it negative). None when a reduced cost still faces an
+    infinite bound (no certificate). Computed in float64 from the model's own data, in
+    its scaled units (one unit-transfer time = 1); 1e-9 relative plus 1e-9 of one
+    unit-transfer time is taken off for the rounding of these sums."""
     y = y.copy()
     y[(y > 0) & ~np.isfinite(model.row_lo)] = 0.0
     y[(y < 0) & ~np.isfinite(model.row_hi)] = 0.0
@@ -344,19 +346,13 @@ def dual_bound(model: SparseModel, y: np.ndarray) -> float | None:
                 seg = slice(sc.indptr[k], sc.indptr[k + 1])
                 rows, a = sc.indices[seg], sc.data[seg]
                 pull = float(np.dot(y[rows], a))
-                if pull > model.c[j]:
-                    y[rows] *= model.c[j] / pull if pull > 0 else 0.0
+                if pull > model.c[j]:  # then pull > 0: the cost of a time is >= 0
+                    y[rows] *= (1.0 - 1e-12) * model.c[j] / pull
     d = model.c - A.T @ y
     lo, hi = model.col_lo, model.col_hi
     at_lo, at_hi = d > 0, d < 0
-    if np.any(at_lo & ~np.isfinite(lo)):
+    if np.any(at_lo & ~np.isfinite(lo)) or np.any(at_hi & ~np.isfinite(hi)):
         return None
-    # a negative reduced cost left on an unbounded column: clip it (that column's
-    # rows could not be rescaled) only when it is rounding noise, else give up
-    bad = at_hi & ~np.isfinite(hi)
-    if np.any(d[bad] < -1e-12):
-        return None
-    at_hi &= ~bad
     rows = np.where(y > 0, model.row_lo, np.where(y < 0, model.row_hi, 0.0))
     value = float(np.dot(y, rows)) + float(np.dot(d[at_lo], lo[at_lo]))
     value += float(np.dot(d[at_hi], hi[at_hi]))
@@ -463,21 +459,22 @@ def milp(
     check_size(inst)
     t0 = time.perf_counter()
     opts = opts or SolverOptions()
+
+    def left() -> SolverOptions:  # the limit covers building the model too
+        if opts.time_limit_s is None:
+            return opts
+        spent = time.perf_counter() - t0
+        return dataclasses.replace(opts, time_limit_s=max(0.05, opts.time_limit_s - spent))
+
     model = build(inst, integer=True)
     x0 = None if start is None else start_columns(inst, model, start)
     if backend == "highs":  # directly: PuLP's HiGHS takes no MIP start
-        if opts.time_limit_s is not None:
-            spent = time.perf_counter() - t0
-            opts = dataclasses.replace(opts, time_limit_s=max(0.05, opts.time_limit_s - spent))
-        return _milp_highs(inst, model, opts, x0)
+        return _milp_highs(inst, model, left(), x0)
     prob, v = to_pulp(model, inst.name.replace("-", "_") or "kv_placement")
     if x0 is not None:
         for var, x in zip(v, x0, strict=True):
             var.setInitialValue(float(x))
-    if opts.time_limit_s is not None:  # the limit covers building the model too
-        spent = time.perf_counter() - t0
-        opts = dataclasses.replace(opts, time_limit_s=max(0.05, opts.time_limit_s - spent))
-    ans = solve_pulp(prob, backend, opts, warm_start=x0 is not None)
+    ans = solve_pulp(prob, backend, left(), warm_start=x0 is not None)
     bound = ans.bound * model.time_unit  # the model counts unit-transfer times
     if ans.objective is None:
         return MilpOutcome(None, bound, ans.status, backend)
@@ -515,7 +512,7 @@ def _milp_highs(
         info, st = h.getInfo(), h.getModelStatus()
         b = float(info.mip_dual_bound)
         bound = max(0.0, b) if math.isfinite(b) else 0.0
-        has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        has = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
         if st == highspy.HighsModelStatus.kOptimal:
             word = "optimal"
         elif st == highspy.HighsModelStatus.kInfeasible:

@@ -47,11 +47,6 @@ class Tier:
     link_out: float = math.inf
     link: str = ""
 
-    @property
-    def read_rate(self) -> float:
-        """Bytes/s this tier can deliver to the accelerator: min(B_k, L_k^in)."""
-        return min(self.bandwidth, self.link_in)
-
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "name": self.name,
@@ -123,18 +118,19 @@ class KvInstance:
             raise FieldError("tiers", "HBM and at least one external tier", len(self.tiers))
         if self.mode not in MODES:
             raise FieldError("mode", "exclusive or inclusive", self.mode)
-        first: dict[str, int] = {}
         for k, t in enumerate(self.tiers[1:], start=1):
             if not math.isfinite(t.link_in) or not math.isfinite(t.link_out):
                 raise FieldError(f"tiers[{k}].link_in", "finite link bandwidths (bytes/s)", None)
-            j = first.setdefault(t.link, k) if t.link else k
-            o = self.tiers[j]
-            if (o.link_in, o.link_out) != (t.link_in, t.link_out):
-                raise FieldError(
-                    f"tiers[{k}].link_in",
-                    f"the link_in and link_out of tiers[{j}] (both behind link {t.link!r})",
-                    f"{t.link_in:g}, {t.link_out:g}",
-                )
+        for g in self.links:  # the tiers behind one link agree on its bandwidths
+            j = g.tiers[0]
+            for k in g.tiers[1:]:
+                t = self.tiers[k]
+                if (g.link_in, g.link_out) != (t.link_in, t.link_out):
+                    raise FieldError(
+                        f"tiers[{k}].link_in",
+                        f"the link_in and link_out of tiers[{j}] (both behind link {g.name!r})",
+                        f"{t.link_in:g}, {t.link_out:g}",
+                    )
         if self.external_units < self.units_total:
             raise FieldError(
                 "tiers",
@@ -182,9 +178,9 @@ class KvInstance:
     def links(self) -> tuple[LinkGroup, ...]:
         """The physical links, each with the external tiers behind it (a tier without a
         ``link`` name has a link of its own)."""
-        groups: dict[str, list[int]] = {}
+        groups: dict[str | int, list[int]] = {}  # a named link, or the tier's own (k)
         for k, t in enumerate(self.tiers[1:], start=1):
-            groups.setdefault(t.link or f"#{k}", []).append(k)
+            groups.setdefault(t.link or k, []).append(k)
         return tuple(
             LinkGroup(
                 self.tiers[ks[0]].link or self.tiers[ks[0]].name,
@@ -194,6 +190,15 @@ class KvInstance:
             )
             for ks in groups.values()
         )
+
+    @cached_property
+    def tier_link(self) -> np.ndarray:
+        """Index into :attr:`links` of each external tier's link (tiers 1..K-1 at 0..K-2):
+        ``np.bincount(tier_link, per_tier)`` gives what each link carries."""
+        out = np.empty(len(self.tiers) - 1, dtype=np.int64)
+        for i, g in enumerate(self.links):
+            out[np.asarray(g.tiers) - 1] = i
+        return out
 
     @property
     def external_rate(self) -> float:

@@ -105,9 +105,10 @@ def step_time(
     t = hbm_bytes / inst.tiers[0].bandwidth
     for k, tier in enumerate(inst.tiers[1:]):
         t = max(t, tier_bytes[k] / tier.bandwidth)
-    for g in inst.links:
-        ks = [k - 1 for k in g.tiers]
-        t = max(t, link_in[ks].sum() / g.link_in, link_out[ks].sum() / g.link_out)
+    G, tl = len(inst.links), inst.tier_link
+    i, o = np.bincount(tl, link_in, G), np.bincount(tl, link_out, G)
+    for g, link in enumerate(inst.links):
+        t = max(t, i[g] / link.link_in, o[g] / link.link_out)
     return t
 
 

@@ -389,18 +389,35 @@ def test_every_pcie_gpu_has_a_host_platform(hw):
     assert inst.external_rate == min(ext.link_in, ext.bandwidth)
 
 
-def three_tiers(trace, cap, shared, mode="exclusive"):
+def three_tiers(trace, cap, shared, mode="exclusive", unit=1.0, rate=1.0):
     """HBM + two external tiers (the first holds half the units) behind one shared link
-    or a link each."""
+    or a link each; ``cap`` units of HBM, ``unit`` bytes per unit, bandwidths × ``rate``
+    (real units: 16 KiB and rates of 1e11-1e12 B/s give step times of about 1e-8 s)."""
     n = trace.layers * (trace.prompt + trace.decode)
     first = n // 2
     link = "pcie" if shared else ""
     tiers = (
-        Tier("hbm", cap, 8.0),
-        Tier("dram", first, 4.0, 1.5, 1.5, link),
-        Tier("ssd", n - first, 0.5, 1.5, 1.5, link),
+        Tier("hbm", cap * unit, 8.0 * rate),
+        Tier("dram", first * unit, 4.0 * rate, 1.5 * rate, 1.5 * rate, link),
+        Tier("ssd", (n - first) * unit, 0.5 * rate, 1.5 * rate, 1.5 * rate, link),
     )
-    return KvInstance(tiers, 1.0, trace.layers, trace.prompt, trace.decode, trace, mode=mode)
+    return KvInstance(tiers, unit, trace.layers, trace.prompt, trace.decode, trace, mode=mode)
+
+
+#: (unit bytes, bandwidth scale): small integers, and GH200-like bytes and bytes/s
+UNITS = [(1.0, 1.0), (16384.0, 6e11)]
+
+
+@st.composite
+def three_tier_cases(draw, shared=True):
+    """A random two-layer heavy-hitter trace on :func:`three_tiers`, in either units."""
+    p = Pattern(
+        "heavy-hitter", sparsity=0.5, sinks=1, window=2, drift=0.3, seed=draw(st.integers(0, 100))
+    )
+    tr = PatternTrace(p, 2, draw(st.integers(3, 8)), draw(st.integers(1, 3))).materialize()
+    unit, rate = draw(st.sampled_from(UNITS))
+    cap, mode = draw(st.integers(0, 8)), draw(st.sampled_from(["exclusive", "inclusive"]))
+    return [three_tiers(tr, cap, sh, mode, unit, rate) for sh in (False, True)]
 
 
 def test_shared_link_charged_once_by_hand():
@@ -435,20 +452,12 @@ def test_shared_link_must_agree():
 
 
 @settings(max_examples=10, deadline=None)
-@given(
-    seed=st.integers(0, 100),
-    prompt=st.integers(3, 8),
-    decode=st.integers(1, 3),
-    cap=st.integers(0, 8),
-    mode=st.sampled_from(["exclusive", "inclusive"]),
-)
-def test_three_tiers_replay_check_bounds(seed, prompt, decode, cap, mode):
+@given(case=three_tier_cases())
+def test_three_tiers_replay_check_bounds(case):
     """Two external tiers: every policy's replay time is what check() recomputes, the
     LP bound is below every policy and the MILP optimum, and sharing the link never
     makes a plan faster."""
-    p = Pattern("heavy-hitter", sparsity=0.5, sinks=1, window=2, drift=0.3, seed=seed)
-    tr = PatternTrace(p, 2, prompt, decode).materialize()
-    own, shared = three_tiers(tr, cap, False, mode), three_tiers(tr, cap, True, mode)
+    own, shared = case
     lp = {b.kind: b.value for b in bounds(shared, "lp")}["lp"]
     for name in ("static", "reactive", "heavy-hitter", "belady"):
         rep = replay(shared, make(name), record=True)
@@ -464,22 +473,14 @@ def test_three_tiers_replay_check_bounds(seed, prompt, decode, cap, mode):
 
 
 @settings(max_examples=8, deadline=None)
-@given(
-    seed=st.integers(0, 100),
-    prompt=st.integers(3, 8),
-    decode=st.integers(1, 3),
-    cap=st.integers(0, 8),
-    mode=st.sampled_from(["exclusive", "inclusive"]),
-)
-def test_mip_start_of_a_policy_plan_is_feasible(seed, prompt, decode, cap, mode):
+@given(case=three_tier_cases())
+def test_mip_start_of_a_policy_plan_is_feasible(case):
     """start_columns turns a verified policy plan into a feasible point of the MILP whose
     objective is at most the plan's (the last step's moves are dropped), and the MILP
     started from it is never worse than the plan."""
     from optkit.kvcache.exact import build, start_columns
 
-    p = Pattern("heavy-hitter", sparsity=0.5, sinks=1, window=2, drift=0.3, seed=seed)
-    tr = PatternTrace(p, 2, prompt, decode).materialize()
-    inst = three_tiers(tr, cap, True, mode)
+    inst = case[1]
     rep = replay(inst, make("reactive"), record=True)
     plan = replay_plan(inst, rep)
     model = build(inst, integer=True)
@@ -493,3 +494,21 @@ def test_mip_start_of_a_policy_plan_is_feasible(seed, prompt, decode, cap, mode)
     assert out.moves is not None
     got = check(inst, out.moves)
     assert got.valid and got.objective <= rep.total_time * (1 + 1e-6)
+
+
+def test_three_tiers_scale_with_their_units():
+    """Bytes × 16384 and bandwidths × 6e11 scale every time, bound and plan time by
+    16384 / 6e11 and change nothing else (the shared link included)."""
+    p = Pattern("heavy-hitter", sparsity=0.5, sinks=1, window=2, drift=0.3, seed=3)
+    tr = PatternTrace(p, 2, 8, 3).materialize()
+    (u0, r0), (u1, r1) = UNITS
+    small, real = (three_tiers(tr, 4, True, "exclusive", u, r) for u, r in UNITS)
+    k = (u1 / r1) / (u0 / r0)
+    for name in ("reactive", "heavy-hitter", "belady"):
+        a, b = replay(small, make(name)), replay(real, make(name))
+        assert b.total_time == pytest.approx(k * a.total_time, rel=1e-9)
+        assert b.hits.tolist() == a.hits.tolist()
+    la = {x.kind: x.value for x in bounds(small, "lp")}
+    lb = {x.kind: x.value for x in bounds(real, "lp")}
+    for kind in ("ceiling", "capacity", "lp"):
+        assert lb[kind] == pytest.approx(k * la[kind], rel=1e-6)
