@@ -69,31 +69,41 @@ def bpp_l2(sizes: np.ndarray, W: float) -> int:
     return max(int(val.max()), bpp_l1(sizes, W))
 
 
-def bpp_dff(sizes: np.ndarray, W: float, kmax: int = 12, max_lambdas: int = 400) -> int:
+def bpp_dff(
+    sizes: np.ndarray,
+    W: float,
+    kmax: int = 12,
+    max_lambdas: int = 400,
+    counts: np.ndarray | None = None,
+) -> int:
     """Dual-feasible-function bound: max over k, lambda of ceil(sum u_k(f_lambda(w)) / W).
 
     f_lambda (Martello–Toth / Fekete–Schepers ``U^(eps)``) maps w > W - lambda to W,
     w < lambda to 0, others to themselves; u_k (Fekete–Schepers) maps x to x when
     (k+1) x / W is integral, otherwise to floor((k+1) x / W) W / k. Both are
     dual-feasible, and so is their composition, so every value is a valid bound.
+    ``counts`` (default one each) are the copies of each size: the bound of the
+    multiset without listing it.
     """
     if len(sizes) == 0:
         return 0
-    w = np.sort(np.asarray(sizes, dtype=np.float64))
+    order = np.argsort(np.asarray(sizes, dtype=np.float64), kind="stable")
+    w = np.asarray(sizes, dtype=np.float64)[order]
+    c = np.ones_like(w) if counts is None else np.asarray(counts, dtype=np.float64)[order]
     cand = np.unique(np.concatenate(([0.0], w[w <= W / 2])))
     if len(cand) > max_lambdas:
         cand = cand[np.linspace(0, len(cand) - 1, max_lambdas).astype(int)]
-    best = bpp_l1(w, W)
+    best = max(1, math.ceil(float(np.sum(c * w)) / W - _EPS))  # L1 of the multiset
     # f_lambda for all lambdas at once: rows = lambdas.
     f = np.where(w[None, :] > W - cand[:, None], W, np.where(w[None, :] < cand[:, None], 0.0, w))
-    best = max(best, int(np.ceil(f.sum(axis=1) / W - _EPS).max()))
+    best = max(best, int(np.ceil((f * c).sum(axis=1) / W - _EPS).max()))
     for k in range(1, kmax + 1):
         q = (k + 1) * f / W
         fl = np.floor(q + _EPS)
         exact = np.abs(q - np.round(q)) <= _EPS
         # k * u_k(x): x*k when exact, floor((k+1)x/W) * W otherwise (integers for integral data).
         ku = np.where(exact, f * k, fl * W)
-        best = max(best, int(np.ceil(ku.sum(axis=1) / (k * W) - _EPS).max()))
+        best = max(best, int(np.ceil((ku * c).sum(axis=1) / (k * W) - _EPS).max()))
     return best
 
 

@@ -15,6 +15,7 @@ from optkit.serving import (
     SCHEDULERS,
     IterationModel,
     ServingInstance,
+    bounds,
     check,
     lower_bound,
     packing_assignment,
@@ -50,6 +51,24 @@ def test_one_request_by_hand_is_optimal():
     assert lower_bound(inst).value == 3.0
     res = solve(inst)
     assert res.status == Status.OPTIMAL and res.objective == 3.0
+
+
+def test_occupancy_bound_by_hand():
+    # UNIT: every iteration costs 1 s. KV for one reservation (s + o = 4 each, M = 5):
+    # the three requests are serial, each holding its KV for o = 2 iterations -> 6 s.
+    # The KV read on average (the old count, (o - 1)·s + 1 tokens each) gave 3 s only.
+    inst = inst_of([2, 2, 2], [2, 2, 2], B=4, M=5)
+    assert bounds(inst)[1].kind == "iterations" and bounds(inst)[1].value == 6.0
+    assert lower_bound(inst).value == 6.0 == simulate(inst, "fcfs").makespan
+    # the longest request: 5 iterations on one client even with room for everything
+    assert lower_bound(inst_of([1, 1], [5, 1], B=4)).value == 5.0
+
+
+def test_iterations_bound_counts_late_arrivals():
+    # two 1-iteration requests arrive at 10 on one client: T >= 10 + 1 (one iteration
+    # for both, B = 2); with B = 1 they need two iterations after 10
+    assert lower_bound(inst_of([1, 1, 1], [1, 1, 1], [0.0, 10.0, 10.0], B=2)).value == 11.0
+    assert lower_bound(inst_of([1, 1, 1], [1, 1, 1], [0.0, 10.0, 10.0], B=1)).value == 12.0
 
 
 def test_two_requests_batch_together():
