@@ -83,7 +83,8 @@ BOUND_METHODS = ("auto", "cheap", "lp")
 
 def bounds(inst: ServingInstance, method: str = "auto") -> list[Bound]:
     """The packing bound of the workloads (w_j(θ, μ), m) over every (θ, μ), the
-    iterations bound and the longest chain; ``lp`` adds the arc-flow LP bound to the packing rules."""
+    iterations bound and the longest chain; ``lp`` adds the arc-flow LP bound to the
+    packing rules."""
     from optkit.packing import MakespanInstance
     from optkit.packing.driver import bounds as packing_bounds
 
