@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -12,13 +12,16 @@ from optkit.result import Result, finalize, meets
 from optkit.serving.bounds import lower_bound
 from optkit.serving.check import check
 from optkit.serving.heuristics import packing_assignment
+from optkit.serving.improve import local_search
 from optkit.serving.instance import ServingInstance
 from optkit.serving.mip import MIP_MAX_VARIABLES, check_size, model_size, solve_mip
-from optkit.serving.policies import SCHEDULERS, FixedPlan
+from optkit.serving.policies import SCHEDULERS, FixedPlan, Hybrid, Sarathi, Scheduler
 from optkit.serving.simulate import SimResult, simulate
 from optkit.solvers import MILP_BACKENDS, SolverOptions
 
 METHODS = ("auto", "plan", "fcfs", "sarathi", "hybrid", "mip")
+PLAN_ORDERS = ("output-desc", "prompt")  # the plan's hybrid runs with each order
+IMPROVE_S = 10.0  # local search on the assignment without a time limit
 
 
 def metrics(inst: ServingInstance, res: SimResult) -> dict[str, float]:
@@ -80,12 +83,14 @@ def solve(
 ) -> Result:
     """A schedule and its makespan, with T^LB and the gap.
 
-    ``plan``: packing assignment of the workloads, then the hybrid scheduler with
-    longest-output-first order (insertion test as derived, and always insert);
-    ``fcfs`` / ``sarathi`` / ``hybrid``: online dispatch and that scheduler;
+    ``plan``: packing assignment of the workloads, then the hybrid scheduler (longest
+    output first and shortest prompt first), then local search on the assignment of
+    the better one (``improve.local_search``) for the time left (IMPROVE_S without a
+    limit); ``fcfs`` / ``sarathi`` / ``hybrid``: online dispatch and that scheduler;
     ``mip``: the exact MIP (small instances), started from the best schedule;
-    ``auto``: the best of all schedulers (every candidate simulated and checked),
-    then the MIP when the gap is open and the model is small enough.
+    ``auto``: the best of all of these (every candidate simulated and checked) and
+    its local search, then the MIP with the time left when the gap is open and the
+    model is small enough.
     """
     if method not in METHODS:
         raise Refused(f"unknown method {method!r} for serving; expected {', '.join(METHODS)}")
@@ -100,23 +105,40 @@ def solve(
     lb = lower_bound(inst)
     if method == "mip":
         check_size(inst)  # refuse before any work
-    candidates: list[tuple[str, SimResult]] = []
+    candidates: list[tuple[str, SimResult, Callable[[int], Scheduler]]] = []
+
+    def run(label: str, make: Callable[[int], Scheduler], assign: np.ndarray | None) -> None:
+        candidates.append((label, simulate(inst, make, assign, record=True), make))
+
     if method in ("auto", "plan", "mip"):
         limit = opts.time_limit_s if opts.time_limit_s is not None else 20.0
         assign, _ = packing_assignment(inst, max(1.0, limit / 4))
-        for w in (1.0, math.inf):  # the derived insertion test, and always insert
-            res = simulate(inst, "hybrid", assign, record=True, order="output-desc", weight=w)
-            candidates.append(("plan", res))
+        for order in PLAN_ORDERS:
+            run(f"plan:hybrid-{order}", lambda i, o=order: Hybrid(order=o), assign)
         if method != "plan":
-            candidates.append(("plan+sarathi", simulate(inst, "sarathi", assign, record=True)))
+            run("plan:sarathi", lambda i: Sarathi(), assign)
     if method != "plan":
         names = (method,) if method in SCHEDULERS else tuple(SCHEDULERS)
-        candidates += [(n, simulate(inst, n, record=True)) for n in names]
-    name, best = min(candidates, key=lambda c: c[1].makespan)
-    label = method if method in ("plan", *SCHEDULERS) else f"{method}:{name}"
+        for n in names:
+            run(n, lambda i, n=n: SCHEDULERS[n](), None)
+    name, best, make = min(candidates, key=lambda c: c[1].makespan)
+    log: list[str] = []
+    if method in ("auto", "plan") and not meets(best.makespan, lb.value):
+        # the time left, up to IMPROVE_S without a limit, or half of it before a MIP
+        share = 0.5 if method == "auto" and model_size(inst) <= MIP_MAX_VARIABLES else 1.0
+        ls_clock = clock.slice(share, None if opts.time_limit_s is not None else IMPROVE_S)
+        assign, moves = local_search(inst, best.assignment, make, ls_clock)
+        if moves:
+            res = simulate(inst, make, assign, record=True)
+            if res.makespan < best.makespan:
+                log.append(
+                    f"local search: {moves} moves, {best.makespan:.6g} -> {res.makespan:.6g}"
+                )
+                best, name = res, f"{name}+ls"
+    label = name if method in ("plan", *SCHEDULERS) else f"{method}:{name}"
     exact = method == "mip" or (method == "auto" and model_size(inst) <= MIP_MAX_VARIABLES)
     if not exact or meets(best.makespan, lb.value):
-        return _finalize(inst, best, lb.value, label, t0)
+        return _finalize(inst, best, lb.value, label, t0, log=tuple(log))
     out = solve_mip(
         inst,
         clock.options(opts),
@@ -124,7 +146,7 @@ def solve(
         lower=lb.value,
         upper=best.makespan,
     )
-    note = (f"mip: {out.status}, dual bound {out.bound:.6g}",)
+    note = (*log, f"mip: {out.status}, dual bound {out.bound:.6g}")
     if out.plans is not None and out.assignment is not None:
         plans, assign = out.plans, out.assignment
         res = simulate(inst, lambda i: FixedPlan(plans.get(i, [])), assign, record=True)

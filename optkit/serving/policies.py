@@ -138,33 +138,45 @@ class Sarathi:
 
 
 class Hybrid:
-    """Sorting + preemptive prefill insertion (Pang et al.), formulations/serving.md.
+    """Sorting + prefill insertion priced by the binding resources (Pang et al.'s
+    mechanism in a continuous-batching engine), formulations/serving.md "Hybrid".
 
     Waiting requests are kept sorted (``order``: ``prompt`` shortest first,
-    ``output-desc`` longest output first, ``arrival``). With a running batch of b
-    sequences, a prefill of the admissible set S is inserted (stalling the decodes)
-    when the Lagrangian test holds:
+    ``output-desc`` longest output first, ``arrival``).
 
-        |S| · r̄  ≥  b · τ_pre(S) / τ_dec(b)
+    ``mix=True`` (default): an inserted prefill rides in the decode iteration of the
+    running batch (nothing is stalled). Every waiting request that fits (slots, KV,
+    token budget) is admitted at once: its prompt compute is owed anyway, and a slot
+    or KV token left empty is lost. When the queue's next request does not fit (the
+    occupancy binds), the last admitted prompt is held back and fed to the following
+    decode-only iterations up to the compute knee τ_w/κ, as long as the free compute
+    that fills, (τ_w − κ·b)·(tokens/σ), is worth more than its held reservation at
+    the price of the binding resource: τ_dec(b)·max(1/B, (s_j + ô_j)/M).
 
-    where r̄ is the mean remaining decode steps of the running batch: filling |S|
-    idle slots for the remaining horizon gains |S|·r̄ tokens (λ·T_rem with the slot
-    price λ = 1/τ_dec(b)), while the stall costs the b running sequences
-    τ_pre/τ_dec tokens each.
+    ``mix=False``: the published test, prefill iterations that stall the batch of b:
+    insert the admissible set S when ω·|S|·r̄ ≥ b·τ_pre(S)/τ_dec(b) (r̄ the mean
+    remaining decode steps of the batch; ω = ``weight``, math.inf: always insert).
     """
 
     name = "hybrid"
 
     def __init__(
-        self, order: str = "prompt", max_prefill_tokens: int = 8192, weight: float = 1.0
+        self,
+        order: str = "prompt",
+        max_prefill_tokens: int = 8192,
+        weight: float = 1.0,
+        mix: bool = True,
     ) -> None:
         if order not in ("prompt", "output-desc", "arrival"):
             raise ValueError("order must be prompt, output-desc or arrival")
+        if max_prefill_tokens < 1:
+            raise ValueError("max_prefill_tokens must be >= 1")
         self.order = order
         self.budget = max_prefill_tokens
         if not weight >= 0:
             raise ValueError("weight must be >= 0 (math.inf: always insert)")
-        self.weight = weight  # multiplier ω on the gain side (1 = the test above)
+        self.weight = weight  # multiplier ω on the gain side of the stall test
+        self.mix = mix
         self._keys: list[float] = []
 
     def _key(self, j: int, state: ClientState) -> float:
@@ -180,7 +192,14 @@ class Hybrid:
         self._keys.insert(i, k)
         state.waiting.insert(i, j)
 
+    def _take(self, state: ClientState, k: int) -> None:
+        del state.waiting[:k]
+        del self._keys[:k]
+
     def next_iteration(self, state: ClientState) -> IterationPlan:
+        return self._mixed(state) if self.mix else self._stalling(state)
+
+    def _stalling(self, state: ClientState) -> IterationPlan:
         adm = _admissible(state, state.waiting, self.budget)
         b = state.running
         if adm:
@@ -193,10 +212,47 @@ class Hybrid:
                 t_dec = m.time(b, 0.0, state.context)
                 take = self.weight * len(adm) * state.remaining / b >= b * t_pre / t_dec
             if take:
-                del state.waiting[: len(adm)]
-                del self._keys[: len(adm)]
+                self._take(state, len(adm))
                 return IterationPlan(prefill=adm)
         return IterationPlan(decode=b > 0)
+
+    def _slack(self, state: ClientState, j: int) -> int:
+        """Prompt tokens of j worth feeding to this iteration (0: finish it now)."""
+        m, b = state.model, state.running
+        if m.kappa <= 0 or b == 0 or not state.waiting:
+            return 0
+        free = int(m.tau_w / m.kappa) - b  # tokens below the compute knee
+        if free < 1:
+            return 0
+        price = m.time(b, 0.0, state.context) * max(
+            1.0 / state.max_batch, state.reserve(j) / state.kv_tokens
+        )
+        left = int(state.prompt[j]) - state.prefilling.get(j, 0)
+        return free if (m.tau_w - m.kappa * b) * min(free, left) / free > price else 0
+
+    def _mixed(self, state: ClientState) -> IterationPlan:
+        b = state.running
+        plan = IterationPlan(decode=b > 0)
+        adm = _admissible(state, state.waiting, self.budget)
+        self._take(state, len(adm))
+        for j, done in state.prefilling.items():  # a held prompt
+            left = int(state.prompt[j]) - done
+            if adm:  # admissions fill this iteration: finish it, its compute is owed
+                plan.prefill.append((j, left))
+            else:
+                x = self._slack(state, j)
+                plan.prefill.append((j, min(x, left) if x else left))
+        if adm:
+            j, s = adm[-1]
+            nxt = state.waiting[0] if state.waiting else None
+            kv_left = state.kv_tokens - state.kv_used - sum(state.reserve(i) for i, _ in adm)
+            blocked = nxt is not None and (  # the next request does not fit: occupancy binds
+                state.slots_free <= len(adm) or state.reserve(nxt) > kv_left
+            )
+            if blocked and s > 1 and self._slack(state, j):
+                adm[-1] = (j, 1)  # reserve now, fed to the decode-only iterations after
+        plan.prefill += adm
+        return plan
 
 
 class FixedPlan:
