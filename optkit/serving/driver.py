@@ -75,6 +75,11 @@ def _finalize(
     )
 
 
+def _factory(cls: Callable[..., Scheduler], **kwargs: object) -> Callable[[int], Scheduler]:
+    """A scheduler per client, all alike."""
+    return lambda i: cls(**kwargs)
+
+
 def solve(
     inst: ServingInstance,
     method: str = "auto",
@@ -114,13 +119,13 @@ def solve(
         limit = opts.time_limit_s if opts.time_limit_s is not None else 20.0
         assign, _ = packing_assignment(inst, max(1.0, limit / 4))
         for order in PLAN_ORDERS:
-            run(f"plan:hybrid-{order}", lambda i, o=order: Hybrid(order=o), assign)
+            run(f"plan:hybrid-{order}", _factory(Hybrid, order=order), assign)
         if method != "plan":
-            run("plan:sarathi", lambda i: Sarathi(), assign)
+            run("plan:sarathi", _factory(Sarathi), assign)
     if method != "plan":
         names = (method,) if method in SCHEDULERS else tuple(SCHEDULERS)
         for n in names:
-            run(n, lambda i, n=n: SCHEDULERS[n](), None)
+            run(n, _factory(SCHEDULERS[n]), None)
     name, best, make = min(candidates, key=lambda c: c[1].makespan)
     log: list[str] = []
     if method in ("auto", "plan") and not meets(best.makespan, lb.value):
