@@ -47,6 +47,7 @@ TRACES = {
     / "arxiv_summarization_lengths"
     / "arxiv_summarization_stats_llama2_tokenizer_filtered_v2.csv",
     "azure-conv": DATA / "azure_llm_inference_2023" / "AzureLLMInferenceTrace_conv_until_1855.csv",
+    "azure-code": DATA / "azure_llm_inference_2023" / "AzureLLMInferenceTrace_code_until_1855.csv",
 }
 
 
@@ -124,46 +125,97 @@ def _study_case(rng, c: int, traces: dict):
 
 
 def _study_traces() -> dict:
-    return {k: read_trace(v) for k, v in TRACES.items() if k != "azure-conv"}
+    return {k: read_trace(v) for k, v in TRACES.items() if not k.startswith("azure")}
 
 
-def run_study(cases: int = 100) -> None:
-    rng = np.random.default_rng(2026)
-    traces = _study_traces()
-    rows = []
-    for c in range(cases):
-        name, n, clients, tp, inst = _study_case(rng, c, traces)
-        lb, base, hyb = _run_pair(inst, plan_time=2.0)
-        mb, mh = metrics(inst, base), metrics(inst, hyb)
-        rows.append(
-            {
-                "case": c,
-                "trace": name,
-                "requests": n,
-                "clients": clients,
-                "tp": tp,
-                "T_LB_s": round(lb, 4),
-                "base_s": round(base.makespan, 4),
-                "hybrid_s": round(hyb.makespan, 4),
-                "makespan_gain": round(1 - hyb.makespan / base.makespan, 4),
-                "slots_util_base": round(mb["utilization_slots"], 4),
-                "slots_util_hybrid": round(mh["utilization_slots"], 4),
-                "gap_base": round((base.makespan - lb) / base.makespan, 4),
-                "gap_hybrid": round((hyb.makespan - lb) / hyb.makespan, 4),
-            }
-        )
-    _write("study.csv", rows)
-    for key in ("makespan_gain", "gap_base", "gap_hybrid"):
-        v = [r[key] for r in rows]
-        print(
-            f"{key}: mean {np.mean(v):.4f} sd {np.std(v):.4f} "
-            f"min {np.min(v):.4f} max {np.max(v):.4f}"
-        )
-    du = [r["slots_util_hybrid"] - r["slots_util_base"] for r in rows]
+AZURE_MODELS = {  # model: the layouts (clients, TP) it is run in on 8 x A100-80GB
+    "llama-65b": ((1, 8), (2, 4), (4, 2)),
+    "llama-2-70b": ((1, 8), (2, 4), (4, 2)),
+    "llama-2-13b": ((2, 4), (4, 2), (4, 1)),
+}
+
+
+def _azure_case(rng, c: int, traces: dict):
+    """Case c of the Azure study: a window of one service at t = 0, calibrated times."""
+    service = ("azure-conv", "azure-code")[c % 2]
+    tr = traces[service]
+    model = list(AZURE_MODELS)[(c // 2) % len(AZURE_MODELS)]
+    layouts = AZURE_MODELS[model]
+    clients, tp = layouts[int(rng.integers(0, len(layouts)))]
+    n = int(rng.integers(500, 1501))
+    offset = int(rng.integers(0, len(tr) - n))
+    sub = tr.slice(offset, n)
+    m, h = CAT.get_model(model), CAT.get_hardware("a100-80gb")
+    try:
+        inst = serving_instance(sub, m, h, clients, Setup(tp=tp), arrivals=False)
+    except (FieldError, ValueError):  # a request does not fit the client's KV
+        clients, tp = 2, 4
+        inst = serving_instance(sub, m, h, clients, Setup(tp=tp), arrivals=False)
+    return f"{service}@{offset}", n, clients, tp, inst
+
+
+def _case_row(args) -> dict:
+    """Every scheduler, the plan and solve on one case (run in a worker process)."""
+    from optkit.serving import solve
+    from optkit.solvers import SolverOptions
+
+    kind, c, seed = args
+    rng = np.random.default_rng(seed)
+    if kind == "azure":
+        traces = {k: read_trace(v) for k, v in TRACES.items() if k.startswith("azure")}
+        name, n, clients, tp, inst = _azure_case(rng, c, traces)
+    else:
+        name, n, clients, tp, inst = _study_case(rng, c, _study_traces())
+    lb = lower_bound(inst).value
+    row = {"study": kind, "case": c, "seed": seed, "trace": name, "requests": n}
+    row |= {"model": inst.meta.get("model"), "clients": clients, "tp": tp, "T_LB_s": lb}
+    runs = {
+        "fcfs": simulate(inst, "fcfs", record=True),
+        "sarathi": simulate(inst, "sarathi", record=True),
+        "hybrid": simulate(inst, "hybrid", record=True),
+        "hybrid_stall": simulate(inst, "hybrid", record=True, mix=False),
+    }
+    for key, r in runs.items():
+        assert check(inst, r.schedule).valid
+        row[f"{key}_s"] = round(r.makespan, 4)
+        row[f"{key}_slots"] = round(metrics(inst, r)["utilization_slots"], 4)
+    t0 = time.perf_counter()
+    res = solve(inst, "auto", SolverOptions(time_limit_s=10))
+    row["solve_s"] = round(res.objective, 4)
+    row["solve_method"] = res.method
+    row["solve_wall_s"] = round(time.perf_counter() - t0, 2)
+    for key in ("fcfs", "hybrid", "solve"):
+        row[f"gap_{key}"] = round(1 - lb / row[f"{key}_s"], 4)
+    row["hybrid_gain_over_fcfs"] = round(1 - row["hybrid_s"] / row["fcfs_s"], 4)
+    assert lb <= min(row[f"{k}_s"] for k in (*runs, "solve")) * (1 + 1e-9)
+    return row
+
+
+def _summary(rows: list[dict], label: str) -> None:
+    g = np.array([r["hybrid_gain_over_fcfs"] for r in rows])
+    gs = np.array([r["gap_solve"] for r in rows])
     print(
-        f"slot utilisation gain (points): mean {np.mean(du):.4f} sd {np.std(du):.4f}; "
-        f"cases {len(rows)}"
+        f"{label}: {len(rows)} cases; hybrid vs fcfs: mean gain {g.mean():.4f}, "
+        f"min {g.min():.4f}, no worse in {(g >= -1e-9).sum()}/{len(g)}; "
+        f"solve gap to T^LB: mean {gs.mean():.4f}, max {gs.max():.4f}, "
+        f"within 10% in {(gs <= 0.10).sum()}/{len(gs)}"
     )
+
+
+def run_study(cases: int = 100, azure_cases: int = 40) -> None:
+    """The 100-case study (GSM8K, ShareGPT, arXiv samples, LLaMA-65B, roofline times)
+    and Azure windows at t = 0 (conversation and code, three models, calibrated times).
+    Seeds: case c of the study uses 2026 + c, of the Azure cases 4000 + c."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    jobs = [("study", c, 2026 + c) for c in range(cases)]
+    jobs += [("azure", c, 4000 + c) for c in range(azure_cases)]
+    with ProcessPoolExecutor(2) as pool:
+        rows = list(pool.map(_case_row, jobs))
+    _write("study.csv", rows)
+    _summary([r for r in rows if r["study"] == "study"], "study (GSM8K/ShareGPT/arXiv)")
+    _summary([r for r in rows if r["study"] == "azure"], "Azure windows")
+    _summary(rows, "all")
 
 
 def run_online(n: int = 2000) -> None:
@@ -211,16 +263,15 @@ def run_calibrate(cases: int = 30) -> None:
     does (prefill priority, in the sorted order); 1 is the Lagrangian test as derived.
     The cases are the first ``cases`` of the study (same seed).
     """
-    rng = np.random.default_rng(2026)
     traces = _study_traces()
     rows = []
     for c in range(cases):
-        name, n, clients, _, inst = _study_case(rng, c, traces)
+        name, n, clients, _, inst = _study_case(np.random.default_rng(2026 + c), c, traces)
         assign, _ = packing_assignment(inst, 2.0)
         lb = lower_bound(inst).value
         row = {"case": c, "trace": name, "requests": n, "clients": clients, "T_LB_s": lb}
         for w in WEIGHTS:
-            r = simulate(inst, "hybrid", assign, order="output-desc", weight=w)
+            r = simulate(inst, "hybrid", assign, order="output-desc", weight=w, mix=False)
             row[f"w{w:g}_s"] = round(r.makespan, 4)
         rows.append(row)
     _write("calibration.csv", rows)

@@ -69,6 +69,48 @@ def bpp_l2(sizes: np.ndarray, W: float) -> int:
     return max(int(val.max()), bpp_l1(sizes, W))
 
 
+def dff_best(
+    sizes: np.ndarray,
+    W: float,
+    kmax: int = 12,
+    max_lambdas: int = 400,
+    counts: np.ndarray | None = None,
+) -> np.ndarray:
+    """u(w_i) / W for the dual-feasible function u of the family below that maximises
+    sum_i counts_i · u(w_i): values in [0, 1] whose sum over any set of items that fits
+    one bin is at most 1.
+
+    The family: f_lambda (Martello–Toth / Fekete–Schepers ``U^(eps)``) maps w > W -
+    lambda to W, w < lambda to 0, others to themselves; u_k (Fekete–Schepers) maps x to
+    x when (k+1) x / W is integral, otherwise to floor((k+1) x / W) W / k. Both are
+    dual-feasible, and so is their composition. ``counts`` (default one each) are the
+    copies of each size.
+    """
+    w = np.asarray(sizes, dtype=np.float64)
+    c = np.ones_like(w) if counts is None else np.asarray(counts, dtype=np.float64)
+    if len(w) == 0:
+        return w.copy()
+    cand = np.unique(np.concatenate(([0.0], w[w <= W / 2])))
+    if len(cand) > max_lambdas:
+        cand = cand[np.linspace(0, len(cand) - 1, max_lambdas).astype(int)]
+    # f_lambda for all lambdas at once: rows = lambdas.
+    f = np.where(w[None, :] > W - cand[:, None], W, np.where(w[None, :] < cand[:, None], 0.0, w))
+    best, best_sum = w / W, float(c @ w) / W
+    sums = (f @ c) / W
+    if sums.max() > best_sum:
+        best, best_sum = f[int(np.argmax(sums))] / W, float(sums.max())
+    for k in range(1, kmax + 1):
+        q = (k + 1) * f / W
+        fl = np.floor(q + _EPS)
+        exact = np.abs(q - np.round(q)) <= _EPS
+        # k * u_k(x): x*k when exact, floor((k+1)x/W) * W otherwise (integers for integral data).
+        u = np.where(exact, f * k, fl * W) / (k * W)
+        sums = u @ c
+        if sums.max() > best_sum:
+            best, best_sum = u[int(np.argmax(sums))], float(sums.max())
+    return best
+
+
 def bpp_dff(
     sizes: np.ndarray,
     W: float,
@@ -76,35 +118,15 @@ def bpp_dff(
     max_lambdas: int = 400,
     counts: np.ndarray | None = None,
 ) -> int:
-    """Dual-feasible-function bound: max over k, lambda of ceil(sum u_k(f_lambda(w)) / W).
-
-    f_lambda (Martello–Toth / Fekete–Schepers ``U^(eps)``) maps w > W - lambda to W,
-    w < lambda to 0, others to themselves; u_k (Fekete–Schepers) maps x to x when
-    (k+1) x / W is integral, otherwise to floor((k+1) x / W) W / k. Both are
-    dual-feasible, and so is their composition, so every value is a valid bound.
-    ``counts`` (default one each) are the copies of each size: the bound of the
-    multiset without listing it.
-    """
+    """Dual-feasible-function bound: ceil(max over the family of sum u(w) / W), at least
+    L1 (``dff_best`` gives the family; ``counts``: copies of each size, so the bound of
+    a multiset without listing it)."""
     if len(sizes) == 0:
         return 0
-    order = np.argsort(np.asarray(sizes, dtype=np.float64), kind="stable")
-    w = np.asarray(sizes, dtype=np.float64)[order]
-    c = np.ones_like(w) if counts is None else np.asarray(counts, dtype=np.float64)[order]
-    cand = np.unique(np.concatenate(([0.0], w[w <= W / 2])))
-    if len(cand) > max_lambdas:
-        cand = cand[np.linspace(0, len(cand) - 1, max_lambdas).astype(int)]
-    best = max(1, math.ceil(float(np.sum(c * w)) / W - _EPS))  # L1 of the multiset
-    # f_lambda for all lambdas at once: rows = lambdas.
-    f = np.where(w[None, :] > W - cand[:, None], W, np.where(w[None, :] < cand[:, None], 0.0, w))
-    best = max(best, int(np.ceil((f * c).sum(axis=1) / W - _EPS).max()))
-    for k in range(1, kmax + 1):
-        q = (k + 1) * f / W
-        fl = np.floor(q + _EPS)
-        exact = np.abs(q - np.round(q)) <= _EPS
-        # k * u_k(x): x*k when exact, floor((k+1)x/W) * W otherwise (integers for integral data).
-        ku = np.where(exact, f * k, fl * W)
-        best = max(best, int(np.ceil((ku * c).sum(axis=1) / (k * W) - _EPS).max()))
-    return best
+    c = np.ones(len(sizes)) if counts is None else np.asarray(counts, dtype=np.float64)
+    u = dff_best(sizes, W, kmax, max_lambdas, c)
+    l1 = max(1, math.ceil(float(c @ np.asarray(sizes, dtype=np.float64)) / W - _EPS))
+    return max(l1, int(_ceil(float(c @ u), True)))  # relative tolerance: float sums
 
 
 def binpacking_bounds(inst: BinPackingInstance) -> list[Bound]:

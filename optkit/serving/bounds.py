@@ -6,64 +6,72 @@ from dataclasses import replace
 
 import numpy as np
 
-from optkit.packing.bounds import bpp_dff
+from optkit.packing.bounds import dff_best, mcnaughton, pigeonhole
 from optkit.result import Bound, best_bound
 from optkit.serving.instance import ServingInstance
 
 THETAS = (1.0, 0.75, 0.5, 0.25, 0.0)
 MUS = (1.0, 0.5, 0.0)
+FULL_BOUNDS = 3  # workload vectors given the search-based packing bounds
 
 
 def _terms(inst: ServingInstance) -> tuple[np.ndarray, ...]:
-    """Per request: new tokens n_j, prefill pairs, KV tokens read K_j, slot-iterations o_j
-    and reservation-iterations ρ_j·o_j (formulations/serving.md, T^LB)."""
+    """Per request: new tokens n_j, prefill pairs, KV tokens read K_j and the iterations
+    it holds a slot and its reservation in, o_j (formulations/serving.md, T^LB)."""
     s = inst.prompt.astype(float)
     o = inst.output.astype(float)
     d = o - 1  # decode iterations of j
     kv_read = d * s + d * (d + 1) / 2  # Σ_t (s_j + t): KV tokens its decodes read
-    # j holds a slot and s_j + o_j KV tokens in at least o_j iterations
-    return s + d, s * (s + 1) / 2, kv_read, o, (s + o) * o
+    return s + d, s * (s + 1) / 2, kv_read, o
 
 
-def workloads(inst: ServingInstance, theta: float = 1.0, mu: float = 0.5) -> np.ndarray:
+def kv_shares(inst: ServingInstance) -> tuple[np.ndarray, np.ndarray]:
+    """Two shares v_j of one iteration's KV that request j takes while it holds its
+    reservation ρ_j = s_j + o_j, each summing to at most 1 over any set that fits M:
+    ρ_j / M, and the dual-feasible function of ρ_j / M that maximises Σ_j o_j·v_j
+    (requests above M/2 count whole: no two of them share an iteration)."""
+    rho = (inst.prompt + inst.output).astype(float)
+    M = float(inst.kv_tokens)
+    return rho / M, dff_best(rho, M, counts=inst.output.astype(float))
+
+
+def workloads(
+    inst: ServingInstance, theta: float = 1.0, mu: float = 0.5, share: np.ndarray | None = None
+) -> np.ndarray:
     """w_j(θ, μ): busy time request j adds to its client, at least, whatever the batching.
 
     An iteration's GEMM part is max(τ_w, κN) >= μ·τ_w + (1 − μ)·κN (an iteration may
     mix prompt tokens and decodes, so the two terms cannot both be charged in full).
-    Request j holds a slot and its reservation s_j + o_j KV tokens for at least o_j
-    iterations; an iteration holds at most B slots and M tokens, so j accounts for
-    ι_j = θ·o_j/B + (1 − θ)·(s_j + o_j)·o_j/M iterations. Every θ, μ in [0, 1] gives a
-    valid bound (convex combinations of lower bounds).
+    Request j holds a slot and its KV reservation for at least o_j iterations; an
+    iteration holds at most B slots and KV shares ``share`` (default ρ_j / M, see
+    ``kv_shares``) summing to 1, so j accounts for ι_j = θ·o_j/B + (1 − θ)·o_j·v_j
+    iterations. Every θ, μ in [0, 1] gives a valid bound (convex combinations of
+    lower bounds).
     """
     it = inst.iteration
-    n, pairs, kv_read, slot_its, kv_its = _terms(inst)
-    iterations = theta * slot_its / inst.max_batch + (1 - theta) * kv_its / inst.kv_tokens
+    n, pairs, kv_read, o = _terms(inst)
+    v = kv_shares(inst)[0] if share is None else share
+    iterations = theta * o / inst.max_batch + (1 - theta) * o * v
     gemm = mu * it.tau_w * iterations + (1 - mu) * it.kappa * n
     return gemm + it.gamma * pairs + it.delta * kv_read + it.tau_c * iterations
 
 
 def iterations_bound(inst: ServingInstance) -> float:
-    """max over arrival times t of t + F(J_{>=t}) / m: the client bound F (iterations at
-    least the occupancy (a bin-packing bound
-    per iteration for all requests) and the longest request, GEMMs at least max(τ_w·I, κ·N)) of the
-    requests arriving at t or later, spread over the m clients."""
+    """max over arrival times t of t + F(J_{>=t}) / m: the client bound F of the requests
+    arriving at t or later, spread over the m clients. F charges I iterations, at least
+    the slot and the KV occupancy (both shares of ``kv_shares``) and the longest
+    request, and GEMMs of at least max(τ_w·I, κ·N)."""
     if inst.n == 0:
         return 0.0
     it = inst.iteration
     order = np.argsort(-inst.arrival, kind="stable")  # latest first: prefixes are J_{>=t}
-    n, pairs, kv_read, slot_its, kv_its = (np.cumsum(x[order]) for x in _terms(inst))
-    longest = np.maximum.accumulate(inst.output[order].astype(float))
+    n, pairs, kv_read, o = (x[order] for x in _terms(inst))
+    counts = [o / inst.max_batch, *(o * v[order] for v in kv_shares(inst))]
     iters = np.maximum.reduce(
-        [np.ceil(slot_its / inst.max_batch), np.ceil(kv_its / inst.kv_tokens), longest]
+        [np.ceil(np.cumsum(c) * (1 - 1e-12)) for c in counts] + [np.maximum.accumulate(o)]
     )
-    # all requests (the last prefix): the iterations are bins of M KV tokens, request j
-    # an item of size s_j + o_j in o_j of them -- a bin-packing bound of that multiset
-    # (copies of one request never share a bin, which only needs more bins)
-    rho = (inst.prompt + inst.output).astype(float)
-    full = bpp_dff(rho, float(inst.kv_tokens), counts=inst.output.astype(float))
-    iters[-1] = max(iters[-1], full)
-    busy = np.maximum(it.tau_w * iters, it.kappa * n) + it.tau_c * iters
-    busy += it.gamma * pairs + it.delta * kv_read
+    busy = np.maximum(it.tau_w * iters, it.kappa * np.cumsum(n)) + it.tau_c * iters
+    busy += it.gamma * np.cumsum(pairs) + it.delta * np.cumsum(kv_read)
     t = inst.arrival[order]
     # with ties in arrival only the last of each group holds all of J_{>=t}
     last = np.r_[t[1:] != t[:-1], True]
@@ -90,13 +98,22 @@ def bounds(inst: ServingInstance, method: str = "auto") -> list[Bound]:
 
     if method not in BOUND_METHODS:
         raise ValueError(f"unknown bound method {method!r}; expected auto, cheap or lp")
+    # every (θ, μ) and share is valid: the search-based packing bounds on the
+    # FULL_BOUNDS strongest by the L1/pigeonhole rules, then the strongest of those
+    cands = []
+    for share in kv_shares(inst):
+        for theta in THETAS:
+            for mu in MUS:
+                w = workloads(inst, theta, mu, share)
+                quick = max(mcnaughton(w, inst.clients, False), pigeonhole(w, inst.clients, False))
+                cands.append((quick, w))
+    cands.sort(key=lambda c: -c[0])
     best: tuple[Bound, MakespanInstance] | None = None
-    for theta in THETAS:  # every (θ, μ) is valid: keep the strongest
-        for mu in MUS:
-            pk = MakespanInstance.identical(workloads(inst, theta, mu), inst.clients)
-            bt = best_bound(packing_bounds(pk, "cheap"))
-            if best is None or bt.value > best[0].value:
-                best = (bt, pk)
+    for _, w in cands[:FULL_BOUNDS]:
+        pk = MakespanInstance.identical(w, inst.clients)
+        bt = best_bound(packing_bounds(pk, "cheap"))
+        if best is None or bt.value > best[0].value:
+            best = (bt, pk)
     assert best is not None
     b, pk = best
     out = [

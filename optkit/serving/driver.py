@@ -17,11 +17,12 @@ from optkit.serving.instance import ServingInstance
 from optkit.serving.mip import MIP_MAX_VARIABLES, check_size, model_size, solve_mip
 from optkit.serving.policies import SCHEDULERS, FixedPlan, Hybrid, Sarathi, Scheduler
 from optkit.serving.simulate import SimResult, simulate
-from optkit.solvers import MILP_BACKENDS, SolverOptions
+from optkit.solvers import MILP_BACKENDS, Deadline, SolverOptions
 
 METHODS = ("auto", "plan", "fcfs", "sarathi", "hybrid", "mip")
 PLAN_ORDERS = ("output-desc", "prompt")  # the plan's hybrid runs with each order
 IMPROVE_S = 10.0  # local search on the assignment without a time limit
+CHECK_SHARE = 0.5  # check() of a schedule takes at most about this share of its simulation
 
 
 def metrics(inst: ServingInstance, res: SimResult) -> dict[str, float]:
@@ -111,27 +112,39 @@ def solve(
     if method == "mip":
         check_size(inst)  # refuse before any work
     candidates: list[tuple[str, SimResult, Callable[[int], Scheduler]]] = []
-
-    def run(label: str, make: Callable[[int], Scheduler], assign: np.ndarray | None) -> None:
-        candidates.append((label, simulate(inst, make, assign, record=True), make))
-
+    runs: list[tuple[str, Callable[[int], Scheduler], str]] = []  # label, factory, assignment
     if method in ("auto", "plan", "mip"):
-        limit = opts.time_limit_s if opts.time_limit_s is not None else 20.0
-        assign, _ = packing_assignment(inst, max(1.0, limit / 4))
-        for order in PLAN_ORDERS:
-            run(f"plan:hybrid-{order}", _factory(Hybrid, order=order), assign)
-        if method != "plan":
-            run("plan:sarathi", _factory(Sarathi), assign)
+        runs.append(
+            (f"plan:hybrid-{PLAN_ORDERS[0]}", _factory(Hybrid, order=PLAN_ORDERS[0]), "plan")
+        )
     if method != "plan":
         names = (method,) if method in SCHEDULERS else tuple(SCHEDULERS)
-        for n in names:
-            run(n, _factory(SCHEDULERS[n]), None)
+        runs += [(n, _factory(SCHEDULERS[n]), "online") for n in names]
+    if method in ("auto", "plan", "mip"):
+        runs += [(f"plan:hybrid-{o}", _factory(Hybrid, order=o), "plan") for o in PLAN_ORDERS[1:]]
+        if method != "plan":
+            runs.append(("plan:sarathi", _factory(Sarathi), "plan"))
+    assign: np.ndarray | None = None
+    for label, make, where in runs:
+        # each candidate costs about one simulation; the winner is checked at the end
+        est = 1.5 * max((r.runtime_s for _, r, _ in candidates), default=0.0)
+        if candidates and not clock.fits(est + CHECK_SHARE * est):
+            break
+        if where == "plan" and assign is None:
+            left = clock.left()
+            limit = 20.0 if left is None else left
+            assign, _ = packing_assignment(inst, max(0.05, min(5.0, limit / 4)))
+        res = simulate(inst, make, assign if where == "plan" else None, record=True)
+        candidates.append((label, res, make))
     name, best, make = min(candidates, key=lambda c: c[1].makespan)
     log: list[str] = []
     if method in ("auto", "plan") and not meets(best.makespan, lb.value):
         # the time left, up to IMPROVE_S without a limit, or half of it before a MIP
         share = 0.5 if method == "auto" and model_size(inst) <= MIP_MAX_VARIABLES else 1.0
-        ls_clock = clock.slice(share, None if opts.time_limit_s is not None else IMPROVE_S)
+        left = clock.left()
+        # the schedule found is simulated again, recorded and checked after the search
+        final_s = 3 * max(r.runtime_s for _, r, _ in candidates)
+        ls_clock = Deadline(IMPROVE_S if left is None else max(0.0, share * left - final_s))
         assign, moves = local_search(inst, best.assignment, make, ls_clock)
         if moves:
             res = simulate(inst, make, assign, record=True)

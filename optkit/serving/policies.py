@@ -166,6 +166,7 @@ class Hybrid:
         max_prefill_tokens: int = 8192,
         weight: float = 1.0,
         mix: bool = True,
+        lookahead: int = 32,
     ) -> None:
         if order not in ("prompt", "output-desc", "arrival"):
             raise ValueError("order must be prompt, output-desc or arrival")
@@ -177,7 +178,12 @@ class Hybrid:
             raise ValueError("weight must be >= 0 (math.inf: always insert)")
         self.weight = weight  # multiplier ω on the gain side of the stall test
         self.mix = mix
+        if lookahead < 1:
+            raise ValueError("lookahead must be >= 1")
+        self.lookahead = lookahead  # queue positions scanned for a request that fits
         self._keys: list[float] = []
+        self._least = math.inf  # smallest reservation that ever waited (no scan below it)
+        self._failed: tuple[int, int] | None = None  # KV and slots free at a fruitless scan
 
     def _key(self, j: int, state: ClientState) -> float:
         if self.order == "prompt":
@@ -191,6 +197,8 @@ class Hybrid:
         i = bisect.bisect(self._keys, k)
         self._keys.insert(i, k)
         state.waiting.insert(i, j)
+        self._least = min(self._least, state.reserve(j))
+        self._failed = None
 
     def _take(self, state: ClientState, k: int) -> None:
         del state.waiting[:k]
@@ -230,11 +238,44 @@ class Hybrid:
         left = int(state.prompt[j]) - state.prefilling.get(j, 0)
         return free if (m.tau_w - m.kappa * b) * min(free, left) / free > price else 0
 
+    def _fill(self, state: ClientState) -> tuple[list[tuple[int, int]], bool]:
+        """The waiting requests that fit, scanning the first ``lookahead`` of the queue
+        (a request whose reservation does not fit is passed over, not waited for), and
+        whether one was passed over or left for want of a slot (occupancy binds)."""
+        out: list[tuple[int, int]] = []
+        taken: list[int] = []
+        slots, kv, tokens = state.slots_free, state.kv_tokens - state.kv_used, 0
+        failed = self._failed
+        if (
+            not state.waiting
+            or slots < 1
+            or kv < self._least
+            or (failed is not None and kv <= failed[0] and slots <= failed[1])
+        ):  # nothing can fit: no room, or no more room than at the last scan of this queue
+            return out, bool(state.waiting)
+        blocked = False
+        for pos, j in enumerate(state.waiting[: self.lookahead]):
+            s = int(state.prompt[j])
+            if slots < 1 or (out and tokens + s > self.budget):
+                blocked = blocked or slots < 1
+                break
+            need = state.reserve(j)
+            if need > kv:
+                blocked = True
+                continue
+            out.append((j, s))
+            taken.append(pos)
+            slots, kv, tokens = slots - 1, kv - need, tokens + s
+        for pos in reversed(taken):
+            del state.waiting[pos]
+            del self._keys[pos]
+        self._failed = None if out else (state.kv_tokens - state.kv_used, state.slots_free)
+        return out, blocked and bool(state.waiting)
+
     def _mixed(self, state: ClientState) -> IterationPlan:
         b = state.running
         plan = IterationPlan(decode=b > 0)
-        adm = _admissible(state, state.waiting, self.budget)
-        self._take(state, len(adm))
+        adm, blocked = self._fill(state)
         for j, done in state.prefilling.items():  # a held prompt
             left = int(state.prompt[j]) - done
             if adm:  # admissions fill this iteration: finish it, its compute is owed
@@ -242,14 +283,9 @@ class Hybrid:
             else:
                 x = self._slack(state, j)
                 plan.prefill.append((j, min(x, left) if x else left))
-        if adm:
+        if adm and blocked:
             j, s = adm[-1]
-            nxt = state.waiting[0] if state.waiting else None
-            kv_left = state.kv_tokens - state.kv_used - sum(state.reserve(i) for i, _ in adm)
-            blocked = nxt is not None and (  # the next request does not fit: occupancy binds
-                state.slots_free <= len(adm) or state.reserve(nxt) > kv_left
-            )
-            if blocked and s > 1 and self._slack(state, j):
+            if s > 1 and self._slack(state, j):
                 adm[-1] = (j, 1)  # reserve now, fed to the decode-only iterations after
         plan.prefill += adm
         return plan
