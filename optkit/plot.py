@@ -12,13 +12,13 @@ import numpy as np
 from optkit.io import atomic_path
 
 
-def _figure(width: float, height: float) -> Any:
+def _figure(width: float, height: float, rows: int = 1, **kwargs: Any) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(width, height))
+    return plt.subplots(rows, 1, figsize=(width, height), **kwargs)
 
 
 def _save(fig: Any, path: str | os.PathLike[str]) -> None:
@@ -82,11 +82,21 @@ SERVING_COLOURS = {"prefill": "#d62728", "decode": "#1f77b4", "mixed": "#9467bd"
 
 
 def serving_gantt(
-    schedule: Any, path: str | os.PathLike[str], title: str = "", bound: float | None = None
+    schedule: Any,
+    path: str | os.PathLike[str],
+    title: str = "",
+    bound: float | None = None,
+    occupancy: Any = None,
+    limits: tuple[int, int] | None = None,
 ) -> None:
-    """Per-client timeline of a serving schedule: prefill / decode / mixed iterations."""
+    """Per-client timeline of a serving schedule: prefill (stalling the batch) / decode /
+    mixed iterations; with ``occupancy`` (``serving.report.occupancy``) and ``limits``
+    (B, M), a second panel of the KV reserved and the slots held, as shares of the
+    limits, per client over time."""
     n = len(schedule.clients)
-    fig, ax = _figure(10, 1 + 0.45 * n)
+    rows = 2 if occupancy is not None and limits is not None else 1
+    fig, axes = _figure(10, 1 + 0.45 * n + 2.4 * (rows - 1), rows, sharex=True, squeeze=False)
+    ax = axes[0][0]
     for i, its in enumerate(schedule.clients):
         spans: dict[str, list[tuple[float, float]]] = {k: [] for k in SERVING_COLOURS}
         for it in its:
@@ -95,14 +105,27 @@ def serving_gantt(
         for kind, bars in spans.items():
             if bars:
                 ax.broken_barh(bars, (i - 0.4, 0.8), color=SERVING_COLOURS[kind], label=kind)
-    if bound is not None:
-        ax.axvline(bound, color="black", ls="--", lw=1, label="lower bound T^LB")
+    for a in (row[0] for row in axes):
+        if bound is not None:
+            a.axvline(bound, color="black", ls="--", lw=1, label="lower bound T^LB")
     handles, labels = ax.get_legend_handles_labels()
     seen = dict(zip(labels, handles, strict=True))
     ax.legend(seen.values(), seen.keys(), loc="upper right", fontsize=8)
     ax.set_yticks(range(n), [f"client {i}" for i in range(n)])
-    ax.set_xlabel("time (s)")
     ax.set_title(title)
+    if rows == 2:
+        B, M = limits  # type: ignore[misc]
+        occ_ax = axes[1][0]
+        cmap = __import__("matplotlib").colormaps["tab10"]
+        for i, oc in enumerate(occupancy):
+            if len(oc.start):
+                c = cmap(i % 10)
+                occ_ax.step(oc.start, oc.kv / M, where="post", color=c, lw=1, label=f"KV {i}")
+                occ_ax.step(oc.start, oc.slots / B, where="post", color=c, lw=0.8, ls=":")
+        occ_ax.set_ylim(0, 1.05)
+        occ_ax.set_ylabel("share held\n(KV solid, slots dotted)")
+        occ_ax.legend(loc="lower left", fontsize=7, ncol=min(n, 8))
+    axes[-1][0].set_xlabel("time (s)")
     fig.tight_layout()
     _save(fig, path)
 

@@ -43,6 +43,10 @@ def metrics(inst: ServingInstance, res: SimResult) -> dict[str, float]:
         "throughput_tok_s": float(inst.output.sum()) / T if T else 0.0,
         "iterations": float(sum(c.iterations for c in res.clients)),
     }
+    if all(c.schedule or not c.iterations for c in res.clients):  # recorded: where time goes
+        from optkit.serving.report import breakdown
+
+        out |= breakdown(inst, res.schedule)
     for name, arr in (("ttft", ttft), ("tpot", tpot)):
         if len(arr):
             out[f"{name}_mean_s"] = float(np.mean(arr))

@@ -116,17 +116,32 @@ class Serving(Problem):
         if result.plan is None:
             return False
         from optkit import plot
+        from optkit.serving.report import occupancy
 
         plot.serving_gantt(
-            result.plan, path, title=f"{inst.name}: {result.method}", bound=result.bound
+            result.plan,
+            path,
+            title=f"{inst.name}: {result.method}",
+            bound=result.bound,
+            occupancy=occupancy(inst, result.plan),
+            limits=(inst.max_batch, inst.kv_tokens),
         )
         return True
 
     def plot_simulation(self, inst: Any, report: SimReport, path: Path) -> bool:
         from optkit import plot
+        from optkit.serving.report import occupancy
 
         title = f"{inst.name}: {report.policy}"
-        plot.serving_gantt(report.raw.schedule, path, title=title, bound=report.bound.value)
+        schedule = report.raw.schedule
+        plot.serving_gantt(
+            schedule,
+            path,
+            title=title,
+            bound=report.bound.value,
+            occupancy=occupancy(inst, schedule),
+            limits=(inst.max_batch, inst.kv_tokens),
+        )
         return True
 
 

@@ -306,3 +306,26 @@ def test_local_search_rebalances_a_bad_assignment():
     assert lower_bound(inst).value <= after.makespan
     res = solve(inst, "plan")
     assert res.objective <= simulate(inst, "hybrid", packing_assignment(inst, 1.0)[0]).makespan
+
+
+def test_where_the_time_goes_by_hand():
+    from optkit.serving.report import breakdown, occupancy
+
+    # FCFS: prefill A [0, 1]; B arrived at 0.5, its prefill stalls A [1, 2]; A decodes
+    # [2, 3], [3, 4]. Slots: A holds [0, 4], B [1, 2] -> 5 slot-seconds of 4 x 4
+    inst = inst_of([1, 1], [3, 1], [0.0, 0.5], M=8)
+    r = simulate(inst, "fcfs", record=True)
+    b = breakdown(inst, r.schedule)
+    assert b["iterations_prefill_only"] == 2 and b["iterations_stalled"] == 1
+    assert b["iterations_decode_only"] == 2 and b["iterations_mixed"] == 0
+    assert b["stall_s"] == 1.0 and b["stalled_sequence_s"] == 1.0
+    assert b["busy_s"] == 4.0 and b["idle_s"] == 0.0
+    assert b["slot_occupancy"] == pytest.approx(5 / 16)
+    assert b["kv_occupancy"] == pytest.approx((4 * 4 + 2 * 1) / (4 * 8))
+    assert b["below_knee_s"] == 4.0  # kappa = 0: every iteration sits at the floor
+    (oc,) = occupancy(inst, r.schedule)
+    assert list(oc.slots) == [1, 2, 1, 1] and list(oc.kv) == [4, 6, 4, 4]
+    # the mixed hybrid prefills B inside A's decode: nothing stalls, 3 s
+    h = simulate(inst, "hybrid", record=True)
+    bh = breakdown(inst, h.schedule)
+    assert h.makespan == 3.0 and bh["iterations_stalled"] == 0 and bh["iterations_mixed"] == 1
