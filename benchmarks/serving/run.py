@@ -173,6 +173,7 @@ def _case_row(args) -> dict:
         "fcfs": simulate(inst, "fcfs", record=True),
         "sarathi": simulate(inst, "sarathi", record=True),
         "hybrid": simulate(inst, "hybrid", record=True),
+        "hybrid_longest": simulate(inst, "hybrid", record=True, order="output-desc"),
         "hybrid_stall": simulate(inst, "hybrid", record=True, mix=False),
     }
     for key, r in runs.items():
@@ -187,15 +188,16 @@ def _case_row(args) -> dict:
     for key in ("fcfs", "hybrid", "solve"):
         row[f"gap_{key}"] = round(1 - lb / row[f"{key}_s"], 4)
     row["hybrid_gain_over_fcfs"] = round(1 - row["hybrid_s"] / row["fcfs_s"], 4)
+    row["hybrid_longest_gain_over_fcfs"] = round(1 - row["hybrid_longest_s"] / row["fcfs_s"], 4)
     assert lb <= min(row[f"{k}_s"] for k in (*runs, "solve")) * (1 + 1e-9)
     return row
 
 
-def _summary(rows: list[dict], label: str) -> None:
-    g = np.array([r["hybrid_gain_over_fcfs"] for r in rows])
+def _summary(rows: list[dict], label: str, key: str = "hybrid") -> None:
+    g = np.array([r[f"{key}_gain_over_fcfs"] for r in rows])
     gs = np.array([r["gap_solve"] for r in rows])
     print(
-        f"{label}: {len(rows)} cases; hybrid vs fcfs: mean gain {g.mean():.4f}, "
+        f"{label}: {len(rows)} cases; {key} vs fcfs: mean gain {g.mean():.4f}, "
         f"min {g.min():.4f}, no worse in {(g >= -1e-9).sum()}/{len(g)}; "
         f"solve gap to T^LB: mean {gs.mean():.4f}, max {gs.max():.4f}, "
         f"within 10% in {(gs <= 0.10).sum()}/{len(gs)}"
@@ -216,6 +218,7 @@ def run_study(cases: int = 100, azure_cases: int = 40) -> None:
     _summary([r for r in rows if r["study"] == "study"], "study (GSM8K/ShareGPT/arXiv)")
     _summary([r for r in rows if r["study"] == "azure"], "Azure windows")
     _summary(rows, "all")
+    _summary(rows, "all", "hybrid_longest")
 
 
 def run_online(n: int = 2000) -> None:

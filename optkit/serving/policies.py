@@ -167,6 +167,7 @@ class Hybrid:
         weight: float = 1.0,
         mix: bool = True,
         lookahead: int = 32,
+        pace: bool = True,
     ) -> None:
         if order not in ("prompt", "output-desc", "arrival"):
             raise ValueError("order must be prompt, output-desc or arrival")
@@ -184,6 +185,11 @@ class Hybrid:
         self._keys: list[float] = []
         self._least = math.inf  # smallest reservation that ever waited (no scan below it)
         self._failed: tuple[int, int] | None = None  # KV and slots free at a fruitless scan
+        # pacing defers requests: only safe when the head waits longest (longest output)
+        self.pace = pace and order == "output-desc"
+        self._it = 0  # iterations planned
+        self._end = 0  # the iteration by which every admitted request will have finished
+        self._pending = 0.0  # GEMM tokens of the waiting requests
 
     def _key(self, j: int, state: ClientState) -> float:
         if self.order == "prompt":
@@ -199,6 +205,7 @@ class Hybrid:
         state.waiting.insert(i, j)
         self._least = min(self._least, state.reserve(j))
         self._failed = None
+        self._pending += float(state.prompt[j] + state.est_output[j] - 1)
 
     def _take(self, state: ClientState, k: int) -> None:
         del state.waiting[:k]
@@ -254,25 +261,51 @@ class Hybrid:
         ):  # nothing can fit: no room, or no more room than at the last scan of this queue
             return out, bool(state.waiting)
         blocked = False
+        cap, urgent = self._pacing(state)
         for pos, j in enumerate(state.waiting[: self.lookahead]):
             s = int(state.prompt[j])
-            if slots < 1 or (out and tokens + s > self.budget):
+            if cap is not None:  # paced: up to the knee, or a request that cannot wait
+                if tokens + s > cap and state.est_output[j] < urgent:
+                    break
+            elif slots < 1 or (out and tokens + s > self.budget):
                 blocked = blocked or slots < 1
                 break
             need = state.reserve(j)
-            if need > kv:
+            if slots < 1 or need > kv:
                 blocked = True
+                if slots < 1:
+                    break
                 continue
             out.append((j, s))
             taken.append(pos)
             slots, kv, tokens = slots - 1, kv - need, tokens + s
+            self._pending -= float(s + state.est_output[j] - 1)
+            self._end = max(self._end, self._it + 1 + int(state.est_output[j]))
         for pos in reversed(taken):
             del state.waiting[pos]
             del self._keys[pos]
-        self._failed = None if out else (state.kv_tokens - state.kv_used, state.slots_free)
+        if not out and cap is None:
+            self._failed = (state.kv_tokens - state.kv_used, state.slots_free)
+        else:
+            self._failed = None
         return out, blocked and bool(state.waiting)
 
+    def _pacing(self, state: ClientState) -> tuple[int | None, float]:
+        """(token cap, output length that cannot wait) when the iterations the running
+        batch needs anyway have room below the compute knee for all the waiting work
+        (then a token beyond the knee would lengthen them for nothing); (None, inf)
+        otherwise."""
+        m = state.model
+        H = self._end - self._it
+        if not self.pace or m.kappa <= 0 or H <= 0 or state.running == 0:
+            return None, math.inf
+        knee = m.tau_w / m.kappa
+        if self._pending > H * knee - state.remaining - state.running:
+            return None, math.inf
+        return max(int(knee) - state.running, 0), H - 1
+
     def _mixed(self, state: ClientState) -> IterationPlan:
+        self._it += 1
         b = state.running
         plan = IterationPlan(decode=b > 0)
         adm, blocked = self._fill(state)
