@@ -78,6 +78,63 @@ def iterations_bound(inst: ServingInstance) -> float:
     return float(np.max((t + busy / inst.clients)[last]))
 
 
+def split_bound(inst: ServingInstance) -> float:
+    """The client of the longest request h against the other m − 1 (m >= 2): an LP over
+    the fractional assignment x_j in [0, 1] of every request to h's client (x_h = 1),
+    with T >= F(Σ_j x_j·q_j) (its iterations at least o_h) and (m − 1)·T >= the client
+    bound of the rest, for the additive quantities q (tokens, KV read, prefill pairs,
+    slot- and KV-iterations). Every assignment is such an x, so the LP minimum bounds
+    the makespan; the value returned is the Lagrangian value of HiGHS' duals
+    recomputed here, not the solver's primal value (formulations/serving.md)."""
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix, hstack
+
+    m = inst.clients
+    if m < 2 or inst.n < 2:
+        return 0.0
+    it = inst.iteration
+    n, pairs, kv_read, o = _terms(inst)
+    h = int(np.argmax(o))
+    T0 = max(iterations_bound(inst), 1e-300)  # time unit of the LP
+    occ = [o / inst.max_batch, *(o * v for v in kv_shares(inst))]  # iterations needed
+    I0 = max(float(o[h]), *(float(q.sum()) for q in occ), 1.0)  # iteration unit
+    work = it.gamma * pairs + it.delta * kv_read  # per request, time
+    w, c = (it.tau_w + it.tau_c) * I0 / T0, it.tau_c * I0 / T0
+    # variables: T, I_h, I_o, x_1..x_n; rows A x <= b
+    q_rows = [
+        (-1.0, w, 0.0, work / T0, 0.0),  # h: T >= (τ_w + τ_c) I_h + Σ x (γa + δK)
+        (-1.0, c, 0.0, (it.kappa * n + work) / T0, 0.0),  # h: κ-side of the max
+        (-(m - 1.0), 0.0, w, -work / T0, -float(work.sum()) / T0),  # the rest
+        (-(m - 1.0), 0.0, c, -(it.kappa * n + work) / T0, -float((it.kappa * n + work).sum()) / T0),
+    ]
+    for q in occ:  # iterations at least the occupancy on each side
+        q_rows.append((0.0, -1.0, 0.0, q / I0, 0.0))
+        q_rows.append((0.0, 0.0, -1.0, -q / I0, -float(q.sum()) / I0))
+    head = csr_matrix(np.array([[a, b, d] for a, b, d, _, _ in q_rows]))
+    body = csr_matrix(np.vstack([x for _, _, _, x, _ in q_rows]))
+    A_ub = hstack([head, body]).tocsr()
+    b_ub = np.array([r[4] for r in q_rows])
+    nv = 3 + inst.n
+    lo = np.zeros(nv)
+    hi = np.ones(nv)
+    lo[1] = float(o[h]) / I0
+    hi[:3] = np.inf
+    lo[3 + h] = 1.0
+    cost = np.zeros(nv)
+    cost[0] = 1.0
+    res = linprog(cost, A_ub=A_ub, b_ub=b_ub, bounds=np.c_[lo, hi], method="highs")
+    if res.status != 0:
+        return 0.0
+    y = np.minimum(np.asarray(res.ineqlin.marginals), 0.0)  # multipliers of A x <= b
+    red = cost - A_ub.T @ y
+    value = float(b_ub @ y) + float(
+        np.sum(np.where(red >= 0, red * lo, red * np.where(np.isinf(hi), 0.0, hi)))
+    )
+    if np.any((red < -1e-12) & np.isinf(hi)):
+        return 0.0  # no certificate
+    return max(value, 0.0) * T0
+
+
 def chains(inst: ServingInstance) -> np.ndarray:
     """Earliest completion of each request alone: arrival, prefill, o_j - 1 decode floors."""
     it = inst.iteration
@@ -119,6 +176,7 @@ def bounds(inst: ServingInstance, method: str = "auto") -> list[Bound]:
     out = [
         Bound(b.value, f"packing:{b.kind}"),
         Bound(iterations_bound(inst), "iterations"),
+        Bound(split_bound(inst), "split-longest"),
         Bound(float(np.max(chains(inst))) if inst.n else 0.0, "chain"),
     ]
     if method == "lp":  # the bin-packing LP on the strongest workloads: obtained or why not
