@@ -334,7 +334,7 @@ def simulate(
         str | None, typer.Option(help="serving: online (least-work dispatch) or plan (packing).")
     ] = None,
     order: Annotated[
-        str | None, typer.Option(help="hybrid: prompt, output-desc or arrival.")
+        str | None, typer.Option(help="hybrid: output-desc (default), prompt or arrival.")
     ] = None,
     token_budget: Annotated[int | None, typer.Option(help="sarathi: tokens per iteration.")] = None,
     json_out: JsonOpt = False,

@@ -141,8 +141,10 @@ class Hybrid:
     """Sorting + prefill insertion priced by the binding resources (Pang et al.'s
     mechanism in a continuous-batching engine), formulations/serving.md "Hybrid".
 
-    Waiting requests are kept sorted (``order``: ``prompt`` shortest first,
-    ``output-desc`` longest output first, ``arrival``).
+    Waiting requests are kept sorted (``order``: ``output-desc`` longest estimated
+    output first, the default; ``prompt`` shortest prompt first; ``arrival``). The
+    estimates are ``state.est_output`` (the true lengths offline, a predictor's
+    online; with none, use ``prompt``).
 
     ``mix=True`` (default): an inserted prefill rides in the decode iteration of the
     running batch (nothing is stalled). Every waiting request that fits (slots, KV,
@@ -162,7 +164,7 @@ class Hybrid:
 
     def __init__(
         self,
-        order: str = "prompt",
+        order: str = "output-desc",
         max_prefill_tokens: int = 8192,
         weight: float = 1.0,
         mix: bool = True,
