@@ -169,7 +169,7 @@ class Hybrid:
         weight: float = 1.0,
         mix: bool = True,
         lookahead: int = 32,
-        pace: bool = True,
+        pace: bool = False,
     ) -> None:
         if order not in ("prompt", "output-desc", "arrival"):
             raise ValueError("order must be prompt, output-desc or arrival")
