@@ -124,6 +124,8 @@ def solve(
     if method != "plan":
         names = (method,) if method in SCHEDULERS else tuple(SCHEDULERS)
         runs += [(n, _factory(SCHEDULERS[n]), "online") for n in names]
+        if "hybrid" in names:  # offline, every request is known: pacing may pay
+            runs.append(("hybrid:paced", _factory(Hybrid, pace=True), "online"))
     if method in ("auto", "plan", "mip"):
         runs += [(f"plan:hybrid-{o}", _factory(Hybrid, order=o), "plan") for o in PLAN_ORDERS[1:]]
         if method != "plan":
