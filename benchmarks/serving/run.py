@@ -75,7 +75,7 @@ def run_gsm8k() -> None:
             tr, m, h, clients, Setup(tp=tp), max_batch=256, arrivals=False, efficiency="roofline"
         )
         lb, base, hyb = _run_pair(inst)
-        for label, r in (("baseline fcfs", base), ("hybrid (plan + insertion test)", hyb)):
+        for label, r in (("baseline fcfs", base), ("hybrid (plan, mixed insertion)", hyb)):
             mt = metrics(inst, r)
             rows.append(
                 {
