@@ -170,6 +170,7 @@ class Hybrid:
         mix: bool = True,
         lookahead: int = 32,
         pace: bool = False,
+        chunk: bool = True,
     ) -> None:
         if order not in ("prompt", "output-desc", "arrival"):
             raise ValueError("order must be prompt, output-desc or arrival")
@@ -189,9 +190,11 @@ class Hybrid:
         self._failed: tuple[int, int] | None = None  # KV and slots free at a fruitless scan
         # pacing defers requests: only safe when the head waits longest (longest output)
         self.pace = pace and order == "output-desc"
+        self.chunk = chunk
         self._it = 0  # iterations planned
         self._end = 0  # the iteration by which every admitted request will have finished
         self._pending = 0.0  # GEMM tokens of the waiting requests
+        self._pending_occ = 0.0  # their KV-iterations, Σ (s_j + ô_j)·ô_j
 
     def _key(self, j: int, state: ClientState) -> float:
         if self.order == "prompt":
@@ -208,6 +211,7 @@ class Hybrid:
         self._least = min(self._least, state.reserve(j))
         self._failed = None
         self._pending += float(state.prompt[j] + state.est_output[j] - 1)
+        self._pending_occ += float(state.reserve(j) * state.est_output[j])
 
     def _take(self, state: ClientState, k: int) -> None:
         del state.waiting[:k]
@@ -247,7 +251,7 @@ class Hybrid:
         left = int(state.prompt[j]) - state.prefilling.get(j, 0)
         return free if (m.tau_w - m.kappa * b) * min(free, left) / free > price else 0
 
-    def _fill(self, state: ClientState) -> tuple[list[tuple[int, int]], bool]:
+    def _fill(self, state: ClientState, limit: int = 1 << 30) -> tuple[list[tuple[int, int]], bool]:
         """The waiting requests that fit, scanning the first ``lookahead`` of the queue
         (a request whose reservation does not fit is passed over, not waited for), and
         whether one was passed over or left for want of a slot (occupancy binds)."""
@@ -280,8 +284,11 @@ class Hybrid:
                 continue
             out.append((j, s))
             taken.append(pos)
+            if len(out) >= limit:
+                break
             slots, kv, tokens = slots - 1, kv - need, tokens + s
             self._pending -= float(s + state.est_output[j] - 1)
+            self._pending_occ -= float(need * state.est_output[j])
             self._end = max(self._end, self._it + 1 + int(state.est_output[j]))
         for pos in reversed(taken):
             del state.waiting[pos]
@@ -306,10 +313,37 @@ class Hybrid:
             return None, math.inf
         return max(int(knee) - state.running, 0), H - 1
 
+    def _compute_slack(self, state: ClientState) -> int:
+        """Tokens below the knee this iteration when compute never binds: all the work
+        left fits below the knee of the iterations still to come (at least the
+        horizon and the occupancy); 0 when it binds (then prompts go whole)."""
+        m, b = state.model, state.running
+        if not self.chunk or m.kappa <= 0 or b == 0:
+            return 0
+        knee = m.tau_w / m.kappa
+        held = sum(int(state.prompt[j]) - d for j, d in state.prefilling.items())
+        occ = self._pending_occ + state.kv_used * state.remaining / b
+        ahead = max(self._end - self._it, occ / state.kv_tokens)
+        if self._pending + state.remaining + held > ahead * knee:
+            return 0
+        return max(int(knee) - b, 1)
+
     def _mixed(self, state: ClientState) -> IterationPlan:
         self._it += 1
         b = state.running
         plan = IterationPlan(decode=b > 0)
+        sigma = self._compute_slack(state)
+        if sigma:  # one prompt at a time, fed up to the knee
+            for j, done in state.prefilling.items():
+                x = min(sigma, int(state.prompt[j]) - done)
+                plan.prefill.append((j, x))
+                sigma -= x
+                if sigma <= 0:
+                    return plan
+            if not state.prefilling:
+                adm, _ = self._fill(state, limit=1)
+                plan.prefill += [(j, min(s, sigma)) for j, s in adm]
+            return plan
         adm, blocked = self._fill(state)
         for j, done in state.prefilling.items():  # a held prompt
             left = int(state.prompt[j]) - done

@@ -132,7 +132,8 @@ def test_cli_solve_mip_and_export(tmp_path):
     r = run("solve", f, "--method", "mip", "--json")
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)
-    assert (row["status"], row["objective"], row["method"]) == ("OPTIMAL", 4.0, "mip")
+    assert (row["status"], row["objective"]) == ("OPTIMAL", 4.0)
+    assert row["method"].startswith("mip")  # the MIP, or a schedule that meets T^LB
     r = run("solve", f, "--method", "mip", "--solver", "cpsat")
     assert r.returncode == 2
     assert r.stderr.strip() == (
