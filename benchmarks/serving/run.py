@@ -6,6 +6,8 @@ python benchmarks/serving/run.py online   # Azure conversation trace, real arriv
 python benchmarks/serving/run.py perf     # decision cost at batch 256, simulator speed
 python benchmarks/serving/run.py mip      # tiny instances: T^LB and schedulers vs the optimum
 python benchmarks/serving/run.py calibrate  # the insertion test's multiplier, on 30 study cases
+python benchmarks/serving/run.py cases    # issue 19's four Azure windows (calibrated times)
+python benchmarks/serving/run.py tables   # README tables from results/study.csv (no solving)
 python benchmarks/serving/run.py all
 
 Instances use roofline iteration times (``efficiency="roofline"``): the recorded results
@@ -224,6 +226,119 @@ def run_study(cases: int = 100, azure_cases: int = 40) -> None:
     _summary(rows, "all", "hybrid_paced")
 
 
+# issue 19's cases: (service, offset, requests, model, clients, tp); the issue did not
+# record its windows, these offsets are ours
+ISSUE_CASES = (
+    ("azure-conv", 5000, 1000, "llama-65b", 2, 4),
+    ("azure-code", 3000, 1000, "llama-65b", 2, 4),
+    ("azure-conv", 8000, 1500, "llama-2-13b", 4, 1),
+    ("azure-conv", 11000, 800, "llama-2-70b", 1, 8),
+)
+
+
+def run_cases() -> None:
+    """Issue 19's four cases as ``generate serving`` builds them (calibrated times,
+    all requests at t = 0): T^LB, every scheduler and ``solve`` with a 10 s limit."""
+    from optkit.serving import solve
+    from optkit.solvers import SolverOptions
+
+    rows = []
+    for service, offset, n, model, clients, tp in ISSUE_CASES:
+        tr = read_trace(TRACES[service]).slice(offset, n)
+        m, h = CAT.get_model(model), CAT.get_hardware("a100-80gb")
+        inst = serving_instance(tr, m, h, clients, Setup(tp=tp), arrivals=False)
+        row = {"trace": f"{service}@{offset}", "requests": n, "model": model}
+        row |= {"clients": clients, "tp": tp, "T_LB_s": round(lower_bound(inst).value, 3)}
+        for key, kw in (
+            ("fcfs", {}),
+            ("sarathi", {}),
+            ("hybrid", {}),
+            ("hybrid_stall", {"mix": False}),
+        ):
+            r = simulate(inst, key.split("_")[0], record=True, **kw)
+            assert check(inst, r.schedule).valid
+            row[f"{key}_s"] = round(r.makespan, 3)
+        t0 = time.perf_counter()
+        res = solve(inst, "auto", SolverOptions(time_limit_s=10))
+        row |= {"solve_s": round(res.objective, 3), "solve_method": res.method}
+        row["solve_wall_s"] = round(time.perf_counter() - t0, 2)
+        row["gap_solve"] = round(1 - row["T_LB_s"] / row["solve_s"], 4)
+        print(row)
+        rows.append(row)
+    _write("issue_cases.csv", rows)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:+.1f}%".replace("-", "\u2212")
+
+
+def study_tables(path: Path | None = None) -> str:
+    """The README's summary and per-group tables of the study, from its CSV."""
+    import csv
+
+    with open(path or RESULTS / "study.csv", newline="") as f:
+        rows = [
+            {
+                k: (
+                    float(v)
+                    if k.endswith(("_s", "_slots", "_gain_over_fcfs")) or k.startswith("gap_")
+                    else v
+                )
+                for k, v in r.items()
+            }
+            for r in csv.DictReader(f)
+        ]
+
+    def change(r: dict, key: str) -> float:  # makespan change against FCFS
+        return r[f"{key}_s"] / r["fcfs_s"] - 1
+
+    def no_worse(key: str) -> str:
+        ch = np.array([change(r, key) for r in rows])
+        return f"{(ch <= 1e-9).sum()} / {len(ch)}, mean {_pct(ch.mean())}"
+
+    ch = np.array([change(r, "hybrid") for r in rows])
+    chp = np.array([change(r, "hybrid_prompt") for r in rows])
+    slots = np.array([r["hybrid_slots"] - r["fcfs_slots"] for r in rows])
+    gap = np.array([r["gap_solve"] for r in rows])
+    wall = np.array([r["solve_wall_s"] for r in rows])
+    out = [
+        "| measure | value |",
+        "| --- | --- |",
+        f"| hybrid (default) no worse than FCFS | **{no_worse('hybrid')}**, least {_pct(ch.max())} |",
+        f"| hybrid, shortest prompt first | {no_worse('hybrid_prompt')}, worst {_pct(chp.max())} |",
+        f"| hybrid, paced (offline) | {no_worse('hybrid_paced')} |",
+        f"| the published stalling test (`mix=False`) | {no_worse('hybrid_stall')} |",
+        f"| batch-slot utilisation, hybrid \u2212 FCFS | {100 * slots.mean():+.1f} points (mean) |",
+        f"| `solve` gap to T^LB (1 \u2212 T^LB / makespan) | mean {100 * gap.mean():.1f}%, worst "
+        f"{100 * gap.max():.1f}%, \u2264 10% in {(gap <= 0.10).sum()} / {len(gap)} |",
+        f"| `solve` wall time (10 s limit) | median {np.median(wall):.1f} s, max {wall.max():.1f} s |",
+        "",
+        "| trace | model | layout | cases | hybrid vs FCFS, mean [least] "
+        "| stalling test vs FCFS, mean | solve gap, mean [worst] |",
+        "| --- | --- | --- | ---: | --- | --- | --- |",
+    ]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (r["trace"].split("@")[0], r["model"], f"{r['clients']} \u00d7 TP{r['tp']}")
+        groups.setdefault(key, []).append(r)
+    for key in sorted(groups):
+        g = groups[key]
+        h = np.array([change(r, "hybrid") for r in g])
+        st = np.array([change(r, "hybrid_stall") for r in g])
+        gs = np.array([r["gap_solve"] for r in g])
+        least = f" [{_pct(h.max())}]" if len(g) > 1 else ""
+        worst = f" [{100 * gs.max():.1f}%]" if len(g) > 1 else ""
+        out.append(
+            f"| {' | '.join(key)} | {len(g)} | {_pct(h.mean())}{least} | {_pct(st.mean())} "
+            f"| {100 * gs.mean():.1f}%{worst} |"
+        )
+    return "\n".join(out)
+
+
+def run_tables() -> None:
+    print(study_tables())
+
+
 def run_online(n: int = 2000) -> None:
     tr = read_trace(TRACES["azure-conv"]).slice(0, n)
     m, h = CAT.get_model("llama-2-13b"), CAT.get_hardware("a100-80gb")
@@ -393,7 +508,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("what", choices=["gsm8k", "study", "online", "perf", "mip", "calibrate", "all"])
+    ap.add_argument(
+        "what",
+        choices=["gsm8k", "study", "online", "perf", "mip", "calibrate", "cases", "tables", "all"],
+    )
     a = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name, fn in (
@@ -403,6 +521,8 @@ def main() -> None:
         ("perf", run_perf),
         ("mip", run_mip),
         ("calibrate", run_calibrate),
+        ("cases", run_cases),
+        ("tables", run_tables),
     ):
         if a.what in (name, "all"):
             fn()

@@ -13,6 +13,7 @@ matter. Objective and bound come back in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -238,13 +239,25 @@ def solve_mip(
 ) -> MipOutcome:
     """Solve the MIP (refuses models above :data:`MIP_MAX_VARIABLES`)."""
 
+    import time
+
     opts = opts or SolverOptions()
+    t0 = time.perf_counter()
     mdl = build(inst, lower, upper, inst.name.replace("-", "_"))
-    # HiGHS 1.16's presolve declares some of these models infeasible although a
-    # schedule exists (tests/serving/test_mip.py keeps one): without presolve HiGHS
-    # solves them correctly, and the models are small.
-    extra = {"presolve": "off"} if backend == "highs" else None
-    ans = solve_pulp(mdl.prob, backend, opts, lower=lower / mdl.time_unit, options=extra)
+    # HiGHS 1.16 declares some of these models infeasible although a schedule with
+    # makespan <= ``upper`` exists, with presolve on and with it off, on different
+    # models (tests/serving/test_mip.py keeps one of each). With ``upper`` given a
+    # schedule is known, so "infeasible" is a solver error: the next try runs.
+    tries: list[tuple[str, dict | None]] = [(backend, None)]
+    if backend == "highs":
+        tries = [("highs", {"presolve": "off"}), ("highs", {}), ("cbc", None)]
+    for used, extra in tries:
+        left = opts.remaining(time.perf_counter() - t0)
+        run = opts if left is None else dataclasses.replace(opts, time_limit_s=left)
+        ans = solve_pulp(mdl.prob, used, run, lower=lower / mdl.time_unit, options=extra)
+        if ans.status != "infeasible" or upper is None:
+            break
+    backend = used
     bound = ans.bound * mdl.time_unit
     if ans.objective is None:
         return MipOutcome(None, None, None, bound, ans.status, backend)

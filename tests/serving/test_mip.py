@@ -86,6 +86,17 @@ def test_highs_presolve_false_infeasibility_is_avoided():
     assert res.status is Status.OPTIMAL and res.objective == pytest.approx(0.048)
 
 
+def test_highs_false_infeasibility_without_presolve_is_retried():
+    # without presolve HiGHS 1.16 called this model infeasible with T^LB = 0.047 as the
+    # floor and the cut T <= 0.063 (the plan's makespan); with presolve, and CBC, 0.063
+    # is optimal (benchmarks/serving run.py mip, case 1)
+    it = IterationModel(tau_w=0.01, kappa=0.004, gamma=1e-3, delta=1e-3, tau_c=1e-3)
+    arrival = np.array([0.02, 0.005, 0.005])
+    inst = ServingInstance(2, 2, 9, it, arrival, np.array([4, 1, 1]), np.array([2, 3, 2]))
+    res = solve(inst, "mip")
+    assert res.status is Status.OPTIMAL and res.objective == pytest.approx(0.063)
+
+
 def test_size_limit_message():
     inst = inst_of([200] * 10, [50] * 10, clients=2, M=10_000)
     assert model_size(inst) > MIP_MAX_VARIABLES
