@@ -304,14 +304,16 @@ def study_tables(path: Path | None = None) -> str:
     out = [
         "| measure | value |",
         "| --- | --- |",
-        f"| hybrid (default) no worse than FCFS | **{no_worse('hybrid')}**, least {_pct(ch.max())} |",
+        f"| hybrid (default) no worse than FCFS | **{no_worse('hybrid')}**, "
+        f"least {_pct(ch.max())} |",
         f"| hybrid, shortest prompt first | {no_worse('hybrid_prompt')}, worst {_pct(chp.max())} |",
         f"| hybrid, paced (offline) | {no_worse('hybrid_paced')} |",
         f"| the published stalling test (`mix=False`) | {no_worse('hybrid_stall')} |",
         f"| batch-slot utilisation, hybrid \u2212 FCFS | {100 * slots.mean():+.1f} points (mean) |",
         f"| `solve` gap to T^LB (1 \u2212 T^LB / makespan) | mean {100 * gap.mean():.1f}%, worst "
         f"{100 * gap.max():.1f}%, \u2264 10% in {(gap <= 0.10).sum()} / {len(gap)} |",
-        f"| `solve` wall time (10 s limit) | median {np.median(wall):.1f} s, max {wall.max():.1f} s |",
+        f"| `solve` wall time (10 s limit) | median {np.median(wall):.1f} s, "
+        f"max {wall.max():.1f} s |",
         "",
         "| trace | model | layout | cases | hybrid vs FCFS, mean [least] "
         "| stalling test vs FCFS, mean | solve gap, mean [worst] |",

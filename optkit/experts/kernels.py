@@ -42,7 +42,7 @@ def new_cache(units: int) -> tuple:
     )
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def apply(c, n, need, out_l, na, out_e, ne, tau, compute):
     """Step n: evict, load (the link in issue order), use ``need``, compute."""
     held, last, uses, arrive, hl, where, cnt, clock = c[:8]
@@ -75,7 +75,7 @@ def apply(c, n, need, out_l, na, out_e, ne, tau, compute):
     clock[1] = link
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _begin(flat, off, c):
     """The replay's buffers: (out_l, out_e, loads, load offsets, evictions, eviction
     offsets, [loads so far, evictions so far])."""
@@ -93,7 +93,7 @@ def _begin(flat, off, c):
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _record(b, n, need, na, ne, c, tau, compute):
     """Step n's decision into the plan, then ``apply``."""
     out_l, out_e, lf, lo, ef, eo, k = b
@@ -102,21 +102,23 @@ def _record(b, n, need, na, ne, c, tau, compute):
         lf = _grow(lf, nl + na)
     if nev + ne > len(ef):
         ef = _grow(ef, nev + ne)
-    lf[nl : nl + na] = out_l[:na]
-    ef[nev : nev + ne] = out_e[:ne]
+    for j in range(na):  # loops, not slices: no array views per step
+        lf[nl + j] = out_l[j]
+    for j in range(ne):
+        ef[nev + j] = out_e[j]
     k[0], k[1] = nl + na, nev + ne
     lo[n + 1], eo[n + 1] = k[0], k[1]
     apply(c, n, need, out_l, na, out_e, ne, tau, compute)
     return (out_l, out_e, lf, lo, ef, eo, k)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _finish(b):
     """The plan as CSR arrays (loads, load offsets, evictions, eviction offsets)."""
     return b[2][: b[6][0]].copy(), b[3], b[4][: b[6][1]].copy(), b[5]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _grow(a, need):
     b = np.empty(max(need, 2 * len(a)), dtype=a.dtype)
     b[: len(a)] = a
@@ -124,7 +126,7 @@ def _grow(a, need):
 
 
 # --- shared pieces of the decisions ----------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def misses(need, held, out_l):
     na = 0
     for u in need:
@@ -134,7 +136,7 @@ def misses(need, held, out_l):
     return na
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def choose(c, need, count, out_e, ne):
     """Append ``count`` victims to ``out_e[ne:]`` by the scores in ``c[8]`` (fewer when
     fewer are allowed)."""
@@ -146,7 +148,7 @@ def choose(c, need, count, out_e, ne):
             s = sc[i]
             if not (s < best_s or (s == best_s and s < INF and u < best)):
                 continue
-            if arrive[u] > now or _member(u, need) or _member(u, out_e[:ne]):
+            if arrive[u] > now or _member(u, need) or _first(u, out_e, ne):
                 continue
             best, best_s = u, s
         if best < 0:
@@ -156,7 +158,16 @@ def choose(c, need, count, out_e, ne):
     return ne
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
+def _first(u, arr, m):
+    """u is among arr[:m] (without the slice's view)."""
+    for j in range(m):  # noqa: SIM110
+        if arr[j] == u:
+            return True
+    return False
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _member(u, arr):  # a loop: numba compiles it, not any() over a generator
     for x in arr:  # noqa: SIM110
         if x == u:
@@ -164,7 +175,7 @@ def _member(u, arr):  # a loop: numba compiles it, not any() over a generator
     return False
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def shortfall(need, c, C, out_l):
     """Demand loads into ``out_l``: (their number, how many victims they need)."""
     na = misses(need, c[0], out_l)
@@ -172,12 +183,12 @@ def shortfall(need, c, C, out_l):
 
 
 # --- LRU, LFU, pinning -----------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def lru_score(p, n, u, c):
     return float(c[1][u])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def lru(p, n, need, c, C, out_l, out_e):
     na, count = shortfall(need, c, C, out_l)
     for i in range(c[6][0] if count > 0 else 0):
@@ -185,12 +196,12 @@ def lru(p, n, need, c, C, out_l, out_e):
     return na, choose(c, need, count, out_e, 0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def lfu_score(p, n, u, c):
     return c[2][u] + c[1][u] / (n + 2.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def lfu(p, n, need, c, C, out_l, out_e):
     na, count = shortfall(need, c, C, out_l)
     for i in range(c[6][0] if count > 0 else 0):
@@ -198,12 +209,12 @@ def lfu(p, n, need, c, C, out_l, out_e):
     return na, choose(c, need, count, out_e, 0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def pin_score(p, n, u, c):
     return c[1][u] + (1e12 if p[1][u] else 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def pin(p, n, need, c, C, out_l, out_e):
     """p = (prior, pinned, prev, meta=[len(prev)]): the pinned set is the top C − k by
     prior + uses (ties: the lowest id), kept as uses grow (only the previous step's units
@@ -233,7 +244,7 @@ def pin(p, n, need, c, C, out_l, out_e):
 
 
 # --- predict: layer-to-layer transitions (ProMoE's idea one layer ahead) --------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def observe(g, n, need):
     """Learn step n's transition from the previous layer (causal). g = (trans, prev,
     meta=[L, E, len(prev), predicted], prob)."""
@@ -241,7 +252,8 @@ def observe(g, n, need):
     L, E = meta[0], meta[1]
     layer = n % L
     if layer > 0:
-        for a in prev[: meta[2]]:
+        for ai in range(meta[2]):
+            a = prev[ai]
             for u in need:
                 trans[layer - 1, a, u - layer * E] += 1.0
     for j in range(len(need)):
@@ -250,19 +262,24 @@ def observe(g, n, need):
     return layer
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def next_layer(g, layer):
     """g[3][:] = the mean over the previous step's experts of P(e' at layer + 1 | e)."""
     trans, prev, meta, prob = g
     prob[:] = 0.0
     m = meta[2]
-    for a in prev[:m]:
-        row = trans[layer, a]
-        prob += row / row.sum()
-    prob /= m
+    for ai in range(m):  # loops, not array expressions: no temporaries per step
+        row = trans[layer, prev[ai]]
+        s = 0.0
+        for e in range(len(row)):
+            s += row[e]
+        for e in range(len(row)):
+            prob[e] += row[e] / s
+    for e in range(len(prob)):
+        prob[e] /= m
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _top(prob, k, out):
     """The k largest of prob (ties: lowest id) into out; returns k."""
     taken = np.zeros(len(prob), dtype=np.bool_)
@@ -276,7 +293,7 @@ def _top(prob, k, out):
     return k
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _recent_score(p, n, u, c):
     """LRU among units not used during the last token and not a guess (inf: kept)."""
     L, k = p[0][0], p[0][2]
@@ -288,7 +305,7 @@ def _recent_score(p, n, u, c):
     return float(c[1][u])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def predict(p, n, need, c, C, out_l, out_e):
     """p = (g, guess): loads as LRU, then layer l+1's top k (at least CONFIDENT)
     into free slots or over cold units (not used during the last token)."""
@@ -326,7 +343,7 @@ def predict(p, n, need, c, C, out_l, out_e):
 
 
 # --- forecast: the expected next use on the cyclic layer order ------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def forecast_score(f, n, u, c):
     """-(expected steps to u's next use): d + L·(1 − p)/p0 (the farthest goes first).
     f = (trials, used, last_tok, meta=[L, E], layer_of, ex): ``ex[st, l]`` the cached
@@ -343,7 +360,52 @@ def forecast_score(f, n, u, c):
     return -(d + ex[st, lay])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
+def forecast_scores(f, n, c):
+    """``c[8][i] = forecast_score(f, n, hl[i], c)`` for every held unit, with the step's
+    token and layer taken once."""
+    last_tok, L, lay_of, ex = f[2], f[3][0], f[4], f[5]
+    hl, sc = c[4], c[8]
+    i, l0 = n // L, n % L
+    for j in range(c[6][0]):
+        u = hl[j]
+        lay = lay_of[u]
+        d = lay - l0
+        nxt = i
+        if d <= 0:
+            d += L
+            nxt += 1
+        st = 1 if last_tok[u] == nxt - 1 else 0
+        sc[j] = -(d + ex[st, lay])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def forecast_victim(f, n, c, need):
+    """The first victim ``choose`` would take by ``forecast_score`` (-1: none) and its
+    score, in one pass without the scratch scores."""
+    last_tok, L, lay_of, ex = f[2], f[3][0], f[4], f[5]
+    held_l, arrive, now = c[4], c[3], c[7][0]
+    i, l0 = n // L, n % L
+    best, best_s = -1, INF
+    for j in range(c[6][0]):
+        u = held_l[j]
+        lay = lay_of[u]
+        d = lay - l0
+        nxt = i
+        if d <= 0:
+            d += L
+            nxt += 1
+        st = 1 if last_tok[u] == nxt - 1 else 0
+        s = -(d + ex[st, lay])
+        if not (s < best_s or (s == best_s and s < INF and u < best)):
+            continue
+        if arrive[u] > now or _member(u, need):
+            continue
+        best, best_s = u, s
+    return best, best_s
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def forecast_expect(f, layer):
     trials, used, L, ex = f[0], f[1], f[3][0], f[5]
     p0 = used[0, layer] / trials[0, layer]
@@ -351,7 +413,7 @@ def forecast_expect(f, layer):
         ex[st, layer] = L * (1.0 - used[st, layer] / trials[st, layer]) / p0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def forecast_learn(f, n, need):
     trials, used, last_tok, meta = f[0], f[1], f[2], f[3]
     L, E = meta[0], meta[1]
@@ -372,22 +434,28 @@ def forecast_learn(f, n, need):
         last_tok[u] = i
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def forecast_setup(f):
     for layer in range(f[3][0]):
         forecast_expect(f, layer)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def forecast(f, n, need, c, C, out_l, out_e):
     forecast_learn(f, n, need)
     na, count = shortfall(need, c, C, out_l)
-    for i in range(c[6][0] if count > 0 else 0):
-        c[8][i] = forecast_score(f, n, c[4][i], c)
+    if count == 1:  # the common case: one pass
+        u, _ = forecast_victim(f, n, c, need)
+        if u < 0:
+            return na, 0
+        out_e[0] = u
+        return na, 1
+    if count > 0:
+        forecast_scores(f, n, c)
     return na, choose(c, need, count, out_e, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def prefetch(p, n, need, c, C, out_l, out_e):
     """p = (f, g, pf=[tau, steps, missed], comp): forecast, and one prefetch of layer
     l+1's likeliest expert at a step with no demand load and an idle link, when its
@@ -399,16 +467,16 @@ def prefetch(p, n, need, c, C, out_l, out_e):
     na, ne = forecast(f, n, need, c, C, out_l, out_e)
     pf[1] += 1.0
     pf[2] += 1.0 if na > 0 else 0.0
-    held, hl, cnt = c[0], c[4], c[6]
+    held, cnt = c[0], c[6]
     busy = c[7][1] > c[7][0]  # the FIFO link is busy iff its last copy is in flight
     if na > 0 or busy or layer + 1 >= L:
         return na, ne
     next_layer(g, layer)
-    q = g[3] * len(need)  # expected uses of each expert of layer + 1
+    prob, k = g[3], len(need)
     x, qx = -1, -1.0
-    for e in range(E):
-        if not held[(layer + 1) * E + e] and q[e] > qx:
-            x, qx = e, q[e]
+    for e in range(E):  # the most expected uses (prob · k) of layer + 1
+        if not held[(layer + 1) * E + e] and prob[e] * k > qx:
+            x, qx = e, prob[e] * k
     if x < 0:
         return na, ne
     qx = min(1.0, qx)
@@ -418,18 +486,18 @@ def prefetch(p, n, need, c, C, out_l, out_e):
     out_l[0] = (layer + 1) * E + x
     if C - cnt[0] > 0:
         return 1, 0
-    for i in range(cnt[0]):
-        c[8][i] = forecast_score(f, n, hl[i], c)
-    if choose(c, need, 1, out_e, 0) == 0:
+    u, su = forecast_victim(f, n, c, need)
+    if u < 0:
         return na, ne
     p0 = f[1][0, layer + 1] / f[0][0, layer + 1]
-    if 1.0 + L * (1.0 - qx) / p0 < -forecast_score(f, n, out_e[0], c):
+    if 1.0 + L * (1.0 - qx) / p0 < -su:
+        out_e[0] = u
         return 1, 1
     return na, ne
 
 
 # --- Belady's MIN and the clairvoyant horizon -----------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def horizon_score(b, n, u, c):
     """Next uses within H steps are known: those units go last, the farthest first;
     the others by LRU. H ≥ S is Belady's MIN. b = (after, nu, off, meta=[S, H]):
@@ -442,7 +510,7 @@ def horizon_score(b, n, u, c):
     return float(c[1][u])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def horizon(b, n, need, c, C, out_l, out_e):
     after, nu, off = b[0], b[1], b[2]
     for j in range(len(need)):
@@ -460,7 +528,7 @@ def horizon(b, n, need, c, C, out_l, out_e):
 # ``run(decide, ...)`` replays ``decide`` over the steps ``flat[off[n]:off[n+1]]``.
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_lru(p, flat, off, comp, tau, C, c):
     b = _begin(flat, off, c)
     for n in range(len(off) - 1):
@@ -470,7 +538,7 @@ def run_lru(p, flat, off, comp, tau, C, c):
     return _finish(b)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_lfu(p, flat, off, comp, tau, C, c):
     b = _begin(flat, off, c)
     for n in range(len(off) - 1):
@@ -480,7 +548,7 @@ def run_lfu(p, flat, off, comp, tau, C, c):
     return _finish(b)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_pin(p, flat, off, comp, tau, C, c):
     b = _begin(flat, off, c)
     for n in range(len(off) - 1):
@@ -490,7 +558,7 @@ def run_pin(p, flat, off, comp, tau, C, c):
     return _finish(b)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_predict(p, flat, off, comp, tau, C, c):
     b = _begin(flat, off, c)
     for n in range(len(off) - 1):
@@ -500,7 +568,7 @@ def run_predict(p, flat, off, comp, tau, C, c):
     return _finish(b)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_forecast(p, flat, off, comp, tau, C, c):
     b = _begin(flat, off, c)
     for n in range(len(off) - 1):
@@ -510,7 +578,7 @@ def run_forecast(p, flat, off, comp, tau, C, c):
     return _finish(b)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_prefetch(p, flat, off, comp, tau, C, c):
     b = _begin(flat, off, c)
     for n in range(len(off) - 1):
@@ -520,7 +588,7 @@ def run_prefetch(p, flat, off, comp, tau, C, c):
     return _finish(b)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def run_horizon(p, flat, off, comp, tau, C, c):
     b = _begin(flat, off, c)
     for n in range(len(off) - 1):
@@ -531,7 +599,7 @@ def run_horizon(p, flat, off, comp, tau, C, c):
 
 
 # --- the checker's timeline (independent of every policy) ------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def timeline(flat, off, lf, lo, ef, eo, comp, tau, C, U):
     """Replay a plan from an empty cache with its own bookkeeping. Returns (end, hits,
     loads, useful, codes, steps, values, count): up to 21 violations as codes
