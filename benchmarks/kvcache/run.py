@@ -4,6 +4,7 @@ python benchmarks/kvcache/run.py gh200   # the GH200 reproduction table (both KV
 python benchmarks/kvcache/run.py drift   # Reactive/Page hit rate against the trace's drift
 python benchmarks/kvcache/run.py perf    # full-size Reactive replay, per-policy decision cost
 python benchmarks/kvcache/run.py lp      # largest LP bound within 60 s, its gap to the best policy
+python benchmarks/kvcache/run.py grid    # issue 20's grid: best online policy / best bound
 python benchmarks/kvcache/run.py all
 """
 
@@ -238,9 +239,153 @@ def lp(limit_s: float) -> None:
     write_csv("lp.csv", rows)
 
 
+#: issue 20's grid: (name, hardware, host tiers); every host tier behind the GPU's link
+PLATFORMS = (
+    ("gh200", "gh200", ()),
+    ("h100+ddr5", "h100-sxm", ("ddr5-4800-8ch",)),
+    ("a100+ddr4", "a100-80gb", ("ddr4-3200-8ch",)),
+    ("h100+ddr5+nvme", "h100-sxm", ("ddr5-4800-8ch", "nvme-pcie4")),
+)
+GRID_MODELS = (("mha", "llama-2-7b"), ("gqa", "llama-3.1-8b"))
+ONLINE = ("static", "reactive", "page", "heavy-hitter", "balanced")
+
+
+def grid_instance(
+    platform: str,
+    model: str,
+    sparsity: float,
+    drift: float,
+    share: float,
+    seed: int,
+    layers: int = 4,
+    prompt: int = 64,
+    decode: int = 16,
+) -> KvInstance:
+    """The model's KV unit on the platform's tiers (datasheet bandwidths), ``layers`` of
+    its layers, HBM holding ``share`` of the final KV, a heavy-hitter trace (sinks 2,
+    window 8) of the given sparsity and drift, materialised."""
+    _, hw, host = next(p for p in PLATFORMS if p[0] == platform)
+    pattern = Pattern("heavy-hitter", sparsity=sparsity, sinks=2, window=8, drift=drift, seed=seed)
+    full = kv_instance(
+        CAT.get_model(model),
+        CAT.get_hardware(hw),
+        prompt,
+        decode,
+        pattern,
+        Setup(),
+        host_tiers=tuple(CAT.get_tier(k) for k in host),
+        efficiency="roofline",
+    )
+    cap = share * layers * (prompt + decode) * full.unit_bytes
+    return dataclasses.replace(
+        full,
+        tiers=(dataclasses.replace(full.tiers[0], capacity=cap), *full.tiers[1:]),
+        layers=layers,
+        trace=PatternTrace(pattern, layers, prompt, decode).materialize(),
+        name=f"{platform}-{model}-s{sparsity}-d{drift}-h{share}",
+    )
+
+
+def grid_case(case: tuple[Any, ...]) -> dict[str, Any]:
+    """One grid point: every policy's replay time, the bounds (LP within 60 s)."""
+    platform, kind, model, sparsity, drift, share, seed = case
+    inst = grid_instance(platform, model, sparsity, drift, share, seed)
+    times = {n: replay(inst, make(n)).total_time for n in POLICIES}
+    t0 = time.perf_counter()
+    b = {x.kind: x for x in bounds(inst, "lp", 60.0)}
+    bound_s = time.perf_counter() - t0
+    got = [x.value for x in b.values() if x.obtained]
+    best_bound = max(got)
+    online = min(ONLINE, key=lambda n: times[n])
+    row: dict[str, Any] = {
+        "platform": platform,
+        "attention": kind,
+        "model": model,
+        "sparsity": sparsity,
+        "drift": drift,
+        "hbm_share": share,
+        "seed": seed,
+        "tiers": len(inst.tiers),
+        "unit_bytes": inst.unit_bytes,
+        **{f"{n}_s": times[n] for n in POLICIES},
+        **{f"{k}_bound_s": (x.value if x.obtained else None) for k, x in b.items()},
+        "bound_wall_s": round(bound_s, 2),
+        "best_bound_s": best_bound,
+        "best_bound_kind": max((x for x in b.values() if x.obtained), key=lambda x: x.value).kind,
+        "best_online": online,
+        "online_over_bound": times[online] / best_bound,
+        "belady_over_bound": times["belady"] / best_bound,
+    }
+    return row
+
+
+def grid(workers: int) -> None:
+    """Issue 20's grid: 4 platforms × {MHA, GQA} × sparsity {0.4, 0.6, 0.8} × drift
+    {0, 10%, 25%} × HBM share {25%, 50%, 75%}, 4 layers × (64 prompt + 16 decode tokens),
+    seed = case index."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    cases = []
+    for platform, _, _ in PLATFORMS:
+        for kind, model in GRID_MODELS:
+            for sp in (0.4, 0.6, 0.8):
+                for dr in (0.0, 0.1, 0.25):
+                    for sh in (0.25, 0.5, 0.75):
+                        cases.append((platform, kind, model, sp, dr, sh, len(cases)))
+    with ProcessPoolExecutor(workers) as pool:
+        rows = []
+        for row in pool.map(grid_case, cases):
+            rows.append(row)
+            print(
+                f"{len(rows):3d}/{len(cases)} {row['platform']:15s} {row['attention']} "
+                f"s{row['sparsity']} d{row['drift']} h{row['hbm_share']}: {row['best_online']} "
+                f"{row['online_over_bound']:.3f} ({row['best_bound_kind']})",
+                flush=True,
+            )
+    write_csv("grid.csv", rows)
+    grid_summary(rows)
+
+
+def grid_summary(rows: list[dict[str, Any]] | None = None) -> None:
+    """The README's grid numbers from grid.csv."""
+    import csv
+    import statistics
+
+    if rows is None:
+        with open(RESULTS / "grid.csv") as f:
+            rows = list(csv.DictReader(f))
+    r = [float(x["online_over_bound"]) for x in rows]
+    b = [float(x["belady_over_bound"]) for x in rows]
+    within = sum(v <= 1.10 for v in r)
+    print(
+        f"best online within 10% of the best bound: {within}/{len(r)}; median ratio "
+        f"{statistics.median(r):.3f}, worst {max(r):.3f}; belady median {statistics.median(b):.3f}"
+    )
+    for key in (
+        "platform",
+        "attention",
+        "sparsity",
+        "drift",
+        "hbm_share",
+        "best_bound_kind",
+        "best_online",
+    ):
+        groups: dict[str, list[float]] = {}
+        for x, v in zip(rows, r, strict=True):
+            groups.setdefault(str(x[key]), []).append(v)
+        print(
+            key,
+            {
+                k: (len(v), sum(u <= 1.10 for u in v), round(statistics.median(v), 3))
+                for k, v in groups.items()
+            },
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("gh200", "drift", "perf", "lp", "all"))
+    ap.add_argument("what", choices=("gh200", "drift", "perf", "lp", "grid", "summary", "all"))
+    ap.add_argument("--workers", type=int, default=2, help="processes for the grid")
     ap.add_argument("--decode", type=int, default=500, help="decode tokens of the table runs")
     ap.add_argument("--layers", type=int, default=8, help="layers of the table runs")
     ap.add_argument("--full-decode", type=int, default=10_000)
@@ -252,6 +397,10 @@ def main() -> None:
         drift(200, 4)
     if a.what in ("lp", "all"):
         lp(60.0)
+    if a.what in ("grid", "all"):
+        grid(a.workers)
+    if a.what == "summary":
+        grid_summary()
     if a.what in ("perf", "all"):
         perf(a.full_decode)
 

@@ -110,12 +110,14 @@ def test_bounds_lp_milp_policies_are_ordered(
     b = {x.kind: x.value for x in bounds(inst, "lp")}
     assert b["ceiling"] <= b["capacity"] + 1e-9
     assert b["capacity"] <= b["lp"] * (1 + 1e-6) + 1e-9
+    assert b["capacity"] <= b["reuse"] * (1 + 1e-12)
     out = milp(inst, SolverOptions(20))
     assert out.status == "optimal"
     v = check(inst, out.moves)
     opt = v.objective
     assert v.valid, v.violations
     assert b["lp"] <= opt * (1 + 1e-6) + 1e-9
+    assert b["reuse"] <= opt * (1 + 1e-6) + 1e-9
     assert out.bound <= opt * (1 + 1e-6) + 1e-9
     for name in POLICY_METHODS:
         rep = replay(inst, make(name), record=True)
@@ -458,18 +460,19 @@ def test_three_tiers_replay_check_bounds(case):
     LP bound is below every policy and the MILP optimum, and sharing the link never
     makes a plan faster."""
     own, shared = case
-    lp = {b.kind: b.value for b in bounds(shared, "lp")}["lp"]
+    got = {b.kind: b.value for b in bounds(shared, "lp")}
+    lp, reuse = got["lp"], got["reuse"]
     for name in ("static", "reactive", "heavy-hitter", "belady"):
         rep = replay(shared, make(name), record=True)
         plan = replay_plan(shared, rep)
         v = check(shared, plan)
         assert v.valid and v.objective == pytest.approx(rep.total_time, rel=1e-9)
-        assert lp <= v.objective * (1 + 1e-6)
+        assert max(lp, reuse) <= v.objective * (1 + 1e-6)
         assert check(own, plan).objective <= v.objective * (1 + 1e-9)
     if model_size(shared) <= 4000:
         out = milp(shared, SolverOptions(time_limit_s=20))
         if out.status == "optimal":
-            assert lp <= check(shared, out.moves).objective * (1 + 1e-6)
+            assert max(lp, reuse) <= check(shared, out.moves).objective * (1 + 1e-6)
 
 
 @settings(max_examples=8, deadline=None)
@@ -510,5 +513,36 @@ def test_three_tiers_scale_with_their_units():
         assert b.hits.tolist() == a.hits.tolist()
     la = {x.kind: x.value for x in bounds(small, "lp")}
     lb = {x.kind: x.value for x in bounds(real, "lp")}
-    for kind in ("ceiling", "capacity", "lp"):
+    for kind in ("ceiling", "capacity", "lp", "reuse"):
         assert lb[kind] == pytest.approx(k * la[kind], rel=1e-6)
+
+
+def test_reuse_bound_by_hand():
+    """2 layers, 1 prompt token, HBM holds 1 unit (so none after prefill); both layers
+    read token 0 at both decode tokens. Steps 0, 1 must fetch over the link; the reads at
+    steps 2 and 3 need HBM over steps 1-2 and 2-3: one unit of HBM, half an interval a
+    step, so at most 1.5 of them hit and 2.5 reads cross a 1 B/s link: 2.5 s, where the
+    capacity bound (one step's read against all of HBM) sees 4/11 s."""
+    inst = make_instance(csr(2, 1, [[0], [0], [0], [0]]), hbm_bytes=1, hbm_bw=10, ext_bw=1, link=1)
+    b = {x.kind: x for x in bounds(inst, "reuse")}
+    assert b["capacity"].value == pytest.approx(4 / 11)
+    assert b["reuse"].value == pytest.approx(2.5) and b["reuse"].reason == ""
+    res = solve(inst)  # one of the two repeat reads can hit at most: 3 crossings
+    assert res.status is Status.OPTIMAL and res.objective >= 3.0 - 1e-9
+
+
+def test_reuse_bound_streams_and_stops_at_its_limit():
+    """The generated trace streamed gives the value of its materialised copy; a pass
+    stopped at once is the capacity bound, and says so."""
+    from optkit.kvcache.reuse import reuse_bound
+
+    p = Pattern("heavy-hitter", sparsity=0.4, sinks=1, window=2, drift=0.2, seed=5)
+    gen = make_instance(PatternTrace(p, 4, 64, 24), hbm_bytes=60, hbm_bw=8, ext_bw=2, link=1.5)
+    mat = make_instance(gen.trace.materialize(), hbm_bytes=60, hbm_bw=8, ext_bw=2, link=1.5)
+    full = reuse_bound(gen)
+    assert full.complete and full.value == pytest.approx(reuse_bound(mat).value, rel=1e-12)
+    cap = {x.kind: x.value for x in bounds(gen, "cheap")}["capacity"]
+    assert full.value > 1.5 * cap  # HBM holds under half of one token's reads
+    none = {x.kind: x for x in bounds(gen, "reuse", time_limit_s=0.0)}["reuse"]
+    assert none.value == pytest.approx(cap) and "first 0 of 96 steps" in none.reason
+    assert none.obtained
