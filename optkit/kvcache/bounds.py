@@ -24,6 +24,8 @@ from optkit.result import Bound
 
 #: ``bound(method="auto")`` solves the LP when the model has at most this many columns.
 LP_AUTO_COLUMNS = 60_000
+#: the reuse pass is skipped with less time than this until its kernels are compiled
+REUSE_COLD_S = 2.0
 
 
 def per_step(inst: KvInstance, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +51,16 @@ BOUND_METHODS = ("auto", "cheap", "reuse", "lp")
 def reuse(inst: KvInstance, time_limit_s: float | None) -> Bound:
     """Bound 4 as a :class:`Bound`; stopped by the limit, the steps it did not reach are
     charged bound 2 (still a bound, and the reason says so)."""
-    from optkit.kvcache.reuse import reuse_bound, too_large
+    from optkit.kvcache.reuse import compiled, reuse_bound, too_large
 
     why = too_large(inst)
     if why:
         return Bound.missing("reuse", "too_large", why)
+    if time_limit_s is not None and time_limit_s < REUSE_COLD_S and not compiled():
+        # its first use in a process compiles (or loads) its kernels: about a second
+        return Bound.missing(
+            "reuse", "time_limit", f"{time_limit_s:.2g} s is too short to compile its pass"
+        )
     rb = reuse_bound(inst, time_limit_s)
     if rb.complete:
         return Bound(rb.value, "reuse")

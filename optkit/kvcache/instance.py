@@ -208,6 +208,14 @@ class KvInstance:
             min(g.link_in, sum(self.tiers[k].bandwidth for k in g.tiers)) for g in self.links
         )
 
+    @property
+    def out_rate(self) -> float:
+        """B_out = Σ_g min(L_g^out, Σ_{k behind g} B_k): what the links and tiers can take
+        in per second from HBM (demotions, new units written out)."""
+        return sum(
+            min(g.link_out, sum(self.tiers[k].bandwidth for k in g.tiers)) for g in self.links
+        )
+
     # --- placement rules shared by the simulator, the LP and check() ----------
     @cached_property
     def _home_bounds(self) -> np.ndarray:

@@ -96,6 +96,11 @@ def _covered(steps: int, K: int, diff, lo) -> np.ndarray:
     return out
 
 
+def compiled() -> bool:
+    """True once this process has compiled (or loaded) the pass's kernels."""
+    return all(k.signatures for k in (_reads, _csr, _covered))
+
+
 def too_large(inst: KvInstance) -> str:
     """Why the pass cannot run here ('' when it can): its interval table would exceed
     :data:`MAX_TABLE_BYTES`."""
@@ -121,6 +126,20 @@ def initial_last(inst: KvInstance) -> np.ndarray:
     for layer in range(L):
         last[layer, P:] = n * L + layer
     return last
+
+
+def _short(bytes_: np.ndarray, per_byte: float) -> float:
+    """Seconds the largest prefix shortfall costs (0 when nothing falls short)."""
+    return max(0.0, float(bytes_.max())) * per_byte if len(bytes_) else 0.0
+
+
+def out_room(inst: KvInstance) -> int:
+    """R0: units HBM can still take after prefill (exclusive mode); 0 in inclusive
+    mode, where every new unit is written to its home tier whatever HBM holds."""
+    if inst.mode == "inclusive":
+        return 0
+    held = sum(len(inst.initial_hbm(layer)) for layer in range(inst.layers))
+    return inst.hbm_units - held
 
 
 def reuse_bound(inst: KvInstance, time_limit_s: float | None = None) -> ReuseBound:
@@ -163,8 +182,17 @@ def reuse_bound(inst: KvInstance, time_limit_s: float | None = None) -> ReuseBou
     split = np.maximum(e, np.maximum(D * Bx / (B0 + Bx), W * Bx / B0))  # Ĩ_t
     # reads of steps <= t cross at steps <= t: at least X_t = N_t - Σ_{τ<=t} V_τ of them
     X_t = np.cumsum(R) - np.cumsum(_covered(done, inst.hbm_units, diff, lo))
-    short = s * X_t - np.cumsum(split)  # bytes the split Ĩ leaves uncarried by step t
-    extra = max(0.0, float(short.max())) / Bx if done else 0.0
+    base = np.cumsum(c2[:done])  # Σ_{τ<=t} of bound 2's step times
+    # in: bytes the split Ĩ leaves uncarried by step t, each 1/B_ext more
+    extra = _short(s * X_t - np.cumsum(split), 1.0 / Bx)
+    # out: every step writes a unit to HBM or out; HBM takes R0 more units at most
+    # (inclusive: every new unit is written home), so by step t at least
+    # (t + 1 - R0)^+ units leave over the links, B_out per second at most
+    out_t = s * np.maximum(0.0, np.arange(1, done + 1) - out_room(inst))
+    extra = max(extra, _short(out_t - inst.out_rate * base, 1.0 / inst.out_rate))
+    # both directions share the external tiers' own bandwidth Σ_k B_k
+    Bt = sum(t.bandwidth for t in inst.tiers[1:])
+    extra = max(extra, _short(s * X_t + out_t - Bt * base, 1.0 / Bt))
     X = max(0.0, float(X_t[-1])) if done else 0.0
     value = float(c2[:done].sum()) + extra + float(c2[done:].sum())
     return ReuseBound(value, done, done == T, X, int(R.sum()), time.perf_counter() - t_start)

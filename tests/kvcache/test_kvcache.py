@@ -521,14 +521,21 @@ def test_reuse_bound_by_hand():
     """2 layers, 1 prompt token, HBM holds 1 unit (so none after prefill); both layers
     read token 0 at both decode tokens. Steps 0, 1 must fetch over the link; the reads at
     steps 2 and 3 need HBM over steps 1-2 and 2-3: one unit of HBM, half an interval a
-    step, so at most 1.5 of them hit and 2.5 reads cross a 1 B/s link: 2.5 s, where the
-    capacity bound (one step's read against all of HBM) sees 4/11 s."""
-    inst = make_instance(csr(2, 1, [[0], [0], [0], [0]]), hbm_bytes=1, hbm_bw=10, ext_bw=1, link=1)
-    b = {x.kind: x for x in bounds(inst, "reuse")}
-    assert b["capacity"].value == pytest.approx(4 / 11)
-    assert b["reuse"].value == pytest.approx(2.5) and b["reuse"].reason == ""
-    res = solve(inst)  # one of the two repeat reads can hit at most: 3 crossings
-    assert res.status is Status.OPTIMAL and res.objective >= 3.0 - 1e-9
+    step, so at most 1.5 of them hit and 2.5 reads cross. Out: each step writes a unit
+    and HBM takes one, so 3 units leave over the 1 B/s link: 3 s, where the capacity
+    bound (one step's read against all of HBM) sees 4/11 s. With the external tier at
+    1 B/s as well, its reads and writes share it: 2.5 + 3 B, 5.5 s."""
+    from optkit.kvcache.reuse import reuse_bound
+
+    trace = csr(2, 1, [[0], [0], [0], [0]])
+    for tier_bw, expected, optimum in ((100, 3.0, 4.0), (1, 5.5, 7.0)):
+        inst = make_instance(trace, hbm_bytes=1, hbm_bw=10, ext_bw=tier_bw, link=1)
+        b = {x.kind: x for x in bounds(inst, "reuse")}
+        assert b["capacity"].value == pytest.approx(4 / 11)
+        assert b["reuse"].value == pytest.approx(expected) and b["reuse"].reason == ""
+        assert reuse_bound(inst).crossings == pytest.approx(2.5)
+        res = solve(inst)
+        assert res.status is Status.OPTIMAL and res.objective == pytest.approx(optimum)
 
 
 def test_reuse_bound_streams_and_stops_at_its_limit():
