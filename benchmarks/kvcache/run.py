@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from optkit.costmodel import Setup, builtin_catalog
 from optkit.io import write_csv as io_write_csv
 from optkit.kvcache import (
@@ -32,7 +34,10 @@ from optkit.kvcache import (
     unlimited_hbm,
 )
 from optkit.kvcache.generate import kv_instance
+from optkit.kvcache.policies import _KeepBest
+from optkit.kvcache.simulate import StepView
 from optkit.plot import bound_bars
+from optkit.solvers import SolverOptions
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -250,6 +255,36 @@ GRID_MODELS = (("mha", "llama-2-7b"), ("gqa", "llama-3.1-8b"))
 ONLINE = ("static", "reactive", "page", "heavy-hitter", "balanced")
 
 
+class PopularityOracle(_KeepBest):
+    """A reference, not a policy a user can run: keeps this step's reads first, then
+    the units of highest *true* popularity (the generator's Zipf ranks, rebuilt from
+    the pattern's seed as ``PatternTrace._heavy`` draws them), never the future draws.
+    Any online policy that estimates popularity from what it has seen is at best this
+    good, so the gap from it to Belady is what online placement cannot know."""
+
+    name = "popularity-oracle"
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def reset(self, inst: KvInstance) -> None:
+        n = inst.tokens
+        rng = np.random.default_rng(self.seed)
+        ranks = np.argsort(np.stack([rng.permutation(n) for _ in range(inst.layers)]), axis=1)
+        self.pop = np.log((ranks + 2.0) / (ranks + 1.0))  # P(rank) of zipf_ranks, alpha = 1
+        self.now = np.full((inst.layers, n), -1, dtype=np.int64)
+
+    def on_step(self, view: StepView) -> Any:
+        self.now[view.layer, view.reads] = view.t
+        self.now[view.layer, view.context] = view.t
+        return super().on_step(view)
+
+    def keys(self, view: StepView, units: np.ndarray) -> np.ndarray:
+        read = self.now[view.layer, units] == view.t
+        # reads first, then popularity; residents win ties (no needless swaps)
+        return -self.pop[view.layer, units] - 2.0 * read - 1e-9 * view.hbm[units]
+
+
 def grid_instance(
     platform: str,
     model: str,
@@ -291,6 +326,7 @@ def grid_case(case: tuple[Any, ...]) -> dict[str, Any]:
     platform, kind, model, sparsity, drift, share, seed = case
     inst = grid_instance(platform, model, sparsity, drift, share, seed)
     times = {n: replay(inst, make(n)).total_time for n in POLICIES}
+    popularity = replay(inst, PopularityOracle(seed)).total_time
     t0 = time.perf_counter()
     b = {x.kind: x for x in bounds(inst, "lp", 60.0)}
     bound_s = time.perf_counter() - t0
@@ -308,6 +344,7 @@ def grid_case(case: tuple[Any, ...]) -> dict[str, Any]:
         "tiers": len(inst.tiers),
         "unit_bytes": inst.unit_bytes,
         **{f"{n}_s": times[n] for n in POLICIES},
+        "popularity_oracle_s": popularity,
         **{f"{k}_bound_s": (x.value if x.obtained else None) for k, x in b.items()},
         "bound_wall_s": round(bound_s, 2),
         "best_bound_s": best_bound,
@@ -315,8 +352,86 @@ def grid_case(case: tuple[Any, ...]) -> dict[str, Any]:
         "best_online": online,
         "online_over_bound": times[online] / best_bound,
         "belady_over_bound": times["belady"] / best_bound,
+        "popularity_over_bound": popularity / best_bound,
     }
     return row
+
+
+def grid_cases(models: tuple[tuple[str, str], ...]) -> list[tuple[Any, ...]]:
+    """platform × model × sparsity {0.4, 0.6, 0.8} × drift {0, 10%, 25%} × HBM share
+    {25%, 50%, 75%}; the seed is the case index."""
+    cases: list[tuple[Any, ...]] = []
+    for platform, _, _ in PLATFORMS:
+        for kind, model in models:
+            for sp in (0.4, 0.6, 0.8):
+                for dr in (0.0, 0.1, 0.25):
+                    for sh in (0.25, 0.5, 0.75):
+                        cases.append((platform, kind, model, sp, dr, sh, len(cases)))
+    return cases
+
+
+#: the MILP grid's instance size (layers, prompt, decode) and solve limit
+MILP_GRID = (2, 32, 8)
+MILP_LIMIT_S = 30.0
+
+
+def milp_case(case: tuple[Any, ...]) -> dict[str, Any]:
+    """A small grid point solved by ``solve auto`` (policies, Belady, then the MILP from
+    the best verified plan): where the optimum lies between the bound and the policies."""
+    from optkit.kvcache import solve
+
+    platform, kind, model, sparsity, drift, share, seed = case
+    layers, prompt, decode = MILP_GRID
+    inst = grid_instance(platform, model, sparsity, drift, share, seed, layers, prompt, decode)
+    times = {n: replay(inst, make(n)).total_time for n in POLICIES}
+    popularity = replay(inst, PopularityOracle(seed)).total_time
+    b = {x.kind: x.value for x in bounds(inst, "lp", 60.0) if x.obtained}
+    res = solve(inst, "auto", SolverOptions(time_limit_s=MILP_LIMIT_S))
+    assert res.objective is not None and res.verified
+    best_bound = max(res.bound or 0.0, *b.values())
+    online = min(ONLINE, key=lambda n: times[n])
+    opt = res.objective if res.status.value == "OPTIMAL" else None
+    return {
+        "platform": platform,
+        "attention": kind,
+        "sparsity": sparsity,
+        "drift": drift,
+        "hbm_share": share,
+        "seed": seed,
+        **{f"{n}_s": times[n] for n in POLICIES},
+        "popularity_oracle_s": popularity,
+        **{f"{k}_bound_s": v for k, v in b.items()},
+        "solve_status": res.status.value,
+        "solve_s": res.objective,
+        "solve_bound_s": best_bound,
+        "solve_wall_s": round(res.runtime_s, 2),
+        "best_online": online,
+        "online_over_solve": times[online] / res.objective,
+        "popularity_over_solve": popularity / res.objective,
+        "belady_over_solve": times["belady"] / res.objective,
+        "lp_over_optimum": (b["lp"] / opt) if opt else None,
+        "reuse_over_optimum": (b["reuse"] / opt) if opt else None,
+    }
+
+
+def grid_milp(workers: int) -> None:
+    """The grid at MILP size (:data:`MILP_GRID`, one model: MHA and GQA give the same
+    ratios on the large grid): the optimum beside the bounds and the policies."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    cases = grid_cases(GRID_MODELS[:1])
+    rows = []
+    with ProcessPoolExecutor(workers) as pool:
+        for row in pool.map(milp_case, cases):
+            rows.append(row)
+            print(
+                f"{len(rows):3d}/{len(cases)} {row['platform']:15s} s{row['sparsity']} "
+                f"d{row['drift']} h{row['hbm_share']}: {row['solve_status']} "
+                f"{row['solve_wall_s']} s, online/solve {row['online_over_solve']:.3f}, "
+                f"belady/solve {row['belady_over_solve']:.3f}, lp/opt {row['lp_over_optimum']}",
+                flush=True,
+            )
+    write_csv("grid_milp.csv", rows)
 
 
 def grid(workers: int) -> None:
@@ -325,13 +440,7 @@ def grid(workers: int) -> None:
     seed = case index."""
     from concurrent.futures import ProcessPoolExecutor
 
-    cases = []
-    for platform, _, _ in PLATFORMS:
-        for kind, model in GRID_MODELS:
-            for sp in (0.4, 0.6, 0.8):
-                for dr in (0.0, 0.1, 0.25):
-                    for sh in (0.25, 0.5, 0.75):
-                        cases.append((platform, kind, model, sp, dr, sh, len(cases)))
+    cases = grid_cases(GRID_MODELS)
     with ProcessPoolExecutor(workers) as pool:
         rows = []
         for row in pool.map(grid_case, cases):
@@ -356,10 +465,13 @@ def grid_summary(rows: list[dict[str, Any]] | None = None) -> None:
             rows = list(csv.DictReader(f))
     r = [float(x["online_over_bound"]) for x in rows]
     b = [float(x["belady_over_bound"]) for x in rows]
+    pop = [float(x["popularity_over_bound"]) for x in rows]
     within = sum(v <= 1.10 for v in r)
     print(
         f"best online within 10% of the best bound: {within}/{len(r)}; median ratio "
         f"{statistics.median(r):.3f}, worst {max(r):.3f}; belady median {statistics.median(b):.3f}"
+        f"; popularity oracle {sum(v <= 1.10 for v in pop)} within, median "
+        f"{statistics.median(pop):.3f}"
     )
     for key in (
         "platform",
@@ -384,7 +496,10 @@ def grid_summary(rows: list[dict[str, Any]] | None = None) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("gh200", "drift", "perf", "lp", "grid", "summary", "all"))
+    ap.add_argument(
+        "what",
+        choices=("gh200", "drift", "perf", "lp", "grid", "grid-milp", "summary", "all"),
+    )
     ap.add_argument("--workers", type=int, default=2, help="processes for the grid")
     ap.add_argument("--decode", type=int, default=500, help="decode tokens of the table runs")
     ap.add_argument("--layers", type=int, default=8, help="layers of the table runs")
@@ -399,6 +514,8 @@ def main() -> None:
         lp(60.0)
     if a.what in ("grid", "all"):
         grid(a.workers)
+    if a.what in ("grid-milp", "all"):
+        grid_milp(a.workers)
     if a.what == "summary":
         grid_summary()
     if a.what in ("perf", "all"):
