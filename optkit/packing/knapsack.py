@@ -7,9 +7,11 @@ with arc duals (formulations/binpacking.md, "Branch-and-price", Pricing).
 by dynamic programming over the heights 0..W, types in non-increasing size (the
 height of a state is where the next item starts, so an arc dual is charged on the
 transition that places a type-t item at height h). Copies are split in binary.
-Exact when the table fits ``MAX_TABLE`` cells; otherwise (no arc duals) the same
-program on a grid of step g gives an upper bound κ̄ ≥ κ (sizes rounded down) and
-feasible patterns (sizes rounded up).
+Exact when the table fits ``MAX_TABLE`` cells. Beyond it (no arc duals: the root
+and the dive) a depth-first branch and bound over the types by profit density with
+Dantzig's bound (:func:`_bb`, compiled) is exact when it closes within
+``BB_NODES`` nodes; otherwise the program on a grid of step g gives an upper bound
+κ̄ ≥ κ (sizes rounded down) and feasible patterns (sizes rounded up).
 """
 
 from __future__ import annotations
@@ -18,11 +20,19 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 #: Cells (copy groups x heights) of the exact table; above it the grid is coarsened.
 MAX_TABLE = 30_000_000
 #: Patterns returned per pricing at most (the best at distinct end heights).
 COLUMNS = 8
+
+#: Nodes the branch and bound may visit before the grid takes over (about 10 ns each).
+BB_NODES = 2_000_000
+#: The branch and bound cuts a node whose bound is within 1e-12 of the incumbent (and
+#: floating sums err by less), so the optimum it reports is proven up to this factor,
+#: which ``upper`` carries (a Farley bound over it stays valid).
+BB_TOL = 1e-9
 
 #: Arc duals of one type: {height: dual}.
 ArcDuals = dict[int, float]
@@ -101,6 +111,112 @@ def _dp(
     return value, out
 
 
+@njit(cache=True, error_model="numpy")
+def _bb(
+    profit: np.ndarray,  # > 0, in non-increasing profit / weight
+    weight: np.ndarray,  # >= 1
+    count: np.ndarray,  # >= 1
+    capacity: int,
+    max_nodes: int,
+    keep: int,
+) -> tuple[float, np.ndarray, np.ndarray, int, bool]:
+    """max Σ p_i a_i s.t. Σ w_i a_i ≤ capacity, 0 ≤ a_i ≤ count_i integral, by depth
+    first branch and bound (Horowitz–Sahni / MT1 order): from type i every type takes
+    as many copies as fit (a leaf), then the deepest nonzero count is lowered by one
+    and the types after it are refilled, unless the node's value plus Dantzig's bound
+    on the types after it (greedy, the first that does not fit taken fractionally) is
+    at most the incumbent times (1 + CUT). The bound does not rise when that count
+    falls further (the types after it are no denser), so a cut node drops the type's
+    copies at once. Returns (optimum, the last ``keep`` incumbents as rows, best last,
+    their values (-1: none), nodes, closed: ended within ``max_nodes``)."""
+    cut = 1e-12
+    n = len(profit)
+    a = np.zeros(n, dtype=np.int64)
+    sols = np.zeros((keep, n), dtype=np.int64)
+    vals = np.full(keep, -1.0)
+    found = 0
+    best = 0.0
+    nodes = 0
+    i = 0
+    val = 0.0
+    room = capacity
+    while True:
+        while i < n:  # a leaf: the greedy completion from type i
+            k = min(count[i], room // weight[i])
+            a[i] = k
+            val += k * profit[i]
+            room -= k * weight[i]
+            i += 1
+        nodes += 1
+        if val > best:
+            best = val
+            sols[found % keep, :] = a
+            vals[found % keep] = val
+            found += 1
+        j = n - 1
+        while True:  # the next node: one copy less of the deepest type that can still win
+            while j >= 0 and a[j] == 0:
+                j -= 1
+            if j < 0 or nodes >= max_nodes:
+                order = np.argsort(vals)
+                return best, sols[order], vals[order], nodes, j < 0
+            for t in range(j + 1, n):  # the types after j are refilled
+                if a[t] > 0:
+                    val -= a[t] * profit[t]
+                    room += a[t] * weight[t]
+                    a[t] = 0
+            a[j] -= 1
+            val -= profit[j]
+            room += weight[j]
+            ub = val
+            r = room
+            for t in range(j + 1, n):
+                take = count[t] * weight[t]
+                if take <= r:
+                    ub += count[t] * profit[t]
+                    r -= take
+                else:
+                    ub += profit[t] * (r / weight[t])
+                    break
+            nodes += 1
+            if ub > best * (1.0 + cut):
+                i = j + 1
+                break
+            val -= a[j] * profit[j]  # cut: fewer copies of j cannot win either
+            room += a[j] * weight[j]
+            a[j] = 0
+            j -= 1
+
+
+def _branch_and_bound(
+    profit: np.ndarray,
+    weights: np.ndarray,
+    counts: np.ndarray,
+    capacity: int,
+    columns: int,
+    max_nodes: int,
+) -> Priced | None:
+    """The exact knapsack by :func:`_bb` (no arc duals), or None past ``max_nodes``."""
+    use = np.flatnonzero((profit > 0) & (counts > 0) & (weights <= capacity))
+    if len(use) == 0:
+        return Priced(0.0, [], [], True)
+    p, w = profit[use].astype(np.float64), weights[use].astype(np.int64)
+    c = np.minimum(counts[use], capacity // np.maximum(w, 1)).astype(np.int64)
+    order = np.lexsort((-w, -p / w))  # density first, the larger size on ties
+    best, sols, vals, _, closed = _bb(p[order], w[order], c[order], capacity, max_nodes, columns)
+    if not closed:
+        return None
+    pats = []
+    for row, v in zip(sols[::-1], vals[::-1], strict=True):
+        if v < 0:
+            break
+        a = np.zeros(len(weights), dtype=np.int64)
+        a[use[order]] = row
+        pats.append(a)
+    prices = [path_price(a, profit, weights, None) for a in pats]
+    return Priced(max(best * (1.0 + BB_TOL), 0.0), pats, prices, True)
+
+
 def path(a: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The arcs of pattern ``a`` (``weights`` non-increasing): the type of each item in
     non-increasing size and the height at which it starts."""
@@ -129,10 +245,12 @@ def price(
     arcs: dict[int, ArcDuals] | None = None,
     columns: int = COLUMNS,
     table: int | None = None,
+    bb_nodes: int = BB_NODES,
 ) -> Priced:
     """Price the master's duals (``weights`` non-increasing; ``arcs``: {type: {height:
     dual}} of its branching rows). Exact when the table fits ``table`` cells; beyond
-    it (only without arc duals) a grid bound and patterns from the rounded-up grid."""
+    it (only without arc duals) the branch and bound, exact when it closes within
+    ``bb_nodes`` nodes, else a grid bound and patterns from the rounded-up grid."""
     weights = np.asarray(weights, dtype=np.int64)
     table = MAX_TABLE if table is None else table
     # a type of no profit can still matter with arc duals (it shifts the heights after it)
@@ -147,6 +265,10 @@ def price(
         return Priced(max(value, 0.0), pats, prices, True)
     if arcs:
         raise ValueError("arc duals need the exact table (the grid has no heights)")
+    counts = np.asarray(counts, dtype=np.int64)
+    bb = _branch_and_bound(profit, weights, counts, capacity, columns, bb_nodes)
+    if bb is not None:
+        return bb
     g = math.ceil(cells / table)
     cap = capacity // g
     low = weights // g  # relaxation: every pattern stays feasible

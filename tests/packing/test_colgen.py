@@ -137,10 +137,52 @@ def test_the_grid_bounds_the_knapsack_and_its_patterns_fit(sizes, W, copies):
     d = np.full(len(w), copies, dtype=np.int64)
     profit = w / W  # the LP's duals are proportional to the sizes at the end
     exact = knapsack.price(profit, w, d, W)
-    grid = knapsack.price(profit, w, d, W, table=5_000)
+    grid = knapsack.price(profit, w, d, W, table=5_000, bb_nodes=0)
     assert not grid.exact and exact.exact
     assert grid.upper >= exact.upper * (1 - 1e-12)
     assert all(int(a @ w) <= W and np.all(a <= d) for a in grid.patterns)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 60), st.integers(1, 3)), min_size=1, max_size=7),
+    st.integers(1, 100),
+    st.data(),
+)
+def test_the_branch_and_bound_is_the_table(types, W, data):
+    # past the table (here: a table of one cell) the branch and bound prices without
+    # arc duals: the same optimum as the table, proven (upper >= it, within its 1e-9),
+    # its patterns feasible and priced at most upper, the first at the optimum
+    sizes: dict[int, int] = {}
+    for s, d in types:
+        sizes[s] = sizes.get(s, 0) + d
+    w = np.array(sorted(sizes, reverse=True), dtype=np.int64)
+    d = np.array([sizes[s] for s in w.tolist()], dtype=np.int64)
+    scale = data.draw(st.sampled_from([1e-3, 1.0, 1e3]))
+    profit = scale * np.array(
+        data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(w), max_size=len(w)))
+    )
+    table = knapsack.price(profit, w, d, W)
+    bb = knapsack.price(profit, w, d, W, table=1)
+    assert table.exact and bb.exact
+    assert table.upper <= bb.upper <= table.upper * (1 + 2e-9) + 1e-300
+    assert all(int(a @ w) <= W and np.all(a <= d) for a in bb.patterns)
+    assert all(v <= bb.upper for v in bb.prices)
+    if table.upper > 0:
+        assert bb.prices[0] == pytest.approx(table.upper, rel=1e-9)
+
+
+def test_the_branch_and_bound_hands_over_to_the_grid_past_its_nodes():
+    # strongly correlated profits (p = w + c) on many sizes: the search does not close
+    # in 50 nodes, so the grid's bound (not exact) comes back, still above the optimum
+    rng = np.random.default_rng(3)
+    w = np.sort(rng.integers(100_000, 400_000, 40))[::-1].astype(np.int64)
+    d = np.full(40, 2, dtype=np.int64)
+    profit = (w + 10_000) / 1_000_000
+    few = knapsack.price(profit, w, d, 1_000_000, table=5_000, bb_nodes=50)
+    full = knapsack.price(profit, w, d, 1_000_000, table=5_000)
+    assert full.exact and not few.exact
+    assert few.upper >= full.upper * (1 - 1e-12)
 
 
 def test_lp_bound_is_unit_free():
