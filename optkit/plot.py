@@ -12,13 +12,13 @@ import numpy as np
 from optkit.io import atomic_path
 
 
-def _figure(width: float, height: float, rows: int = 1, **kwargs: Any) -> Any:
+def _figure(width: float, height: float, rows: int = 1, cols: int = 1, **kwargs: Any) -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(rows, 1, figsize=(width, height), **kwargs)
+    return plt.subplots(rows, cols, figsize=(width, height), **kwargs)
 
 
 def _save(fig: Any, path: str | os.PathLike[str]) -> None:
@@ -226,4 +226,42 @@ def curves(
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def share_solved(
+    panels: dict[str, dict[str, Sequence[float | None]]],
+    limit_s: float,
+    path: str | os.PathLike[str],
+    title: str = "",
+) -> None:
+    """Time-to-optimality curves: one panel per instance set, one step line per method,
+    the share of the set proven optimal within t seconds (None: not within the limit)."""
+    import math
+
+    cols = min(4, max(1, len(panels)))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = _figure(3.2 * cols, 2.6 * rows, rows, cols, squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax, (name, series) in zip(flat, panels.items(), strict=False):
+        for label, times in series.items():
+            n = len(times)
+            done = sorted(max(t, 1e-3) for t in times if t is not None)
+            if n == 0:
+                continue
+            xs = [1e-3, *done, limit_s]
+            ys = [0.0, *[(i + 1) / n for i in range(len(done))], len(done) / n]
+            ax.step(xs, ys, where="post", label=f"{label} ({len(done)}/{n})")
+        ax.set_xscale("log")
+        ax.set_xlim(1e-2, limit_s)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="lower right")
+    for ax in flat[len(panels) :]:
+        ax.set_visible(False)
+    fig.supxlabel("seconds")
+    fig.supylabel("share proven optimal")
+    if title:
+        fig.suptitle(title, fontsize=10)
     _save(fig, path)

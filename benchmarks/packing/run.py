@@ -368,12 +368,96 @@ def online() -> None:
     print(f"-> {path}")
 
 
+def _plain_row(task: tuple[str, int, str, float]) -> dict:
+    """One generated instance solved by a plain model: ``cbc`` (the assignment MILP of
+    ``_plain_cbc``) or ``cpsat`` (``exact.cpsat_binpacking`` over FFD's bins, one
+    worker, no bound and no warm start)."""
+    from optkit.packing import BinPackingInstance, classes
+
+    name, seed, model, time_limit = task
+    g = classes.generate(name, seed)
+    inst = BinPackingInstance(float(g.capacity), g.sizes.astype(float))
+    if model == "cbc":
+        got = _plain_cbc(inst, time_limit)
+        status, obj, dt = got["cbc_status"], got["cbc_objective"], got["cbc_runtime_s"]
+    else:
+        upper = int(heuristics.first_fit_decreasing(inst).max() + 1)
+        t0 = time.perf_counter()
+        if inst.n * upper > 2_000_000:
+            status, obj = "too_large", None
+        else:
+            out = exact.cpsat_binpacking(inst, SolverOptions(time_limit), upper)
+            status = out.status
+            obj = check_binpacking(inst, out.plan)[0] if out.plan is not None else None
+        dt = round(time.perf_counter() - t0, 3)
+    if g.optimum is not None and obj is not None:
+        assert obj >= g.optimum - 1e-6, "objective below the optimum"
+    return {
+        "class": name,
+        "seed": seed,
+        "model": model,
+        "status": status,
+        "objective": obj,
+        "runtime_s": dt,
+    }
+
+
+def curves(time_limit: float, per_class: int, workers: int, only: list[str] | None) -> None:
+    """Time-to-optimality per class: ``auto`` (from classes_<limit>s.csv, the same seeds)
+    beside the plain CBC and CP-SAT models run here; CSV and one panel per class."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from optkit.packing import classes
+    from optkit.plot import share_solved
+
+    names = only or list(classes.CLASSES)
+    with open(RESULTS / f"classes_{time_limit:g}s.csv") as f:
+        auto = [r for r in csv.DictReader(f) if int(r["seed"]) < per_class]
+    tasks = [
+        (c, s, m, time_limit) for c in names for s in range(per_class) for m in ("cbc", "cpsat")
+    ]
+    rows = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for row in pool.map(_plain_row, tasks):
+            rows.append(row)
+            print(
+                f"{row['class']:13s} seed {row['seed']:3d} {row['model']:6s} {row['status']:10s} "
+                f"{row['objective']!s:>7} {row['runtime_s']:6.2f}s",
+                flush=True,
+            )
+    _write(f"curves_{time_limit:g}s.csv", rows)
+    panels: dict[str, dict[str, list[float | None]]] = {}
+    for c in names:
+        a = [
+            float(r["wall_s"]) if r["status"] == "OPTIMAL" else None
+            for r in auto
+            if r["class"] == c
+        ]
+        panels[c] = {"optkit auto": a}
+        for m, label in (("cbc", "PuLP + CBC"), ("cpsat", "CP-SAT")):
+            panels[c][label] = [
+                r["runtime_s"] if r["status"] == "optimal" else None
+                for r in rows
+                if r["class"] == c and r["model"] == m
+            ]
+        print(c, {k: f"{sum(t is not None for t in v)}/{len(v)}" for k, v in panels[c].items()})
+    share_solved(
+        panels,
+        time_limit,
+        RESULTS / f"curves_{time_limit:g}s.png",
+        f"proven optimal within t s (limit {time_limit:g} s, {per_class} per class)",
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument(
-        "what", nargs="?", default="all", choices=["scale", "classic", "classes", "online", "all"]
+        "what",
+        nargs="?",
+        default="all",
+        choices=["scale", "classic", "classes", "curves", "online", "all"],
     )
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--limit", type=int, default=None, help="only the first N classic instances")
@@ -391,6 +475,8 @@ def main() -> None:
         classic(a.time_limit, a.limit, not a.no_cbc, a.workers, a.offset)
     if a.what in ("classes", "all"):
         generated(a.time_limit, a.per_class, a.workers, a.classes)
+    if a.what in ("curves", "all"):
+        curves(a.time_limit, min(a.per_class, 10), a.workers, a.classes)
 
 
 if __name__ == "__main__":
