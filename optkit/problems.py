@@ -250,7 +250,8 @@ def solve_row(path: str, inst: Any, res: Result, plan: bool = True) -> dict[str,
 
 def bound_row(path: str, inst: Any, bounds: Sequence[Bound], runtime_s: float) -> dict[str, Any]:
     """The ``optkit bound --json`` contract: the best bound and every one asked for
-    (a bound not obtained says why under ``not_obtained``)."""
+    (a bound not obtained says why under ``not_obtained``; one obtained with a caveat,
+    e.g. a pass stopped at the time limit, says it under ``notes``)."""
     prob = of(inst)
     best = best_bound(bounds, prob.sense)
     return {
@@ -261,6 +262,7 @@ def bound_row(path: str, inst: Any, bounds: Sequence[Bound], runtime_s: float) -
         "bound_kind": best.kind,
         "bounds": {b.kind: _num(b.value) for b in bounds if b.obtained},
         "not_obtained": {b.kind: f"{b.status}: {b.reason}" for b in bounds if not b.obtained},
+        "notes": {b.kind: b.reason for b in bounds if b.obtained and b.reason},
         "runtime_s": round(runtime_s, 6),
     }
 

@@ -145,3 +145,16 @@ def test_a_face_that_lacks_a_room_cannot_be_made():
 
     with pytest.raises(TypeError, match="plan_type"):
         NoPlan()
+
+
+def test_bound_row_says_why_a_bound_is_missing_and_what_a_partial_one_covers():
+    from optkit.result import Bound
+
+    inst = read_instance(ROOT / "instances" / "packing" / "N1C1W4_I.json")
+    partial = Bound(3.0, "reuse", reason="time limit: the first 10 of 20 steps")
+    row = problems.bound_row(
+        "x.json", inst, [partial, Bound.missing("lp", "too_large", "big")], 0.1
+    )
+    assert row["bound"] == 3.0 and row["bound_kind"] == "reuse"
+    assert row["notes"] == {"reuse": "time limit: the first 10 of 20 steps"}
+    assert row["not_obtained"] == {"lp": "too_large: big"}

@@ -273,6 +273,7 @@ def bound(
             f"{inst.name or path}: {k} not obtained ({why})"
             for k, why in row["not_obtained"].items()
         ]
+        missing += [f"{inst.name or path}: {k}: {why}" for k, why in row["notes"].items()]
     if not json_out:
         out.print(table)
         for line in missing:

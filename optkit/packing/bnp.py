@@ -3,8 +3,9 @@ binpacking.md, "Branch-and-price"): column generation at every node
 (:class:`optkit.packing.colgen.Master`), branching on the arc flows of the columns,
 best-bound order, and a dive with limited discrepancy as the primal heuristic.
 
-Sizes and capacity are integers. The tree needs the exact pricing table (the arc duals
-have no image on the pricing grid); above it only the root bound and the dive run.
+Sizes and capacity are integers. The tree needs the exact pricing table (its arc duals
+are charged per height); above it only the root bound and the dive run, their pricing
+exact by branch and bound (:mod:`optkit.packing.knapsack`) where that closes.
 """
 
 from __future__ import annotations
