@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -416,6 +417,9 @@ def arcflow_binpacking(
 #: about 2 s of it, more than 15% of a 10 s limit leaves).
 PATTERN_SHARE = 0.15
 PATTERN_MIN_S = 5.0
+#: Share of the time left that bnp's arc-flow LP dive may take (compressed graphs of at
+#: most ``colgen.ARCFLOW_MAX_ARCS`` arcs only: there its LPs are fast).
+ARCFLOW_DIVE_SHARE = 0.4
 
 
 def bnp_binpacking(
@@ -429,7 +433,10 @@ def bnp_binpacking(
     root LP, the dive at its bound, then the tree while a gap remains. First, with
     ``PATTERN_SHARE`` of the time (at least ``PATTERN_MIN_S``), the low-waste pattern
     model at the bound (it settles perfect packings, Falkenauer T, faster than the
-    dive)."""
+    dive); then, where the compressed arc-flow graph is small, the arc-flow LP dive at
+    the bound (``ARCFLOW_DIVE_SHARE`` of what is left: it finds Falkenauer T501's
+    packings that the pattern model and the master's dive miss)."""
+    from optkit.packing import colgen
     from optkit.packing.bnp import branch_and_price
     from optkit.packing.patterns import pattern_packing
 
@@ -446,6 +453,24 @@ def bnp_binpacking(
             return ExactOutcome(pat.plan, float(K), "optimal", "highs", "low-waste patterns")
         if pat.infeasible:
             K += 1
+        graph = None
+        if len(np.unique(sizes)) * W <= colgen.ARCFLOW_BUILD_CELLS:
+            with suppress(arcflow.GraphTooLarge):
+                graph = arcflow.build_graph(sizes, W)
+        if graph is not None and graph.n_arcs <= colgen.ARCFLOW_MAX_ARCS and not clock.expired():
+            left = clock.left()
+            got = dive(
+                sizes,
+                W,
+                K,
+                graph=graph,
+                time_limit_s=None if left is None else ARCFLOW_DIVE_SHARE * left,
+            )
+            say(f"arc-flow LP dive at {K}: {'found' if got.plan is not None else 'none'}")
+            if got.plan is not None:
+                return ExactOutcome(got.plan, float(K), "optimal", "highs", "arc-flow LP dive")
+            if got.refuted and got.lp_value is not None:  # its LP is above K: a bound
+                K = max(K, math.ceil(got.lp_value - 1e-6))
     out = branch_and_price(sizes, W, clock.left(), incumbent=warm, lower=K, log=say)
     note = f"{out.nodes} nodes" + (f"; {out.note}" if out.note else "")
     return ExactOutcome(out.plan, float(out.bound), out.status, "highs", note)
