@@ -241,7 +241,7 @@ def share_solved(
 
     cols = min(4, max(1, len(panels)))
     rows = math.ceil(len(panels) / cols)
-    fig, axes = _figure(3.2 * cols, 2.6 * rows, rows, cols, squeeze=False)
+    fig, axes = _figure(3.2 * cols, 2.6 * rows, rows, cols, squeeze=False, layout="constrained")
     flat = [ax for row in axes for ax in row]
     for ax, (name, series) in zip(flat, panels.items(), strict=False):
         for label, times in series.items():

@@ -402,9 +402,12 @@ def _plain_row(task: tuple[str, int, str, float]) -> dict:
     }
 
 
-def curves(time_limit: float, per_class: int, workers: int, only: list[str] | None) -> None:
+def curves(
+    time_limit: float, per_class: int, workers: int, only: list[str] | None, reuse: bool = False
+) -> None:
     """Time-to-optimality per class: ``auto`` (from classes_<limit>s.csv, the same seeds)
-    beside the plain CBC and CP-SAT models run here; CSV and one panel per class."""
+    beside the plain CBC and CP-SAT models run here (``reuse``: read from the last
+    curves_<limit>s.csv instead); CSV and one panel per class."""
     from concurrent.futures import ProcessPoolExecutor
 
     from optkit.packing import classes
@@ -416,7 +419,14 @@ def curves(time_limit: float, per_class: int, workers: int, only: list[str] | No
     tasks = [
         (c, s, m, time_limit) for c in names for s in range(per_class) for m in ("cbc", "cpsat")
     ]
-    rows = []
+    rows: list[dict] = []
+    if reuse:
+        with open(RESULTS / f"curves_{time_limit:g}s.csv") as f:
+            rows = [
+                {**r, "seed": int(r["seed"]), "runtime_s": float(r["runtime_s"])}
+                for r in csv.DictReader(f)
+            ]
+        tasks = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for row in pool.map(_plain_row, tasks):
             rows.append(row)
@@ -425,7 +435,8 @@ def curves(time_limit: float, per_class: int, workers: int, only: list[str] | No
                 f"{row['objective']!s:>7} {row['runtime_s']:6.2f}s",
                 flush=True,
             )
-    _write(f"curves_{time_limit:g}s.csv", rows)
+    if not reuse:
+        _write(f"curves_{time_limit:g}s.csv", rows)
     panels: dict[str, dict[str, list[float | None]]] = {}
     for c in names:
         a = [
@@ -438,7 +449,7 @@ def curves(time_limit: float, per_class: int, workers: int, only: list[str] | No
             panels[c][label] = [
                 r["runtime_s"] if r["status"] == "optimal" else None
                 for r in rows
-                if r["class"] == c and r["model"] == m
+                if r["class"] == c and r["model"] == m and r["seed"] < per_class
             ]
         print(c, {k: f"{sum(t is not None for t in v)}/{len(v)}" for k, v in panels[c].items()})
     share_solved(
@@ -466,6 +477,7 @@ def main() -> None:
     ap.add_argument("--offset", type=int, default=0, help="skip the first N classic instances")
     ap.add_argument("--per-class", type=int, default=20, help="generated instances per class")
     ap.add_argument("--classes", nargs="*", default=None, help="only these generated classes")
+    ap.add_argument("--reuse", action="store_true", help="curves: plot the last CBC/CP-SAT runs")
     a = ap.parse_args()
     if a.what in ("scale", "all"):
         scale()
@@ -476,7 +488,7 @@ def main() -> None:
     if a.what in ("classes", "all"):
         generated(a.time_limit, a.per_class, a.workers, a.classes)
     if a.what in ("curves", "all"):
-        curves(a.time_limit, min(a.per_class, 10), a.workers, a.classes)
+        curves(a.time_limit, min(a.per_class, 10), a.workers, a.classes, a.reuse)
 
 
 if __name__ == "__main__":

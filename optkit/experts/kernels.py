@@ -348,8 +348,14 @@ def forecast_score(f, n, u, c):
     """-(expected steps to u's next use): d + L·(1 − p)/p0 (the farthest goes first).
     f = (trials, used, last_tok, meta=[L, E], layer_of, ex): ``ex[st, l]`` the cached
     L·(1 − p_st)/p0 of layer l."""
-    last_tok, L, lay_of, ex = f[2], f[3][0], f[4], f[5]
-    i, l0 = n // L, n % L
+    L = f[3][0]
+    return _forecast_at(f[2], L, f[4], f[5], n // L, n % L, u)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _forecast_at(last_tok, L, lay_of, ex, i, l0, u):
+    """forecast_score of unit ``u`` at token ``i``, layer ``l0`` (taken once per step by
+    the callers that score many units)."""
     lay = lay_of[u]
     d = lay - l0
     nxt = i
@@ -368,15 +374,7 @@ def forecast_scores(f, n, c):
     hl, sc = c[4], c[8]
     i, l0 = n // L, n % L
     for j in range(c[6][0]):
-        u = hl[j]
-        lay = lay_of[u]
-        d = lay - l0
-        nxt = i
-        if d <= 0:
-            d += L
-            nxt += 1
-        st = 1 if last_tok[u] == nxt - 1 else 0
-        sc[j] = -(d + ex[st, lay])
+        sc[j] = _forecast_at(last_tok, L, lay_of, ex, i, l0, hl[j])
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -389,14 +387,7 @@ def forecast_victim(f, n, c, need):
     best, best_s = -1, INF
     for j in range(c[6][0]):
         u = held_l[j]
-        lay = lay_of[u]
-        d = lay - l0
-        nxt = i
-        if d <= 0:
-            d += L
-            nxt += 1
-        st = 1 if last_tok[u] == nxt - 1 else 0
-        s = -(d + ex[st, lay])
+        s = _forecast_at(last_tok, L, lay_of, ex, i, l0, u)
         if not (s < best_s or (s == best_s and s < INF and u < best)):
             continue
         if arrive[u] > now or _member(u, need):
