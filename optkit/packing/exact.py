@@ -417,9 +417,12 @@ def arcflow_binpacking(
 #: about 2 s of it, more than 15% of a 10 s limit leaves).
 PATTERN_SHARE = 0.15
 PATTERN_MIN_S = 5.0
-#: Share of the time left that bnp's arc-flow LP dive may take (compressed graphs of at
-#: most ``colgen.ARCFLOW_MAX_ARCS`` arcs only: there its LPs are fast).
+#: Share of the time left that bnp's arc-flow LP dive may take, on compressed graphs of
+#: at most ``ARCFLOW_DIVE_ARCS`` arcs (its LPs re-solve in well under 0.1 s there):
+#: Falkenauer T501 (17-22k arcs) gets its packing in 1-3 s; on AI-style n = 202
+#: (41-48k arcs) the dive took 4 s of a 10 s limit and found none (7 -> 2 of 20 solved).
 ARCFLOW_DIVE_SHARE = 0.4
+ARCFLOW_DIVE_ARCS = 30_000
 
 
 def bnp_binpacking(
@@ -457,7 +460,7 @@ def bnp_binpacking(
         if len(np.unique(sizes)) * W <= colgen.ARCFLOW_BUILD_CELLS:
             with suppress(arcflow.GraphTooLarge):
                 graph = arcflow.build_graph(sizes, W)
-        if graph is not None and graph.n_arcs <= colgen.ARCFLOW_MAX_ARCS and not clock.expired():
+        if graph is not None and graph.n_arcs <= ARCFLOW_DIVE_ARCS and not clock.expired():
             left = clock.left()
             got = dive(
                 sizes,
