@@ -264,7 +264,7 @@ class Master:
     def _farley(self, duals: Duals) -> tuple[knapsack.Priced, float]:
         """The pricing of ``duals`` and Farley's bound from them."""
         pi, y, obj = duals
-        got = knapsack.price(pi, self.w, self.d, self.W, self._arc_duals(y) or None)
+        got = knapsack.price(pi, self.w, self.d, self.W, self._arc_duals(y) or None, floor=1.0)
         return got, obj / max(got.upper, 1.0)
 
     def _solution(

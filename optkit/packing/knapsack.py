@@ -119,33 +119,45 @@ def _bb(
     capacity: int,
     max_nodes: int,
     keep: int,
+    floor: float,
 ) -> tuple[float, np.ndarray, np.ndarray, int, bool]:
     """max Σ p_i a_i s.t. Σ w_i a_i ≤ capacity, 0 ≤ a_i ≤ count_i integral, by depth
     first branch and bound (Horowitz–Sahni / MT1 order): from type i every type takes
     as many copies as fit (a leaf), then the deepest nonzero count is lowered by one
     and the types after it are refilled, unless the node's value plus Dantzig's bound
     on the types after it (greedy, the first that does not fit taken fractionally) is
-    at most the incumbent times (1 + CUT). The bound does not rise when that count
+    at most the incumbent (at first ``floor``: nothing priced at most that is wanted)
+    times (1 + CUT). The bound does not rise when that count
     falls further (the types after it are no denser), so a cut node drops the type's
-    copies at once. Returns (optimum, the last ``keep`` incumbents as rows, best last,
-    their values (-1: none), nodes, closed: ended within ``max_nodes``)."""
+    copies at once. Returns (max(optimum, floor), the last ``keep`` incumbents above
+    ``floor`` as rows, best last, their values (-1: none), nodes, closed: ended within
+    ``max_nodes``)."""
     cut = 1e-12
     n = len(profit)
     a = np.zeros(n, dtype=np.int64)
     sols = np.zeros((keep, n), dtype=np.int64)
     vals = np.full(keep, -1.0)
+    lightest = np.empty(n + 1, dtype=np.int64)  # lightest[i]: min weight of types i..n-1
+    lightest[n] = capacity + 1
+    for t in range(n - 1, -1, -1):
+        lightest[t] = min(lightest[t + 1], weight[t])
+    stack = np.empty(n, dtype=np.int64)  # the types with a[t] > 0, in order
+    top = 0
     found = 0
-    best = 0.0
+    best = max(floor, 0.0)
     nodes = 0
     i = 0
     val = 0.0
     room = capacity
     while True:
-        while i < n:  # a leaf: the greedy completion from type i
+        while i < n and room >= lightest[i]:  # a leaf: the greedy completion from type i
             k = min(count[i], room // weight[i])
-            a[i] = k
-            val += k * profit[i]
-            room -= k * weight[i]
+            if k > 0:
+                a[i] = k
+                val += k * profit[i]
+                room -= k * weight[i]
+                stack[top] = i
+                top += 1
             i += 1
         nodes += 1
         if val > best:
@@ -153,24 +165,17 @@ def _bb(
             sols[found % keep, :] = a
             vals[found % keep] = val
             found += 1
-        j = n - 1
         while True:  # the next node: one copy less of the deepest type that can still win
-            while j >= 0 and a[j] == 0:
-                j -= 1
-            if j < 0 or nodes >= max_nodes:
+            if top == 0 or nodes >= max_nodes:
                 order = np.argsort(vals)
-                return best, sols[order], vals[order], nodes, j < 0
-            for t in range(j + 1, n):  # the types after j are refilled
-                if a[t] > 0:
-                    val -= a[t] * profit[t]
-                    room += a[t] * weight[t]
-                    a[t] = 0
+                return best, sols[order], vals[order], nodes, top == 0
+            j = stack[top - 1]  # the deepest nonzero type: none after it is set
             a[j] -= 1
             val -= profit[j]
             room += weight[j]
             ub = val
             r = room
-            for t in range(j + 1, n):
+            for t in range(j + 1, n):  # the LP itself (a cut relies on its concavity)
                 take = count[t] * weight[t]
                 if take <= r:
                     ub += count[t] * profit[t]
@@ -179,13 +184,16 @@ def _bb(
                     ub += profit[t] * (r / weight[t])
                     break
             nodes += 1
+            if a[j] == 0:
+                top -= 1
             if ub > best * (1.0 + cut):
                 i = j + 1
                 break
             val -= a[j] * profit[j]  # cut: fewer copies of j cannot win either
             room += a[j] * weight[j]
-            a[j] = 0
-            j -= 1
+            if a[j] > 0:
+                a[j] = 0
+                top -= 1
 
 
 def _branch_and_bound(
@@ -195,15 +203,19 @@ def _branch_and_bound(
     capacity: int,
     columns: int,
     max_nodes: int,
+    floor: float = 0.0,
 ) -> Priced | None:
-    """The exact knapsack by :func:`_bb` (no arc duals), or None past ``max_nodes``."""
+    """The exact knapsack by :func:`_bb` (no arc duals), or None past ``max_nodes``;
+    ``upper`` is max(κ, floor) (patterns priced at most ``floor`` are not looked for)."""
     use = np.flatnonzero((profit > 0) & (counts > 0) & (weights <= capacity))
     if len(use) == 0:
         return Priced(0.0, [], [], True)
     p, w = profit[use].astype(np.float64), weights[use].astype(np.int64)
     c = np.minimum(counts[use], capacity // np.maximum(w, 1)).astype(np.int64)
     order = np.lexsort((-w, -p / w))  # density first, the larger size on ties
-    best, sols, vals, _, closed = _bb(p[order], w[order], c[order], capacity, max_nodes, columns)
+    best, sols, vals, _, closed = _bb(
+        p[order], w[order], c[order], capacity, max_nodes, columns, floor
+    )
     if not closed:
         return None
     pats = []
@@ -246,11 +258,15 @@ def price(
     columns: int = COLUMNS,
     table: int | None = None,
     bb_nodes: int = BB_NODES,
+    floor: float = 0.0,
 ) -> Priced:
     """Price the master's duals (``weights`` non-increasing; ``arcs``: {type: {height:
     dual}} of its branching rows). Exact when the table fits ``table`` cells; beyond
     it (only without arc duals) the branch and bound, exact when it closes within
-    ``bb_nodes`` nodes, else a grid bound and patterns from the rounded-up grid."""
+    ``bb_nodes`` nodes, else a grid bound and patterns from the rounded-up grid.
+    ``floor``: the caller needs no pattern priced at most this and takes
+    max(upper, floor) for κ (Farley's bound divides by max(κ̄, 1)): the branch and bound
+    starts its incumbent there; the table ignores it."""
     weights = np.asarray(weights, dtype=np.int64)
     table = MAX_TABLE if table is None else table
     # a type of no profit can still matter with arc duals (it shifts the heights after it)
@@ -266,7 +282,7 @@ def price(
     if arcs:
         raise ValueError("arc duals need the exact table (the grid has no heights)")
     counts = np.asarray(counts, dtype=np.int64)
-    bb = _branch_and_bound(profit, weights, counts, capacity, columns, bb_nodes)
+    bb = _branch_and_bound(profit, weights, counts, capacity, columns, bb_nodes, floor)
     if bb is not None:
         return bb
     g = math.ceil(cells / table)

@@ -170,6 +170,14 @@ def test_the_branch_and_bound_is_the_table(types, W, data):
     assert all(v <= bb.upper for v in bb.prices)
     if table.upper > 0:
         assert bb.prices[0] == pytest.approx(table.upper, rel=1e-9)
+    # with a floor (column generation's 1): max(optimum, floor), only patterns above it
+    floor = data.draw(st.sampled_from([0.5, 1.0, 2.0])) * scale
+    fl = knapsack.price(profit, w, d, W, table=1, floor=floor)
+    want = max(table.upper, floor)
+    assert want <= max(fl.upper, floor) <= want * (1 + 2e-9)
+    assert all(v > floor for v in fl.prices)
+    if table.upper > floor * (1 + 1e-9):
+        assert fl.prices[0] == pytest.approx(table.upper, rel=1e-9)
 
 
 def test_the_branch_and_bound_hands_over_to_the_grid_past_its_nodes():
@@ -212,3 +220,20 @@ def test_a_forbidden_arc_and_a_forced_arc():
     assert m.arc_flows(got.values)[forced] >= 2.0 - 1e-9
     # the bound stays below the best packing that obeys the row: 5+4, 5+4, 3+3 = 3 bins
     assert got.bound.lower <= 3.0 + 1e-9
+
+
+def test_the_branch_and_bound_is_the_table_on_many_types():
+    # up to 40 types, profits near the LP's (proportional to the sizes, scaled): where
+    # the cuts matter; a bound that is not the LP's would cut an optimum (seen: 1.0907
+    # for 1.0936 with a truncated bound)
+    rng = np.random.default_rng(1)
+    for _ in range(600):
+        n, W = int(rng.integers(1, 40)), int(rng.integers(10, 400))
+        w = np.sort(rng.integers(1, W + 1, n))[::-1].astype(np.int64)
+        d = rng.integers(1, 5, n).astype(np.int64)
+        p = rng.random(n) * w / W * rng.choice([0.5, 1.2, 3.0])
+        table = knapsack.price(p, w, d, W)
+        for floor in (0.0, 1.0):
+            bb = knapsack.price(p, w, d, W, table=1, floor=floor)
+            want = max(table.upper, floor)
+            assert want * (1 - 1e-12) <= max(bb.upper, floor) <= want * (1 + 3e-9)
