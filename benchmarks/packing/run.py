@@ -243,6 +243,21 @@ def _summary(rows: list[dict], time_limit: float, with_cbc: bool) -> None:
         )
 
 
+def _pooled(fn, tasks: list, workers: int, line, each=None) -> list[dict]:  # type: ignore[no-untyped-def]
+    """``fn`` over ``tasks`` in ``workers`` processes, in order: each row printed by
+    ``line(row)`` as it comes, then ``each(rows so far)`` (e.g. a CSV kept current)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    rows: list[dict] = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for row in pool.map(fn, tasks):
+            rows.append(row)
+            print(line(row), flush=True)
+            if each is not None:
+                each(rows)
+    return rows
+
+
 def _class_row(task: tuple[str, int, float]) -> dict:
     from optkit.packing import BinPackingInstance, classes
 
@@ -276,23 +291,21 @@ def generated(
 ) -> None:
     """auto on ``per_class`` fresh instances of every class of optkit.packing.classes
     (seeds 0..per_class-1, parameters cycling with the seed)."""
-    from concurrent.futures import ProcessPoolExecutor
-
     from optkit.packing import classes
 
     names = only or list(classes.CLASSES)
     out_name = f"classes_{time_limit:g}s.csv"
     tasks = [(c, s, time_limit) for c in names for s in range(per_class)]
-    rows = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for row in pool.map(_class_row, tasks):
-            rows.append(row)
-            print(
-                f"{row['class']:13s} seed {row['seed']:3d} n {row['n']:5d} {row['status']:8s} "
-                f"{row['objective']!s:>7} bound {row['bound']!s:>7} {row['wall_s']:6.2f}s",
-                flush=True,
-            )
-            _write(out_name, rows)
+    rows = _pooled(
+        _class_row,
+        tasks,
+        workers,
+        lambda row: (
+            f"{row['class']:13s} seed {row['seed']:3d} n {row['n']:5d} {row['status']:8s} "
+            f"{row['objective']!s:>7} bound {row['bound']!s:>7} {row['wall_s']:6.2f}s"
+        ),
+        lambda done: _write(out_name, done),
+    )
     print(f"\nauto, {time_limit:g} s, {per_class} per class:")
     for c in names:
         rs = [r for r in rows if r["class"] == c]
@@ -408,8 +421,6 @@ def curves(
     """Time-to-optimality per class: ``auto`` (from classes_<limit>s.csv, the same seeds)
     beside the plain CBC and CP-SAT models run here (``reuse``: read from the last
     curves_<limit>s.csv instead); CSV and one panel per class."""
-    from concurrent.futures import ProcessPoolExecutor
-
     from optkit.packing import classes
     from optkit.plot import share_solved
 
@@ -419,23 +430,22 @@ def curves(
     tasks = [
         (c, s, m, time_limit) for c in names for s in range(per_class) for m in ("cbc", "cpsat")
     ]
-    rows: list[dict] = []
     if reuse:
         with open(RESULTS / f"curves_{time_limit:g}s.csv") as f:
             rows = [
                 {**r, "seed": int(r["seed"]), "runtime_s": float(r["runtime_s"])}
                 for r in csv.DictReader(f)
             ]
-        tasks = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for row in pool.map(_plain_row, tasks):
-            rows.append(row)
-            print(
-                f"{row['class']:13s} seed {row['seed']:3d} {row['model']:6s} {row['status']:10s} "
-                f"{row['objective']!s:>7} {row['runtime_s']:6.2f}s",
-                flush=True,
-            )
-    if not reuse:
+    else:
+        rows = _pooled(
+            _plain_row,
+            tasks,
+            workers,
+            lambda row: (
+                f"{row['class']:13s} seed {row['seed']:3d} {row['model']:6s} "
+                f"{row['status']:10s} {row['objective']!s:>7} {row['runtime_s']:6.2f}s"
+            ),
+        )
         _write(f"curves_{time_limit:g}s.csv", rows)
     panels: dict[str, dict[str, list[float | None]]] = {}
     for c in names:
