@@ -60,10 +60,19 @@ def _groups(counts: np.ndarray, weights: np.ndarray, capacity: int, use: np.ndar
     return out
 
 
+def _group_count(counts: np.ndarray, weights: np.ndarray, capacity: int, use: np.ndarray) -> int:
+    """len(_groups(...)) without building them: a count c splits into c.bit_length()
+    groups (1, 2, 4, …, the rest)."""
+    c = np.asarray(counts, dtype=np.int64)[use]
+    w = np.asarray(weights, dtype=np.int64)[use]
+    left = np.where(w == 0, c, np.minimum(c, capacity // np.maximum(w, 1)))
+    return sum(int(x).bit_length() for x in left.tolist())
+
+
 def table_cells(counts: np.ndarray, weights: np.ndarray, capacity: int) -> int:
     """Cells of the exact table when every type can be used (copy groups x heights)."""
     use = np.asarray(counts) > 0
-    return len(_groups(counts, weights, capacity, use)) * (capacity + 1)
+    return _group_count(counts, weights, capacity, use) * (capacity + 1)
 
 
 def _dp(
@@ -271,11 +280,12 @@ def price(
     table = MAX_TABLE if table is None else table
     # a type of no profit can still matter with arc duals (it shifts the heights after it)
     use = ((profit > 0) | bool(arcs)) & (counts > 0)
-    groups = _groups(counts, weights, capacity, use)
-    if not groups:
+    ngroups = _group_count(counts, weights, capacity, use)
+    if ngroups == 0:
         return Priced(0.0, [], [], True)
-    cells = len(groups) * (capacity + 1)
+    cells = ngroups * (capacity + 1)
     if cells <= table:
+        groups = _groups(counts, weights, capacity, use)
         value, pats = _dp(profit, weights, groups, capacity, arcs, columns)
         prices = [path_price(a, profit, weights, arcs) for a in pats]
         return Priced(max(value, 0.0), pats, prices, True)

@@ -237,3 +237,11 @@ def test_the_branch_and_bound_is_the_table_on_many_types():
             bb = knapsack.price(p, w, d, W, table=1, floor=floor)
             want = max(table.upper, floor)
             assert want * (1 - 1e-12) <= max(bb.upper, floor) <= want * (1 + 3e-9)
+
+
+def test_the_table_size_is_counted_without_building_it():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n, W = int(rng.integers(1, 30)), int(rng.integers(1, 1000))
+        w, c, use = rng.integers(0, W + 1, n), rng.integers(0, 40, n), rng.random(n) < 0.8
+        assert knapsack._group_count(c, w, W, use) == len(knapsack._groups(c, w, W, use))
