@@ -257,22 +257,20 @@ ONLINE = ("static", "reactive", "page", "heavy-hitter", "balanced")
 
 class PopularityOracle(_KeepBest):
     """A reference, not a policy a user can run: keeps this step's reads first, then
-    the units of highest *true* popularity (the generator's Zipf ranks, rebuilt from
-    the pattern's seed as ``PatternTrace._heavy`` draws them), never the future draws.
-    Any online policy that estimates popularity from what it has seen is at best this
-    good, so the gap from it to Belady is what online placement cannot know."""
+    the units of highest *true* popularity (``PatternTrace.popularity``: the
+    generator's Zipf law over its ranking), never the future draws. Any online policy
+    that estimates popularity from what it has seen is at best this good, so the gap
+    from it to Belady is what online placement cannot know."""
 
     name = "popularity-oracle"
 
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
+    def __init__(self, trace: PatternTrace) -> None:
+        self.trace = trace
 
     def reset(self, inst: KvInstance) -> None:
-        n = inst.tokens
-        rng = np.random.default_rng(self.seed)
-        ranks = np.argsort(np.stack([rng.permutation(n) for _ in range(inst.layers)]), axis=1)
-        self.pop = np.log((ranks + 2.0) / (ranks + 1.0))  # P(rank) of zipf_ranks, alpha = 1
-        self.now = np.full((inst.layers, n), -1, dtype=np.int64)
+        tokens = np.arange(inst.tokens) // self.trace.pattern.block
+        self.pop = self.trace.popularity()[:, tokens]
+        self.now = np.full((inst.layers, inst.tokens), -1, dtype=np.int64)
 
     def on_step(self, view: StepView) -> Any:
         self.now[view.layer, view.reads] = view.t
@@ -281,8 +279,22 @@ class PopularityOracle(_KeepBest):
 
     def keys(self, view: StepView, units: np.ndarray) -> np.ndarray:
         read = self.now[view.layer, units] == view.t
-        # reads first, then popularity; residents win ties (no needless swaps)
-        return -self.pop[view.layer, units] - 2.0 * read - 1e-9 * view.hbm[units]
+        # reads first (popularity <= 1), then popularity; a resident wins a tie by a
+        # relative margin far below the gap between two ranks
+        pop = self.pop[view.layer, units] * (1.0 + 1e-12 * view.hbm[units])
+        return -pop - 2.0 * read
+
+
+def grid_pattern(sparsity: float, drift: float, seed: int) -> Pattern:
+    """The grid's trace pattern: heavy-hitter, sinks 2, window 8."""
+    return Pattern("heavy-hitter", sparsity=sparsity, sinks=2, window=8, drift=drift, seed=seed)
+
+
+def popularity_oracle(inst: KvInstance, sparsity: float, drift: float, seed: int) -> Any:
+    """The popularity reference for a grid instance (its trace is materialised)."""
+    return PopularityOracle(
+        PatternTrace(grid_pattern(sparsity, drift, seed), inst.layers, inst.prompt, inst.decode)
+    )
 
 
 def grid_instance(
@@ -300,7 +312,7 @@ def grid_instance(
     its layers, HBM holding ``share`` of the final KV, a heavy-hitter trace (sinks 2,
     window 8) of the given sparsity and drift, materialised."""
     _, hw, host = next(p for p in PLATFORMS if p[0] == platform)
-    pattern = Pattern("heavy-hitter", sparsity=sparsity, sinks=2, window=8, drift=drift, seed=seed)
+    pattern = grid_pattern(sparsity, drift, seed)
     full = kv_instance(
         CAT.get_model(model),
         CAT.get_hardware(hw),
@@ -326,7 +338,7 @@ def grid_case(case: tuple[Any, ...]) -> dict[str, Any]:
     platform, kind, model, sparsity, drift, share, seed = case
     inst = grid_instance(platform, model, sparsity, drift, share, seed)
     times = {n: replay(inst, make(n)).total_time for n in POLICIES}
-    popularity = replay(inst, PopularityOracle(seed)).total_time
+    popularity = replay(inst, popularity_oracle(inst, sparsity, drift, seed)).total_time
     t0 = time.perf_counter()
     b = {x.kind: x for x in bounds(inst, "lp", 60.0)}
     bound_s = time.perf_counter() - t0
@@ -384,7 +396,7 @@ def milp_case(case: tuple[Any, ...]) -> dict[str, Any]:
     layers, prompt, decode = MILP_GRID
     inst = grid_instance(platform, model, sparsity, drift, share, seed, layers, prompt, decode)
     times = {n: replay(inst, make(n)).total_time for n in POLICIES}
-    popularity = replay(inst, PopularityOracle(seed)).total_time
+    popularity = replay(inst, popularity_oracle(inst, sparsity, drift, seed)).total_time
     b = {x.kind: x.value for x in bounds(inst, "lp", 60.0) if x.obtained}
     res = solve(inst, "auto", SolverOptions(time_limit_s=MILP_LIMIT_S))
     assert res.objective is not None and res.verified

@@ -139,9 +139,8 @@ class PatternTrace(Trace):
         """
         p, g, L = self.pattern, self.pattern.block, self.layers
         rng = np.random.default_rng(p.seed)
-        nmax = -(-(self.prompt + self.decode) // g)
-        # Popularity: Zipf-like in a per-layer random rank over every block that will exist.
-        rank_to_block = np.stack([rng.permutation(nmax) for _ in range(L)]).astype(np.int32)
+        nmax = self._blocks_total()
+        rank_to_block = self._ranking(rng)
         block_to_rank = np.argsort(rank_to_block, axis=1).astype(np.int32)
         taken = np.zeros((L, nmax), dtype=bool)  # membership by rank: draws test it cache-hot
         member = np.zeros((L, nmax), dtype=bool)  # the heavy set
@@ -195,6 +194,23 @@ class PatternTrace(Trace):
                     yield toks[toks < c]
             ws_prev = ws
 
+    def _blocks_total(self) -> int:
+        return -(-(self.prompt + self.decode) // self.pattern.block)
+
+    def _ranking(self, rng: np.random.Generator) -> np.ndarray:
+        """(layers, blocks) rank → block: the per-layer random ranking that popularity
+        follows, the generator's first draws."""
+        n = self._blocks_total()
+        return np.stack([rng.permutation(n) for _ in range(self.layers)]).astype(np.int32)
+
+    def popularity(self) -> np.ndarray:
+        """(layers, blocks): the probability that one Zipf draw of the generator picks
+        each block (before it skips taken ones) — what an online policy could at best
+        estimate from the reads it has seen (``heavy-hitter`` and ``page`` kinds)."""
+        n = self._blocks_total()
+        block_to_rank = np.argsort(self._ranking(np.random.default_rng(self.pattern.seed)), axis=1)
+        return zipf_rank_probabilities(self.pattern.alpha, n)[block_to_rank]
+
     @staticmethod
     def _add(
         rng: np.random.Generator,
@@ -236,6 +252,18 @@ class PatternTrace(Trace):
             mem[take] = True
             added.append(take)
         return np.sort(added[0] if len(added) == 1 else np.concatenate(added))
+
+
+def zipf_rank_probabilities(alpha: float, n: int) -> np.ndarray:
+    """P(rank = k), k = 0..n-1, of :func:`zipf_ranks`: the continuous law's mass on
+    [k + 1, k + 2)."""
+    r = np.arange(1, n + 2, dtype=np.float64)
+    if abs(alpha - 1.0) < 1e-9:
+        cdf = np.log(r) / math.log(n + 1.0)
+    else:
+        a = 1.0 - alpha
+        cdf = (r**a - 1.0) / ((n + 1.0) ** a - 1.0)
+    return np.diff(cdf)
 
 
 def zipf_ranks(rng: np.random.Generator, alpha: float, n: int, size: int) -> np.ndarray:

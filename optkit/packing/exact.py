@@ -473,7 +473,7 @@ def bnp_binpacking(
             if got.plan is not None:
                 return ExactOutcome(got.plan, float(K), "optimal", "highs", "arc-flow LP dive")
             if got.refuted and got.lp_value is not None:  # its LP is above K: a bound
-                K = max(K, math.ceil(got.lp_value - 1e-6))
+                K = max(K, colgen.ceil_bins(got.lp_value))
     out = branch_and_price(sizes, W, clock.left(), incumbent=warm, lower=K, log=say)
     note = f"{out.nodes} nodes" + (f"; {out.note}" if out.note else "")
     return ExactOutcome(out.plan, float(out.bound), out.status, "highs", note)

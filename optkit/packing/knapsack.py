@@ -215,15 +215,22 @@ def _branch_and_bound(
     floor: float = 0.0,
 ) -> Priced | None:
     """The exact knapsack by :func:`_bb` (no arc duals), or None past ``max_nodes``;
-    ``upper`` is max(κ, floor) (patterns priced at most ``floor`` are not looked for)."""
-    use = np.flatnonzero((profit > 0) & (counts > 0) & (weights <= capacity))
+    ``upper`` is max(κ, floor) (patterns priced at most ``floor`` are not looked for).
+    Types of size 0 and positive profit are in every optimum with all their copies:
+    they are taken before the search, which sees only the others."""
+    pos = (profit > 0) & (counts > 0) & (weights <= capacity)
+    free = np.zeros(len(weights), dtype=np.int64)
+    free[pos & (weights == 0)] = counts[pos & (weights == 0)]
+    base = float(profit @ free)
+    use = np.flatnonzero(pos & (weights > 0))
     if len(use) == 0:
-        return Priced(0.0, [], [], True)
+        pats = [free] if base > floor else []
+        return Priced(max(base, floor, 0.0), pats, [base] if pats else [], True)
     p, w = profit[use].astype(np.float64), weights[use].astype(np.int64)
-    c = np.minimum(counts[use], capacity // np.maximum(w, 1)).astype(np.int64)
+    c = np.minimum(counts[use], capacity // w).astype(np.int64)
     order = np.lexsort((-w, -p / w))  # density first, the larger size on ties
     best, sols, vals, _, closed = _bb(
-        p[order], w[order], c[order], capacity, max_nodes, columns, floor
+        p[order], w[order], c[order], capacity, max_nodes, columns, max(floor - base, 0.0)
     )
     if not closed:
         return None
@@ -231,11 +238,14 @@ def _branch_and_bound(
     for row, v in zip(sols[::-1], vals[::-1], strict=True):
         if v < 0:
             break
-        a = np.zeros(len(weights), dtype=np.int64)
+        a = free.copy()
         a[use[order]] = row
         pats.append(a)
     prices = [path_price(a, profit, weights, None) for a in pats]
-    return Priced(max(best * (1.0 + BB_TOL), 0.0), pats, prices, True)
+    # the search's value is a running float sum: its best pattern's price, summed
+    # afresh, may lie a rounding above it
+    top = max(base + best, prices[0] if prices else 0.0, floor, 0.0)
+    return Priced(top * (1.0 + BB_TOL), pats, prices, True)
 
 
 def path(a: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

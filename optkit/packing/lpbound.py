@@ -80,13 +80,16 @@ def makespan_lp_bound(
 
     t0 = time.perf_counter()
     pool: list[np.ndarray] = []  # column generation's patterns at one C start the next
+    types = len(np.unique(p))
 
     def excess(C: int) -> float:
         """LP(C) - m - 1e-6: > 0 exactly when it proves C infeasible (bound > m);
         0 when the LP was not solved."""
         left = None if time_limit_s is None else max(0.1, time_limit_s - (time.perf_counter() - t0))
-        cells = len(np.unique(p)) * C
-        graph = None if graph_of is None or cells >= colgen.COLGEN_MIN_CELLS else graph_of(C)
+        # lp_range(search=True) prices by column generation from COLGEN_MIN_CELLS on:
+        # the caller's graph is built only where it will be used
+        small = types * C < colgen.COLGEN_MIN_CELLS
+        graph = graph_of(C) if graph_of is not None and small else None
         got = lp_range(p, C, left, pool, graph, search=True)
         if got is None:
             return 0.0

@@ -245,3 +245,24 @@ def test_the_table_size_is_counted_without_building_it():
         n, W = int(rng.integers(1, 30)), int(rng.integers(1, 1000))
         w, c, use = rng.integers(0, W + 1, n), rng.integers(0, 40, n), rng.random(n) < 0.8
         assert knapsack._group_count(c, w, W, use) == len(knapsack._groups(c, w, W, use))
+
+
+def test_the_branch_and_bound_in_bytes_and_with_free_sizes():
+    # the same knapsack with sizes and capacity in units 1,000 times smaller (and a
+    # profit scale of 1e-6): the same optimum and patterns, by the table at the small
+    # scale and by the branch and bound at the byte scale
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        n, W = int(rng.integers(2, 25)), int(rng.integers(50, 400))
+        w = np.sort(rng.integers(1, W + 1, n))[::-1].astype(np.int64)
+        d = rng.integers(1, 4, n).astype(np.int64)
+        p = 1e-6 * rng.random(n) * w / W
+        small = knapsack.price(p, w, d, W)
+        big = knapsack.price(p, w * 1000, d, W * 1000, table=1)
+        assert big.exact and big.upper == pytest.approx(small.upper, rel=3e-9)
+        assert all(int(a @ (w * 1000)) <= W * 1000 for a in big.patterns)
+    # a size-0 type with a profit goes into the pattern with all its copies
+    w, d, p = np.array([7, 4, 0]), np.array([2, 2, 3]), np.array([0.5, 0.3, 0.1])
+    table, bb = knapsack.price(p, w, d, 10), knapsack.price(p, w, d, 10, table=1)
+    assert table.upper == pytest.approx(0.9) and bb.upper == pytest.approx(0.9, rel=2e-9)
+    assert bb.patterns[0].tolist() == [0, 2, 3]
